@@ -1,0 +1,3 @@
+package main
+
+var runSimulator = notYet("simulator")

@@ -1,0 +1,85 @@
+package wxtoken
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Credential is one stored credential: an app's access_token or one of its
+// tickets. Records are immutable values; a refresh writes a new record with
+// a higher Version.
+type Credential struct {
+	AppID string `json:"appid"`
+	Kind  Kind   `json:"kind"`
+	Value string `json:"value"`
+	// FetchedAt is when wxtoken received the credential from WeChat.
+	FetchedAt time.Time `json:"fetched_at"`
+	// ExpiresAt is FetchedAt plus the expires_in WeChat answered.
+	ExpiresAt time.Time `json:"expires_at"`
+	// RefreshAt is the planned time of the next proactive refresh. In
+	// classic mode nothing mints a new token before it unless the current
+	// one is proven dead, which is what makes handed-out lifetimes safe.
+	RefreshAt time.Time `json:"refresh_at"`
+	// Version increases with every record written for (AppID, Kind); a
+	// store never replaces a record with one of a lower or equal version.
+	Version uint64 `json:"version"`
+	// TokenVersion is, for a ticket, the Version of the access_token it was
+	// fetched with.
+	TokenVersion uint64 `json:"token_version,omitempty"`
+	// API is, for an access_token, the token API that minted it.
+	API TokenAPI `json:"api,omitempty"`
+}
+
+// IsZero reports whether c holds no credential.
+func (c Credential) IsZero() bool { return c.Value == "" }
+
+// ValidAt reports whether c is present and not expired at t.
+func (c Credential) ValidAt(t time.Time) bool {
+	return c.Value != "" && t.Before(c.ExpiresAt)
+}
+
+// AppMeta is the per-app bookkeeping that must survive a restart: the
+// upstream call count of the current quota day and the stable-mode
+// force_refresh budget.
+type AppMeta struct {
+	AppID string `json:"appid"`
+	// QuotaDay is the China Standard Time date (2006-01-02) that the
+	// counters below belong to.
+	QuotaDay string `json:"quota_day"`
+	// TokenCalls counts upstream token calls (classic or stable) made in
+	// QuotaDay.
+	TokenCalls int `json:"token_calls"`
+	// ForceRefreshes are the times of stable force_refresh calls in
+	// QuotaDay.
+	ForceRefreshes []time.Time `json:"force_refreshes,omitempty"`
+}
+
+// Store errors.
+var (
+	// ErrNotFound is returned by Store reads when nothing is stored.
+	ErrNotFound = errors.New("not found")
+	// ErrStale is returned by Store.Put when the stored record has an
+	// equal or higher version than the one written.
+	ErrStale = errors.New("stale write: a newer record is stored")
+)
+
+// Store persists credentials and app bookkeeping. Implementations are safe
+// for concurrent use. Put is a compare-and-set on Version, so that an older
+// credential can never overwrite a newer one, whichever process writes.
+type Store interface {
+	// Get returns the record for (appID, kind), or ErrNotFound.
+	Get(ctx context.Context, appID string, kind Kind) (Credential, error)
+	// List returns every stored credential record.
+	List(ctx context.Context) ([]Credential, error)
+	// Put stores c if nothing is stored for (c.AppID, c.Kind) or the stored
+	// record's Version is lower than c.Version; otherwise it returns an
+	// error wrapping ErrStale and stores nothing.
+	Put(ctx context.Context, c Credential) error
+	// GetMeta returns the bookkeeping of appID, or ErrNotFound.
+	GetMeta(ctx context.Context, appID string) (AppMeta, error)
+	// PutMeta stores m, replacing what was stored for m.AppID.
+	PutMeta(ctx context.Context, m AppMeta) error
+	// Close releases the store.
+	Close() error
+}
