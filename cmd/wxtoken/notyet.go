@@ -17,7 +17,6 @@ func notYet(name string) func(context.Context, []string, io.Writer, io.Writer) e
 var (
 	runServe   = notYet("serve")
 	runDemo    = notYet("demo")
-	runCheck   = notYet("check")
 	runToken   = notYet("token")
 	runTicket  = notYet("ticket")
 	runRefresh = notYet("refresh")

@@ -1,3 +1,129 @@
 package main
 
-var runSimulator = notYet("simulator")
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wxtoken/wxtoken/simulator"
+)
+
+// The app the simulator serves when --apps is not given, so that it is
+// usable with no arguments at all. Its secret is public by design.
+const (
+	simDemoAppID  = "wx0000000000000001"
+	simDemoSecret = "demo-secret"
+)
+
+func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("simulator", stderr)
+	listen := fs.String("listen", "127.0.0.1:9100", "address to listen on (port 0 picks a free port)")
+	apps := fs.String("apps", "", "apps as appid:secret,... (default: the demo app "+simDemoAppID+":"+simDemoSecret+")")
+	var o simulator.Options
+	fs.DurationVar(&o.TTL, "ttl", 7200*time.Second, "access_token lifetime")
+	fs.DurationVar(&o.Overlap, "overlap", 0, "how long a replaced token keeps working, and the final window in which stable_token and tickets are reissued (default ttl/24: 5m0s for the default ttl)")
+	fs.DurationVar(&o.TicketTTL, "ticket-ttl", 0, "ticket lifetime (default the ttl)")
+	fs.IntVar(&o.DailyQuota, "daily-quota", 2000, "/cgi-bin/token calls per app per quota period")
+	fs.IntVar(&o.StableQuota, "stable-quota", 500000, "/cgi-bin/stable_token calls per app per quota period")
+	fs.DurationVar(&o.QuotaPeriod, "quota-period", 24*time.Hour, "how often quotas reset, counted from start")
+	fs.IntVar(&o.ForceLimit, "force-limit", 20, "effective stable_token force refreshes per app per quota period")
+	fs.DurationVar(&o.ForceInterval, "force-interval", 30*time.Second, "shortest gap between effective force refreshes")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
+	}
+	demo := *apps == ""
+	if demo {
+		*apps = simDemoAppID + ":" + simDemoSecret
+	}
+	if o.Apps, err = parseSimApps(*apps); err != nil {
+		return fmt.Errorf("%w: --apps: %v", errUsage, err)
+	}
+	// Explicit zeros would silently become defaults inside the simulator.
+	for _, f := range []struct {
+		name string
+		zero bool
+	}{
+		{"--ttl", o.TTL == 0}, {"--daily-quota", o.DailyQuota == 0}, {"--stable-quota", o.StableQuota == 0},
+		{"--quota-period", o.QuotaPeriod == 0}, {"--force-limit", o.ForceLimit == 0}, {"--force-interval", o.ForceInterval == 0},
+	} {
+		if f.zero {
+			return fmt.Errorf("%w: %s must not be zero", errUsage, f.name)
+		}
+	}
+	sim, err := simulator.New(o)
+	if err != nil {
+		// Speak in flag names rather than Options field names.
+		flags := strings.NewReplacer("TicketTTL", "--ticket-ttl", "TTL", "--ttl", "Overlap", "--overlap",
+			"DailyQuota", "--daily-quota", "StableQuota", "--stable-quota", "QuotaPeriod", "--quota-period",
+			"ForceLimit", "--force-limit", "ForceInterval", "--force-interval")
+		return fmt.Errorf("%w: %s", errUsage, flags.Replace(strings.TrimPrefix(err.Error(), "simulator: ")))
+	}
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	eff := sim.Options()
+	fmt.Fprintf(stdout, "wxtoken simulator listening on http://%s for apps %s (ttl %v, overlap %v)\n",
+		ln.Addr(), strings.Join(sim.AppIDs(), ", "), eff.TTL, eff.Overlap)
+	if demo {
+		fmt.Fprintf(stdout, "no --apps given: serving the demo app %s with secret %s\n", simDemoAppID, simDemoSecret)
+	}
+
+	srv := &http.Server{
+		Handler:           sim,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Requests inherit ctx, so a "slow" fault stops waiting at shutdown.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// parseSimApps reads "appid:secret,appid:secret".
+func parseSimApps(s string) (map[string]string, error) {
+	apps := map[string]string{}
+	for i, pair := range strings.Split(s, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		id, secret, ok := strings.Cut(pair, ":")
+		if !ok || id == "" || secret == "" {
+			// Not quoted: the entry may hold a secret.
+			return nil, fmt.Errorf("entry %d is not appid:secret", i+1)
+		}
+		if _, dup := apps[id]; dup {
+			return nil, fmt.Errorf("appid %s appears twice", id)
+		}
+		apps[id] = secret
+	}
+	if len(apps) == 0 {
+		return nil, errors.New("no apps given")
+	}
+	return apps, nil
+}

@@ -1,0 +1,393 @@
+// Package bolt is the default wxtoken.Store: one embedded bbolt file on
+// local disk, so that a restarted server serves its persisted, still-valid
+// credentials without calling WeChat.
+//
+// Records are JSON values in two buckets: "credentials", keyed
+// "<appid>/<kind>", and "meta", keyed by AppID. Put reads the stored
+// version and writes the new record in one read-write transaction, so the
+// compare-and-set holds against every goroutine of the process; bbolt's
+// exclusive file lock keeps any other process out of the file altogether.
+//
+// The store never repairs what it cannot read: a damaged file, a foreign
+// bbolt file or an undecodable record is reported as an error that names
+// the file or the key, and the data is left as it was for an operator to
+// inspect.
+package bolt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/wxtoken/wxtoken"
+)
+
+// Bucket names. They are part of the file format; renaming one orphans
+// existing data.
+const (
+	credentialsBucket = "credentials"
+	metaBucket        = "meta"
+)
+
+// DefaultTimeout is how long Open waits for the file lock when
+// Options.Timeout is zero: long enough to ride out a previous instance
+// that is still shutting down, short enough that a second instance started
+// by mistake fails at once instead of appearing to hang.
+const DefaultTimeout = time.Second
+
+// fileMode keeps the file private to the server's user: it holds live
+// access tokens.
+const fileMode = 0o600
+
+// Options configures Open.
+type Options struct {
+	// Timeout bounds the wait for the exclusive file lock held by another
+	// process or handle. Zero means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// Store is a wxtoken.Store backed by a bbolt file. It is safe for
+// concurrent use.
+type Store struct {
+	path string
+	db   *bbolt.DB
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ wxtoken.Store = (*Store)(nil)
+
+// Open opens the store file at path, creating it with mode 0600 if it does
+// not exist. It fails, naming path, if another process holds the file
+// (after waiting opts.Timeout), if the file is not an intact bbolt
+// database, or if it is a bbolt database of some other program.
+func Open(path string, opts Options) (*Store, error) {
+	timeout := opts.Timeout
+	switch {
+	case timeout < 0:
+		return nil, fmt.Errorf("bolt store %s: negative lock timeout %s", path, timeout)
+	case timeout == 0:
+		timeout = DefaultTimeout
+	}
+
+	db, err := openDB(path, timeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := prepare(db, path); err != nil {
+		// The close error adds nothing to the reason the file was
+		// rejected.
+		_ = db.Close()
+		return nil, err
+	}
+	return &Store{path: path, db: db}, nil
+}
+
+// openDB wraps bbolt.Open so that each way it can fail yields a message an
+// operator can act on.
+func openDB(path string, timeout time.Duration) (db *bbolt.DB, err error) {
+	// bbolt reads the meta and freelist pages while opening and panics on
+	// some kinds of damage. A damaged file must be a startup error that
+	// names it, not a crash with a bbolt stack trace. The file handle of
+	// such a failed open leaks; the process is about to exit anyway.
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("bolt store %s: the file is damaged and cannot be opened (%v); it was left untouched", path, r)
+		}
+	}()
+	db, err = bbolt.Open(path, fileMode, &bbolt.Options{Timeout: timeout})
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("bolt store %s: another process holds the file lock (waited %s); stop the other wxtoken instance or give this one its own store path: %w", path, timeout, err)
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum), errors.Is(err, bolterrors.ErrVersionMismatch):
+		return nil, fmt.Errorf("bolt store %s: not a valid bbolt database (damaged, or some other kind of file); it was left untouched: %w", path, err)
+	default:
+		return nil, fmt.Errorf("bolt store %s: open: %w", path, err)
+	}
+}
+
+// prepare checks that db is an intact wxtoken database and creates the
+// buckets of a new one.
+func prepare(db *bbolt.DB, path string) error {
+	// The file is small (a few records per app), so a full consistency
+	// check at start costs little, and it turns damage that would
+	// otherwise surface as a panic in the middle of serving into a clear
+	// startup error.
+	err := db.View(func(tx *bbolt.Tx) error {
+		var problems []string
+		for err := range tx.Check() {
+			if len(problems) < 5 {
+				problems = append(problems, err.Error())
+			}
+		}
+		if len(problems) > 0 {
+			return fmt.Errorf("bolt store %s: the file is damaged; it was left untouched: %s", path, strings.Join(problems, "; "))
+		}
+		// Writing our buckets into another program's database would
+		// mix data and hide a configuration mistake.
+		return tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
+			if n := string(name); n != credentialsBucket && n != metaBucket {
+				return fmt.Errorf("bolt store %s: the file is not a wxtoken store (it has a bucket %q); point store.path at a new file", path, n)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range []string{credentialsBucket, metaBucket} {
+			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+				return fmt.Errorf("create bucket %q: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("bolt store %s: %w", path, err)
+	}
+	return nil
+}
+
+// bucket returns the named bucket of tx. Open creates both buckets, so a
+// missing one means the file was changed behind the store's back.
+func bucket(tx *bbolt.Tx, name string) (*bbolt.Bucket, error) {
+	b := tx.Bucket([]byte(name))
+	if b == nil {
+		return nil, fmt.Errorf("bucket %q is missing", name)
+	}
+	return b, nil
+}
+
+func credentialKey(appID string, kind wxtoken.Kind) string {
+	// Kinds never contain a slash, so the key is unambiguous even for an
+	// AppID that does.
+	return appID + "/" + string(kind)
+}
+
+// decodeCredential decodes the record stored under key and checks that it
+// belongs there. json.Unmarshal copies strings out of data, so the result
+// stays valid after the transaction that owns data ends.
+func decodeCredential(key string, data []byte) (wxtoken.Credential, error) {
+	var c wxtoken.Credential
+	if err := json.Unmarshal(data, &c); err != nil {
+		return wxtoken.Credential{}, fmt.Errorf("decode credential %q: %w", key, err)
+	}
+	if got := credentialKey(c.AppID, c.Kind); got != key {
+		return wxtoken.Credential{}, fmt.Errorf("decode credential %q: the record is for %q", key, got)
+	}
+	return c, nil
+}
+
+func (s *Store) errorf(format string, args ...any) error {
+	return fmt.Errorf("bolt store %s: "+format, append([]any{s.path}, args...)...)
+}
+
+// Get returns the record for (appID, kind), or an error wrapping
+// wxtoken.ErrNotFound.
+func (s *Store) Get(ctx context.Context, appID string, kind wxtoken.Kind) (wxtoken.Credential, error) {
+	key := credentialKey(appID, kind)
+	if err := ctx.Err(); err != nil {
+		return wxtoken.Credential{}, s.errorf("get %q: %w", key, err)
+	}
+	var c wxtoken.Credential
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, credentialsBucket)
+		if err != nil {
+			return err
+		}
+		data := b.Get([]byte(key))
+		if data == nil {
+			return wxtoken.ErrNotFound
+		}
+		c, err = decodeCredential(key, data)
+		return err
+	})
+	if err != nil {
+		return wxtoken.Credential{}, s.errorf("get %q: %w", key, err)
+	}
+	return c, nil
+}
+
+// List returns every credential record in key order. One undecodable
+// record fails the whole call, naming its key: a partial list would look
+// like missing credentials and trigger fetches.
+func (s *Store) List(ctx context.Context) ([]wxtoken.Credential, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, s.errorf("list: %w", err)
+	}
+	var list []wxtoken.Credential
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, credentialsBucket)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, v []byte) error {
+			c, err := decodeCredential(string(k), v)
+			if err != nil {
+				return err
+			}
+			list = append(list, c)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, s.errorf("list: %w", err)
+	}
+	return list, nil
+}
+
+// Put stores c unless a record with an equal or higher Version is stored
+// for (c.AppID, c.Kind), in which case it returns an error wrapping
+// wxtoken.ErrStale.
+func (s *Store) Put(ctx context.Context, c wxtoken.Credential) error {
+	if err := validate(c); err != nil {
+		return s.errorf("put: %w", err)
+	}
+	key := credentialKey(c.AppID, c.Kind)
+	if err := ctx.Err(); err != nil {
+		return s.errorf("put %q: %w", key, err)
+	}
+	// UTC drops the monotonic reading and the zone name, which JSON could
+	// not keep anyway, so what Get returns equals what was meant.
+	c.FetchedAt = c.FetchedAt.UTC()
+	c.ExpiresAt = c.ExpiresAt.UTC()
+	c.RefreshAt = c.RefreshAt.UTC()
+	// Encode before the transaction to hold the write lock briefly.
+	data, err := json.Marshal(c)
+	if err != nil {
+		return s.errorf("put %q: encode: %w", key, err)
+	}
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		// Waiting for the write lock may have outlasted the caller.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b, err := bucket(tx, credentialsBucket)
+		if err != nil {
+			return err
+		}
+		if old := b.Get([]byte(key)); old != nil {
+			// Refuse to overwrite a record whose version cannot be
+			// read: the compare-and-set cannot be decided, and the
+			// record is evidence an operator needs.
+			var stored struct {
+				Version uint64 `json:"version"`
+			}
+			if err := json.Unmarshal(old, &stored); err != nil {
+				return fmt.Errorf("decode stored credential %q: %w", key, err)
+			}
+			if stored.Version >= c.Version {
+				return fmt.Errorf("version %d is stored: %w", stored.Version, wxtoken.ErrStale)
+			}
+		}
+		return b.Put([]byte(key), data)
+	})
+	if err != nil {
+		return s.errorf("put %q version %d: %w", key, c.Version, err)
+	}
+	return nil
+}
+
+// GetMeta returns the bookkeeping of appID, or an error wrapping
+// wxtoken.ErrNotFound.
+func (s *Store) GetMeta(ctx context.Context, appID string) (wxtoken.AppMeta, error) {
+	if err := ctx.Err(); err != nil {
+		return wxtoken.AppMeta{}, s.errorf("get meta %q: %w", appID, err)
+	}
+	var m wxtoken.AppMeta
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, metaBucket)
+		if err != nil {
+			return err
+		}
+		data := b.Get([]byte(appID))
+		if data == nil {
+			return wxtoken.ErrNotFound
+		}
+		// Decoding copies out of data, which bbolt reclaims when the
+		// transaction ends.
+		if err := json.Unmarshal(data, &m); err != nil {
+			return fmt.Errorf("decode meta %q: %w", appID, err)
+		}
+		if m.AppID != appID {
+			return fmt.Errorf("decode meta %q: the record is for %q", appID, m.AppID)
+		}
+		return nil
+	})
+	if err != nil {
+		return wxtoken.AppMeta{}, s.errorf("get meta %q: %w", appID, err)
+	}
+	return m, nil
+}
+
+// PutMeta stores m, replacing what was stored for m.AppID.
+func (s *Store) PutMeta(ctx context.Context, m wxtoken.AppMeta) error {
+	if m.AppID == "" {
+		return s.errorf("put meta: empty appid")
+	}
+	if err := ctx.Err(); err != nil {
+		return s.errorf("put meta %q: %w", m.AppID, err)
+	}
+	if len(m.ForceRefreshes) > 0 {
+		// A new slice, so the caller's stays as it was.
+		times := make([]time.Time, len(m.ForceRefreshes))
+		for i, t := range m.ForceRefreshes {
+			times[i] = t.UTC()
+		}
+		m.ForceRefreshes = times
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return s.errorf("put meta %q: encode: %w", m.AppID, err)
+	}
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b, err := bucket(tx, metaBucket)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(m.AppID), data)
+	})
+	if err != nil {
+		return s.errorf("put meta %q: %w", m.AppID, err)
+	}
+	return nil
+}
+
+// Close releases the file and its lock. It waits for running transactions
+// and may be called more than once; later calls return the first result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		if err := s.db.Close(); err != nil {
+			s.closeErr = s.errorf("close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// validate rejects records no refresher should ever write; storing one
+// would poison the compare-and-set (version 0) or be unreachable by Get.
+func validate(c wxtoken.Credential) error {
+	switch {
+	case c.AppID == "":
+		return errors.New("invalid credential: empty appid")
+	case !c.Kind.Valid():
+		return fmt.Errorf("invalid credential for %s: unknown kind %q", c.AppID, c.Kind)
+	case c.Version == 0:
+		return fmt.Errorf("invalid credential %s/%s: version must be at least 1", c.AppID, c.Kind)
+	}
+	return nil
+}

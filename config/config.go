@@ -1,0 +1,307 @@
+// Package config reads and validates the wxtoken configuration file.
+//
+// Parse decodes the YAML, fills in defaults, resolves every AppSecret from
+// the environment, a file or the config itself, resolves relative paths
+// against the config file's folder, and checks every rule at once: an
+// invalid config yields one error per problem, each naming the key it is
+// about. Secrets are held in the Secret type, which never prints its value,
+// so a config can be logged or dumped with %+v without leaking one.
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/wxtoken/wxtoken"
+)
+
+// Config is a parsed, validated and resolved wxtoken configuration.
+type Config struct {
+	// Listen is the host:port of the HTTP API.
+	Listen string `yaml:"listen"`
+	// TLS, when both files are set, makes the HTTP API serve HTTPS.
+	TLS      TLS      `yaml:"tls"`
+	Store    Store    `yaml:"store"`
+	Upstream Upstream `yaml:"upstream"`
+	Refresh  Refresh  `yaml:"refresh"`
+	Apps     []App    `yaml:"apps"`
+	Compat   Compat   `yaml:"compat"`
+	Clients  []Client `yaml:"clients"`
+	Log      Log      `yaml:"log"`
+
+	// Warnings are things that work but that an operator should change,
+	// such as an inline secret. Parse fills it; it is not read from YAML.
+	Warnings []string `yaml:"-"`
+}
+
+// TLS names the certificate and key of the HTTP API. Both or neither must
+// be set; relative paths are resolved against the config file's folder.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether the HTTP API serves HTTPS.
+func (t TLS) Enabled() bool { return t.CertFile != "" && t.KeyFile != "" }
+
+// Driver names a credential store implementation.
+type Driver string
+
+// The store drivers.
+const (
+	// DriverBolt is an embedded file owned by one process (the default).
+	DriverBolt Driver = "bolt"
+	// DriverMemory keeps credentials in memory only: every restart fetches
+	// them again from WeChat.
+	DriverMemory Driver = "memory"
+	// DriverRedis shares credentials between several replicas.
+	DriverRedis Driver = "redis"
+)
+
+// Store selects and configures where credentials are persisted.
+type Store struct {
+	Driver Driver `yaml:"driver"`
+	// Path is the bolt file, resolved against the config file's folder.
+	Path  string `yaml:"path"`
+	Redis Redis  `yaml:"redis"`
+}
+
+// Redis configures the redis store. Exactly one of Addr (a single server)
+// and Addrs (Sentinel or Cluster) is set when the driver is redis.
+type Redis struct {
+	Addr  string   `yaml:"addr"`
+	Addrs []string `yaml:"addrs"`
+	// MasterName selects Sentinel mode with Addrs as the sentinels.
+	MasterName string `yaml:"master_name"`
+	// PasswordEnv names the environment variable holding the password.
+	PasswordEnv string `yaml:"password_env"`
+	// Password is resolved from PasswordEnv; it cannot be set in YAML so
+	// that the file never holds it.
+	Password Secret `yaml:"-"`
+	DB       int    `yaml:"db"`
+	// Prefix starts every key wxtoken writes, so that one Redis database
+	// can be shared with other programs or other wxtoken clusters.
+	Prefix string `yaml:"prefix"`
+	// LeaseTTL is how long a replica's refresh lease lasts unless renewed;
+	// it bounds how long a crashed leader delays a refresh.
+	LeaseTTL Duration `yaml:"lease_ttl"`
+}
+
+// Upstream configures the calls to WeChat.
+type Upstream struct {
+	// BaseURL is the WeChat API origin, without a trailing slash.
+	BaseURL string `yaml:"base_url"`
+	// FallbackBaseURLs are tried, in order, when BaseURL fails with a
+	// transient error.
+	FallbackBaseURLs []string `yaml:"fallback_base_urls"`
+	// Timeout bounds one upstream HTTP call.
+	Timeout Duration `yaml:"timeout"`
+	// Overlap is WeChat's window in which a replaced credential still
+	// works.
+	Overlap Duration `yaml:"overlap"`
+}
+
+// Refresh tunes the refresh schedule.
+type Refresh struct {
+	// Margin is subtracted from every expires_in handed out, to cover
+	// clock skew and the time a caller takes to use the credential.
+	Margin Duration `yaml:"margin"`
+	// MaxRate caps upstream refresh starts per second across all apps, so
+	// a cold start with many apps is spread out.
+	MaxRate float64 `yaml:"max_rate"`
+	// PassiveInterval is the least time between two upstream refreshes of
+	// one app credential caused by callers reporting it stale.
+	PassiveInterval Duration `yaml:"passive_interval"`
+	// Early is the classic-mode refresh point as a fraction of a
+	// credential's lifetime.
+	Early float64 `yaml:"early"`
+	// Jitter is the random spread of refresh times, as a fraction of the
+	// lifetime, so that apps and replicas do not refresh in lockstep.
+	Jitter float64 `yaml:"jitter"`
+}
+
+// App is one Official Account or Mini Program whose credentials wxtoken
+// keeps.
+type App struct {
+	AppID string `yaml:"appid"`
+	// Name is an optional label for logs and status.
+	Name string `yaml:"name"`
+	// SecretEnv names the environment variable holding the AppSecret.
+	SecretEnv string `yaml:"secret_env"`
+	// SecretFile is a file holding the AppSecret, resolved against the
+	// config file's folder.
+	SecretFile string `yaml:"secret_file"`
+	// Secret is the resolved AppSecret, whichever of secret_env,
+	// secret_file or the inline `secret` key it came from.
+	Secret   Secret           `yaml:"secret"`
+	TokenAPI wxtoken.TokenAPI `yaml:"token_api"`
+	// Tickets are the ticket kinds kept for the app besides its
+	// access_token.
+	Tickets []wxtoken.Kind `yaml:"tickets"`
+}
+
+// HasTicket reports whether the app is configured to keep ticket kind k.
+func (a App) HasTicket(k wxtoken.Kind) bool {
+	for _, t := range a.Tickets {
+		if t == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Compat configures the WeChat-compatible front door.
+type Compat struct {
+	Enabled bool `yaml:"enabled"`
+}
+
+// AllApps is the client grant that covers every configured app.
+const AllApps = "*"
+
+// Client is a caller of the HTTP API, known by the SHA-256 of its key.
+type Client struct {
+	Name string `yaml:"name"`
+	// KeySHA256 is the lower-case hex SHA-256 of the client's bearer key.
+	KeySHA256 string `yaml:"key_sha256"`
+	// Apps are the appids the key may read, or AllApps. An empty list
+	// grants no app, which suits a key used only to scrape /metrics.
+	Apps []string `yaml:"apps"`
+	// Admin keys may list the status of every app.
+	Admin bool `yaml:"admin"`
+}
+
+// Allows reports whether the client was granted appID.
+func (c Client) Allows(appID string) bool {
+	for _, a := range c.Apps {
+		if a == AllApps || a == appID {
+			return true
+		}
+	}
+	return false
+}
+
+// Log configures the process log.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is text or json.
+	Format string `yaml:"format"`
+}
+
+// SlogLevel returns Level as a slog.Level; unknown levels, which Parse
+// rejects, count as info.
+func (l Log) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// App returns the configured app with the given appid.
+func (c *Config) App(appID string) (App, bool) {
+	for _, a := range c.Apps {
+		if a.AppID == appID {
+			return a, true
+		}
+	}
+	return App{}, false
+}
+
+// Default returns a config with every default filled in and no apps or
+// clients; Parse decodes the file over it.
+func Default() *Config {
+	return &Config{
+		Listen: "127.0.0.1:8080",
+		Store: Store{
+			Driver: DriverBolt,
+			Path:   "wxtoken.db",
+			Redis: Redis{
+				Prefix:   "wxtoken:",
+				LeaseTTL: Duration(5 * time.Second),
+			},
+		},
+		Upstream: Upstream{
+			BaseURL:          "https://api.weixin.qq.com",
+			FallbackBaseURLs: []string{"https://api2.weixin.qq.com"},
+			Timeout:          Duration(10 * time.Second),
+			Overlap:          Duration(5 * time.Minute),
+		},
+		Refresh: Refresh{
+			Margin:          Duration(60 * time.Second),
+			MaxRate:         20,
+			PassiveInterval: Duration(10 * time.Second),
+			Early:           0.66,
+			Jitter:          0.1,
+		},
+		Log: Log{Level: "info", Format: "text"},
+	}
+}
+
+// redacted is what a Secret prints instead of its value.
+const redacted = "[redacted]"
+
+// Secret is a credential read from the config. Every way of printing it
+// (fmt verbs, JSON, YAML, text, slog) shows "[redacted]"; Reveal is the
+// one way to get the value, so each use of it is deliberate and easy to
+// find in review.
+type Secret string
+
+// Reveal returns the secret value.
+func (s Secret) Reveal() string { return string(s) }
+
+// String returns "[redacted]".
+func (s Secret) String() string { return redacted }
+
+// GoString returns "[redacted]", for %#v.
+func (s Secret) GoString() string { return redacted }
+
+// Format prints "[redacted]" for every verb: without it, verbs such as %d
+// would print the raw string inside fmt's bad-verb notice.
+func (s Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
+
+// MarshalJSON returns "[redacted]" as a JSON string.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(redacted) }
+
+// MarshalText returns "[redacted]"; YAML and other text encoders use it.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// LogValue keeps the value out of structured logs.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// Duration is a time.Duration written in the config in Go syntax ("10s",
+// "5m", "7200s"), so tests can compress WeChat's lifetimes into seconds.
+type Duration time.Duration
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// String formats d in Go syntax.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalYAML writes d in Go syntax, so a dumped config parses again.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// UnmarshalYAML reads a Go duration string. A bare number is refused
+// rather than guessed at: "10" could mean seconds or nanoseconds.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	// A *yaml.TypeError lets the decoder carry on and report every bad
+	// value together instead of stopping at the first.
+	if n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d, column %d: want a duration such as 10s or 5m", n.Line, n.Column)}}
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d, column %d: %s is not a duration: want a number with a unit, such as 10s, 5m or 7200s", n.Line, n.Column, show(n.Value))}}
+	}
+	*d = Duration(v)
+	return nil
+}

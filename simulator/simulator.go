@@ -1,0 +1,387 @@
+// Package simulator is a stand-in for WeChat's credential API that runs over
+// real HTTP: /cgi-bin/token, /cgi-bin/stable_token, /cgi-bin/ticket/getticket
+// and an ordinary token-checked call, /cgi-bin/get_api_domain_ip.
+//
+// It keeps the rules a credential server has to live with: a classic token
+// call replaces the previous token, which keeps working for an overlap
+// window; stable_token is idempotent until its last overlap window and its
+// force mode is rationed; tickets need a live token; quotas run out. Every
+// duration is an option, so tests can compress a day into seconds, and the
+// clock can be injected so that tests need no sleeps.
+//
+// Faults (every error class a server must classify, slow answers, dropped
+// connections) and out-of-band rotations are injected through the Go API or
+// through a small JSON control API under /_sim/, which also reports call
+// counts and whether a given token or ticket is still accepted.
+package simulator
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+)
+
+// The endpoints the simulator answers, as named in Fault.Endpoint and Calls.
+const (
+	EndpointToken       = "token"             // GET /cgi-bin/token
+	EndpointStableToken = "stable_token"      // POST /cgi-bin/stable_token
+	EndpointTicket      = "getticket"         // GET /cgi-bin/ticket/getticket
+	EndpointProbe       = "get_api_domain_ip" // GET or POST /cgi-bin/get_api_domain_ip
+)
+
+// endpoints lists the endpoint names in a stable order.
+func endpoints() []string {
+	return []string{EndpointToken, EndpointStableToken, EndpointTicket, EndpointProbe}
+}
+
+func validEndpoint(e string) bool { return slices.Contains(endpoints(), e) }
+
+// Credential kinds, as reported by Check and accepted by Rotate.
+const (
+	KindClassic = "classic" // access_token from /cgi-bin/token
+	KindStable  = "stable"  // access_token from /cgi-bin/stable_token
+	KindJSAPI   = "jsapi"   // jsapi_ticket
+	KindWxCard  = "wx_card" // wx_card api_ticket
+)
+
+// Reasons, as reported in CredentialState.Reason.
+const (
+	ReasonValid    = "valid"
+	ReasonExpired  = "expired"  // reached the end of its own lifetime
+	ReasonReplaced = "replaced" // killed before its lifetime ended (new token, force refresh, rotation)
+	ReasonUnknown  = "unknown"  // never issued by this simulator
+)
+
+// Options configures a Simulator. Zero values take the defaults noted.
+type Options struct {
+	// Apps maps each appid the simulator knows to its secret. Required.
+	Apps map[string]string
+	// TTL is an access_token's lifetime; default 7200s, at least 1s.
+	TTL time.Duration
+	// Overlap is how long a replaced classic token keeps working and the
+	// final window of a stable token or ticket in which a new one is issued.
+	// Default TTL/24, which is WeChat's 300s for the default TTL; it must be
+	// shorter than TTL and TicketTTL.
+	Overlap time.Duration
+	// TicketTTL is a ticket's lifetime; default TTL, at least 1s.
+	TicketTTL time.Duration
+	// DailyQuota is how many /cgi-bin/token calls an app may make per quota
+	// period; default 2000.
+	DailyQuota int
+	// StableQuota is how many stable_token calls an app may make per quota
+	// period; default 500000.
+	StableQuota int
+	// QuotaPeriod is how often quotas reset, counted from New; default 24h.
+	QuotaPeriod time.Duration
+	// ForceLimit is how many effective force refreshes of the stable token
+	// an app may make per quota period; default 20.
+	ForceLimit int
+	// ForceInterval is the shortest gap between effective force refreshes;
+	// a force call inside it is answered as a normal-mode call. Default 30s.
+	ForceInterval time.Duration
+	// Now is the clock; default time.Now. Tests inject a fake one. Only the
+	// "slow" fault's delay is measured in real time.
+	Now func() time.Time
+}
+
+// CredentialState says whether a token or ticket is accepted right now.
+type CredentialState struct {
+	Known     bool   `json:"known"`
+	Valid     bool   `json:"valid"`
+	AppID     string `json:"appid"`
+	Kind      string `json:"kind"`       // KindClassic, KindStable, KindJSAPI or KindWxCard
+	ExpiresIn int    `json:"expires_in"` // whole seconds left, rounded down; 0 if invalid
+	Reason    string `json:"reason"`     // ReasonValid, ReasonExpired, ReasonReplaced or ReasonUnknown
+}
+
+// Simulator is a simulated WeChat credential API; it is an http.Handler and
+// safe for concurrent use.
+type Simulator struct {
+	opts  Options
+	start time.Time
+
+	mu     sync.Mutex
+	apps   map[string]*app
+	creds  map[string]*cred // every value ever issued, so Check can tell expired from unknown
+	calls  map[callKey]int
+	faults []*activeFault
+}
+
+type callKey struct{ endpoint, appID string }
+
+// app is the state WeChat keeps per account.
+type app struct {
+	id, secret string
+	classic    *cred // latest classic token
+	stable     *cred // latest stable token; isolated from classic
+	jsapi      *cred // latest jsapi_ticket
+	wxCard     *cred // latest wx_card ticket
+
+	period                    int64 // quota period the counters below belong to
+	classicCalls, stableCalls int
+	forces                    int
+	forced                    bool      // lastForce is set
+	lastForce                 time.Time // last effective force refresh
+}
+
+// cred is one issued token or ticket.
+type cred struct {
+	value, appID, kind string
+	expiry             time.Time // end of its natural life
+	deadline           time.Time // when it stops working; before expiry if it was killed
+}
+
+// New returns a simulator configured by opts, or an error naming the first
+// invalid option.
+func New(opts Options) (*Simulator, error) {
+	if len(opts.Apps) == 0 {
+		return nil, errors.New("simulator: no apps configured")
+	}
+	apps := make(map[string]*app, len(opts.Apps))
+	for id, secret := range opts.Apps {
+		if id == "" {
+			return nil, errors.New("simulator: an app has an empty appid")
+		}
+		if secret == "" {
+			return nil, fmt.Errorf("simulator: app %s has an empty secret", id)
+		}
+		apps[id] = &app{id: id, secret: secret}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"TTL", opts.TTL}, {"Overlap", opts.Overlap}, {"TicketTTL", opts.TicketTTL},
+		{"QuotaPeriod", opts.QuotaPeriod}, {"ForceInterval", opts.ForceInterval},
+	} {
+		if d.v < 0 {
+			return nil, fmt.Errorf("simulator: %s %v is negative", d.name, d.v)
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{
+		{"DailyQuota", opts.DailyQuota}, {"StableQuota", opts.StableQuota}, {"ForceLimit", opts.ForceLimit},
+	} {
+		if n.v < 0 {
+			return nil, fmt.Errorf("simulator: %s %d is negative", n.name, n.v)
+		}
+	}
+	orDefault(&opts.TTL, 7200*time.Second)
+	orDefault(&opts.Overlap, opts.TTL/24)
+	orDefault(&opts.TicketTTL, opts.TTL)
+	orDefault(&opts.QuotaPeriod, 24*time.Hour)
+	orDefault(&opts.ForceInterval, 30*time.Second)
+	orDefault(&opts.DailyQuota, 2000)
+	orDefault(&opts.StableQuota, 500000)
+	orDefault(&opts.ForceLimit, 20)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	// expires_in is whole seconds on the wire; a lifetime under a second
+	// would be announced as 0, which no client can use.
+	if opts.TTL < time.Second {
+		return nil, fmt.Errorf("simulator: TTL %v is shorter than 1s", opts.TTL)
+	}
+	if opts.TicketTTL < time.Second {
+		return nil, fmt.Errorf("simulator: TicketTTL %v is shorter than 1s", opts.TicketTTL)
+	}
+	if opts.Overlap >= opts.TTL {
+		return nil, fmt.Errorf("simulator: Overlap %v must be shorter than TTL %v", opts.Overlap, opts.TTL)
+	}
+	if opts.Overlap >= opts.TicketTTL {
+		return nil, fmt.Errorf("simulator: Overlap %v must be shorter than TicketTTL %v", opts.Overlap, opts.TicketTTL)
+	}
+	opts.Apps = nil // the copy in apps is the one used
+	return &Simulator{
+		opts:  opts,
+		start: opts.Now(),
+		apps:  apps,
+		creds: map[string]*cred{},
+		calls: map[callKey]int{},
+	}, nil
+}
+
+// orDefault sets *v to d if *v is the zero value.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
+}
+
+func (s *Simulator) now() time.Time { return s.opts.Now() }
+
+// Options returns the effective options, defaults filled in, without Apps.
+func (s *Simulator) Options() Options { return s.opts }
+
+// AppIDs returns the configured appids, sorted.
+func (s *Simulator) AppIDs() []string {
+	ids := make([]string, 0, len(s.apps))
+	for id := range s.apps {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Calls returns how many calls the endpoint received for the app, counting
+// faulted and rejected calls. An empty endpoint or appID matches all. For
+// getticket and get_api_domain_ip the app is the owner of the access_token
+// presented; calls with a token the simulator never issued count under "".
+func (s *Simulator) Calls(endpoint, appID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, c := range s.calls {
+		if (endpoint == "" || k.endpoint == endpoint) && (appID == "" || k.appID == appID) {
+			n += c
+		}
+	}
+	return n
+}
+
+// callCounts returns every counter: endpoint -> appid -> count.
+func (s *Simulator) callCounts() map[string]map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]map[string]int{}
+	for _, e := range endpoints() {
+		out[e] = map[string]int{}
+	}
+	for k, c := range s.calls {
+		out[k.endpoint][k.appID] = c
+	}
+	return out
+}
+
+// Check reports whether value, a token or ticket, is accepted right now.
+func (s *Simulator) Check(value string) CredentialState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.creds[value]
+	if c == nil {
+		return CredentialState{Reason: ReasonUnknown}
+	}
+	st := CredentialState{Known: true, AppID: c.appID, Kind: c.kind}
+	now := s.now()
+	switch {
+	case now.Before(c.deadline):
+		st.Valid, st.ExpiresIn, st.Reason = true, seconds(c.deadline.Sub(now)), ReasonValid
+	case c.deadline.Before(c.expiry):
+		st.Reason = ReasonReplaced
+	default:
+		st.Reason = ReasonExpired
+	}
+	return st
+}
+
+// Rotate replaces an app's current credential out of band, as a leak
+// response, another server's force refresh or an admin reset would: what is
+// KindClassic, KindStable, KindJSAPI or KindWxCard. The old value stops
+// working at once (to replace a classic token with WeChat's overlap, call
+// /cgi-bin/token instead). Rotation consumes no quota. It returns the new
+// value.
+func (s *Simulator) Rotate(appID, what string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.apps[appID]
+	if a == nil {
+		return "", fmt.Errorf("simulator: unknown appid %q", appID)
+	}
+	slot := a.slot(what)
+	if slot == nil {
+		return "", fmt.Errorf("simulator: cannot rotate %q (want %s, %s, %s or %s)", what, KindClassic, KindStable, KindJSAPI, KindWxCard)
+	}
+	now := s.now()
+	if old := *slot; old != nil {
+		old.kill(now)
+	}
+	*slot = s.mint(a.id, what, now)
+	return (*slot).value, nil
+}
+
+// slot is where a keeps its current credential of kind, or nil for an
+// unknown kind.
+func (a *app) slot(kind string) **cred {
+	switch kind {
+	case KindClassic:
+		return &a.classic
+	case KindStable:
+		return &a.stable
+	case KindJSAPI:
+		return &a.jsapi
+	case KindWxCard:
+		return &a.wxCard
+	}
+	return nil
+}
+
+// ttl is the lifetime of a new credential of kind.
+func (s *Simulator) ttl(kind string) time.Duration {
+	if kind == KindJSAPI || kind == KindWxCard {
+		return s.opts.TicketTTL
+	}
+	return s.opts.TTL
+}
+
+// kill makes c stop working at t unless it already stops earlier.
+func (c *cred) kill(t time.Time) {
+	if t.Before(c.deadline) {
+		c.deadline = t
+	}
+}
+
+// left is c's remaining working time at now (negative when dead).
+func (c *cred) left(now time.Time) time.Duration { return c.deadline.Sub(now) }
+
+// mint issues a new credential; the caller holds s.mu.
+func (s *Simulator) mint(appID, kind string, now time.Time) *cred {
+	ttl := s.ttl(kind)
+	for {
+		var v string
+		if kind == KindClassic || kind == KindStable {
+			// Real tokens are about 136 characters with a short numeric prefix.
+			v = "95_" + randomText(133)
+		} else {
+			v = randomText(86) // real tickets are about 86 characters
+		}
+		if _, dup := s.creds[v]; dup {
+			continue
+		}
+		c := &cred{value: v, appID: appID, kind: kind, expiry: now.Add(ttl), deadline: now.Add(ttl)}
+		s.creds[v] = c
+		return c
+	}
+}
+
+// randomText returns n random characters from [A-Za-z0-9_-].
+func randomText(n int) string {
+	b := make([]byte, (n*3+3)/4)
+	_, _ = rand.Read(b) // crypto/rand.Read does not fail on supported platforms
+	return base64.RawURLEncoding.EncodeToString(b)[:n]
+}
+
+// seconds is d in whole seconds, rounded down, as expires_in is announced:
+// rounding up would promise time the credential does not have.
+func seconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int(d / time.Second)
+}
+
+// rollQuota resets a's counters when a new quota period has begun; the
+// caller holds s.mu.
+func (s *Simulator) rollQuota(a *app, now time.Time) {
+	p := int64(now.Sub(s.start) / s.opts.QuotaPeriod)
+	if p != a.period {
+		a.period, a.classicCalls, a.stableCalls, a.forces = p, 0, 0, 0
+	}
+}

@@ -1,0 +1,221 @@
+package wechat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+// Class is the policy class of an upstream failure (SPEC §5).
+type Class int
+
+// The classes. Each implies how soon a retry makes sense and whether a
+// human must act.
+const (
+	// ClassTransient: -1, HTTP errors, timeouts, broken answers. Retry with
+	// backoff; try the fallback hosts.
+	ClassTransient Class = iota + 1
+	// ClassMinuteLimit: 45011. Wait at least a minute.
+	ClassMinuteLimit
+	// ClassDailyQuota: 45009. Nothing helps until the quota resets at
+	// 00:00 China Standard Time.
+	ClassDailyQuota
+	// ClassWhitelist: 40164, 61004. The server's IP must be added to the
+	// account's IP whitelist.
+	ClassWhitelist
+	// ClassRiskConfirm: 89503, 89501. An admin must confirm the call in
+	// the template message WeChat sent.
+	ClassRiskConfirm
+	// ClassAdminRejected: 89507 (1 h) and 89506 (24 h).
+	ClassAdminRejected
+	// ClassConfig: wrong appid or secret, frozen secret, barred account,
+	// a third-party platform account. A human must fix the configuration.
+	ClassConfig
+	// ClassTokenRejected: 40001, 40014, 42001 on a call made with an
+	// access_token: that token is dead.
+	ClassTokenRejected
+	// ClassUnknown: an errcode this table does not know.
+	ClassUnknown
+)
+
+var classNames = [...]string{
+	ClassTransient:     "transient",
+	ClassMinuteLimit:   "minute_limit",
+	ClassDailyQuota:    "daily_quota",
+	ClassWhitelist:     "ip_whitelist",
+	ClassRiskConfirm:   "risk_confirmation",
+	ClassAdminRejected: "admin_rejected",
+	ClassConfig:        "configuration",
+	ClassTokenRejected: "token_rejected",
+	ClassUnknown:       "unknown",
+}
+
+func (c Class) String() string {
+	if c > 0 && int(c) < len(classNames) {
+		return classNames[c]
+	}
+	return fmt.Sprintf("class(%d)", int(c))
+}
+
+// NeedsHuman reports whether the class stops until someone acts (as
+// opposed to clearing by itself with time).
+func (c Class) NeedsHuman() bool {
+	switch c {
+	case ClassDailyQuota, ClassWhitelist, ClassRiskConfirm, ClassAdminRejected, ClassConfig:
+		return true
+	}
+	return false
+}
+
+// Classification is what the error policy makes of one failure.
+type Classification struct {
+	Class Class
+	// ErrCode is WeChat's errcode, or 0 when WeChat did not answer one.
+	ErrCode int
+	// NotBefore is the earliest time at which a retry of the same call makes
+	// sense. For transient failures it is the time of the failure: the
+	// caller's backoff decides.
+	NotBefore time.Time
+	// Hint says, for an operator, what is wrong and what to do.
+	Hint string
+}
+
+// Policy intervals of SPEC §5.
+const (
+	minuteLimitWait   = time.Minute
+	whitelistWait     = 5 * time.Minute
+	riskConfirmWait   = 5 * time.Minute
+	rejectedOnceWait  = time.Hour
+	rejectedTwiceWait = 24 * time.Hour
+	configWait        = 10 * time.Minute
+	unknownWait       = time.Minute
+)
+
+// chinaTime is China Standard Time, UTC+8 without daylight saving; a fixed
+// zone so that no tz database is needed in a static binary.
+func chinaTime() *time.Location { return time.FixedZone("CST", 8*60*60) }
+
+// NextQuotaReset returns the next 00:00 China Standard Time after t, when
+// WeChat's daily quotas reset.
+func NextQuotaReset(t time.Time) time.Time {
+	c := t.In(chinaTime())
+	midnight := time.Date(c.Year(), c.Month(), c.Day(), 0, 0, 0, 0, c.Location())
+	return midnight.AddDate(0, 0, 1)
+}
+
+// QuotaDay names the China Standard Time day of t (2006-01-02): the day
+// WeChat's daily quotas count in.
+func QuotaDay(t time.Time) string { return t.In(chinaTime()).Format(time.DateOnly) }
+
+// Classify applies the error policy to err, an error returned by this
+// package's Client (or any error: what is not WeChat's answer is
+// transient), at time now.
+func Classify(err error, now time.Time) Classification {
+	var api *APIError
+	if !errors.As(err, &api) {
+		c := Classification{Class: ClassTransient, NotBefore: now}
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			c.Hint = "WeChat did not answer in time; retrying with backoff"
+		case errors.Is(err, context.Canceled):
+			c.Hint = "the call was cancelled"
+		default:
+			c.Hint = "WeChat could not be reached or gave no usable answer; retrying with backoff on every configured host"
+		}
+		return c
+	}
+	c := Classification{ErrCode: api.ErrCode, NotBefore: now}
+	switch api.ErrCode {
+	case ErrSystemBusy:
+		c.Class = ClassTransient
+		c.Hint = "WeChat is busy (-1); retrying with backoff"
+	case ErrMinuteLimit:
+		c.Class = ClassMinuteLimit
+		c.NotBefore = now.Add(minuteLimitWait)
+		c.Hint = "WeChat's per-minute call limit was hit (45011); waiting a minute"
+	case ErrDailyQuota:
+		c.Class = ClassDailyQuota
+		c.NotBefore = NextQuotaReset(now)
+		c.Hint = "the daily quota of this call is used up (45009); no token calls until 00:00 China Standard Time. " +
+			"If the app cannot wait, reset the quota with /cgi-bin/clear_quota/v2 (10 times a month) and find what is calling so often"
+	case ErrIPNotWhitelisted, ErrWhitelist:
+		c.Class = ClassWhitelist
+		c.NotBefore = now.Add(whitelistWait)
+		ip := whitelistIP(api.ErrMsg)
+		if ip == "" {
+			ip = "this server's public IP"
+		}
+		c.Hint = fmt.Sprintf("WeChat refuses calls from %s (%d): add it to the account's IP whitelist "+
+			"(mp.weixin.qq.com: Settings and Development > Basic Configuration > IP whitelist); retrying every 5 minutes", ip, api.ErrCode)
+	case ErrRiskConfirm, ErrRiskPending:
+		c.Class = ClassRiskConfirm
+		c.NotBefore = now.Add(riskConfirmWait)
+		c.Hint = fmt.Sprintf("WeChat asks an admin of the account to confirm calls from this server's IP (%d): "+
+			"the admin must approve the template message WeChat sent; retrying every 5 minutes", api.ErrCode)
+	case ErrRiskRejectedOnce:
+		c.Class = ClassAdminRejected
+		c.NotBefore = now.Add(rejectedOnceWait)
+		c.Hint = "an admin rejected calls from this server's IP (89507); it is blocked for 1 hour. Ask the admin to approve it next time"
+	case ErrRiskRejectedTwice:
+		c.Class = ClassAdminRejected
+		c.NotBefore = now.Add(rejectedTwiceWait)
+		c.Hint = "an admin rejected calls from this server's IP twice within 24 hours (89506); it is blocked for 24 hours"
+	case ErrInvalidCredential, ErrInvalidToken, ErrTokenExpired:
+		if isTokenEndpoint(api.Endpoint) {
+			// On the token call itself 40001 means the AppSecret is wrong.
+			c.Class = ClassConfig
+			c.NotBefore = now.Add(configWait)
+			c.Hint = fmt.Sprintf("WeChat rejects the AppSecret (%d): check the app's secret in the config; retrying every 10 minutes or at reload", api.ErrCode)
+			break
+		}
+		c.Class = ClassTokenRejected
+		c.Hint = fmt.Sprintf("WeChat rejects the access_token used (%d): it is dead", api.ErrCode)
+	case ErrInvalidAppID, ErrMissingAppID:
+		c.Class = ClassConfig
+		c.NotBefore = now.Add(configWait)
+		c.Hint = fmt.Sprintf("WeChat does not know this appid (%d): check the app's appid in the config", api.ErrCode)
+	case ErrInvalidSecret, ErrMissingSecret:
+		c.Class = ClassConfig
+		c.NotBefore = now.Add(configWait)
+		c.Hint = fmt.Sprintf("WeChat rejects the AppSecret (%d): check the app's secret in the config (a reset secret must be updated here)", api.ErrCode)
+	case ErrSecretFrozen:
+		c.Class = ClassConfig
+		c.NotBefore = now.Add(configWait)
+		c.Hint = "the AppSecret is frozen (40243): unfreeze it on the WeChat platform (it takes about 10 minutes)"
+	case ErrAPIBarred, ErrAccountFrozen:
+		c.Class = ClassConfig
+		c.NotBefore = now.Add(configWait)
+		c.Hint = fmt.Sprintf("the account is barred or frozen (%d): see the notices on the WeChat platform", api.ErrCode)
+	case ErrUseComponentToken:
+		c.Class = ClassConfig
+		c.NotBefore = now.Add(configWait)
+		c.Hint = "this account is managed by a third-party platform (61024): it must use the platform's authorizer token, not its own"
+	default:
+		c.Class = ClassUnknown
+		c.NotBefore = now.Add(unknownWait)
+		c.Hint = fmt.Sprintf("WeChat answered errcode %d, which wxtoken does not know; look the request id up with /cgi-bin/openapi/rid/get", api.ErrCode)
+		if api.RID != "" {
+			c.Hint += " (rid " + api.RID + ")"
+		}
+	}
+	return c
+}
+
+// whitelistIP returns the caller IP that a whitelist errmsg quotes ("invalid
+// ip 1.2.3.4 ipv6 ..."), or "" when there is none. Only a parseable IP is
+// returned, so no other text of the answer is echoed.
+func whitelistIP(errmsg string) string {
+	const marker = "invalid ip "
+	i := strings.Index(errmsg, marker)
+	if i < 0 {
+		return ""
+	}
+	f := strings.FieldsFunc(errmsg[i+len(marker):], func(r rune) bool { return r == ' ' || r == ',' })
+	if len(f) == 0 || net.ParseIP(f[0]) == nil {
+		return ""
+	}
+	return f[0]
+}

@@ -1,0 +1,94 @@
+package wechat
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// APIError is an answer in which WeChat reported a failure: HTTP 200 with
+// a non-zero errcode.
+type APIError struct {
+	// Endpoint is the path that answered, e.g. "/cgi-bin/stable_token".
+	Endpoint string
+	ErrCode  int
+	ErrMsg   string
+	// RID is the request id WeChat appends to errmsg ("rid: ..."), which
+	// /cgi-bin/openapi/rid/get can explain; empty when absent.
+	RID string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("wechat %s: errcode %d: %s", e.Endpoint, e.ErrCode, e.ErrMsg)
+}
+
+// parseRID returns the request id at the end of an errmsg such as
+// "invalid ip 1.2.3.4 ... rid: 6579b4c3-1f2e3d4c-5b6a7988".
+func parseRID(errmsg string) string {
+	i := strings.LastIndex(errmsg, "rid:")
+	if i < 0 {
+		return ""
+	}
+	rid := strings.TrimSpace(errmsg[i+len("rid:"):])
+	if j := strings.IndexAny(rid, " \t\r\n,;"); j >= 0 {
+		rid = rid[:j]
+	}
+	return rid
+}
+
+// TransportError is a failure to get a usable answer from WeChat at all: the
+// connection failed or timed out, the status was not 200, or the body was
+// not a well-formed answer (an HTML page, malformed JSON, an empty or
+// oversized credential, an absurd expires_in). Its text never carries a
+// query string, so neither an AppSecret nor a token can leak through it.
+type TransportError struct {
+	Endpoint string
+	// Host is the base URL's host that was tried last.
+	Host string
+	// Status is the HTTP status, or 0 when none was received.
+	Status int
+	// Reason says what was wrong, in words safe to log.
+	Reason string
+	Err    error
+}
+
+func (e *TransportError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "wechat %s", e.Endpoint)
+	if e.Host != "" {
+		fmt.Fprintf(&b, " via %s", e.Host)
+	}
+	if e.Status != 0 {
+		fmt.Fprintf(&b, ": HTTP %d", e.Status)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Reason)
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	return b.String()
+}
+
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// errBadAnswer marks a body that is not a well-formed answer.
+var errBadAnswer = errors.New("bad answer")
+
+// IsTokenRejected reports whether err is WeChat saying that the
+// access_token used for a call (not a token call) is dead: invalid, not the
+// latest, or expired.
+func IsTokenRejected(err error) bool {
+	var api *APIError
+	if !errors.As(err, &api) || isTokenEndpoint(api.Endpoint) {
+		return false
+	}
+	switch api.ErrCode {
+	case ErrInvalidCredential, ErrInvalidToken, ErrTokenExpired:
+		return true
+	}
+	return false
+}
+
+func isTokenEndpoint(p string) bool {
+	return p == PathToken || p == PathStableToken
+}
