@@ -1,0 +1,84 @@
+package wxtoken
+
+import (
+	"context"
+	"time"
+)
+
+// Grant is a credential as handed out to a caller: the value and how long
+// the caller may use it. ExpiresIn is whole seconds and already accounts for
+// the safety margin and, in classic mode, the next planned refresh, so the
+// credential works at WeChat for all of it.
+type Grant struct {
+	AppID     string
+	Kind      Kind
+	Value     string
+	ExpiresIn time.Duration
+	ExpiresAt time.Time
+}
+
+// Service is what the HTTP API serves and what the Go client implements
+// over HTTP: credentials by app and kind, compare-and-refresh, and status.
+//
+// Errors are *Error values: ENotFound for an unknown app or a kind the app
+// is not configured for, EInvalid for bad arguments, ERateLimited for a
+// refresh asked too often, EUnavailable when no valid credential can be
+// served (with WeChatErrCode where WeChat's answer is the cause).
+type Service interface {
+	// Credential returns a valid credential of kind for appID, fetching it
+	// first only when none is cached.
+	Credential(ctx context.Context, appID string, kind Kind) (Grant, error)
+	// Refresh is compare-and-refresh: stale is a value WeChat rejected.
+	// When the current credential differs from stale it is returned at
+	// once; when it equals it, one coalesced upstream refresh runs.
+	Refresh(ctx context.Context, appID string, kind Kind, stale string) (Grant, error)
+	// Status reports every configured app.
+	Status(ctx context.Context) []AppStatus
+	// NotReady returns why the service cannot serve every app's
+	// access_token now; empty when it can.
+	NotReady(ctx context.Context) []string
+}
+
+// Credential states as reported in status.
+const (
+	StateFresh   = "fresh"   // valid, next refresh not yet due
+	StateStale   = "stale"   // valid, refresh due or running
+	StateExpired = "expired" // present but no longer servable
+	StateMissing = "missing" // never fetched
+)
+
+// AppStatus is one app's state, for operators.
+type AppStatus struct {
+	AppID    string   `json:"appid"`
+	Name     string   `json:"name,omitempty"`
+	TokenAPI TokenAPI `json:"token_api"`
+	// UpstreamCallsToday counts token calls in the current China Standard
+	// Time day.
+	UpstreamCallsToday int `json:"upstream_calls_today"`
+	// ForceRefreshesToday counts stable force_refresh calls today.
+	ForceRefreshesToday int `json:"force_refreshes_today"`
+	// BlockedUntil is set while the error policy holds back token calls.
+	BlockedUntil *time.Time         `json:"blocked_until,omitempty"`
+	Credentials  []CredentialStatus `json:"credentials"`
+}
+
+// CredentialStatus is the state of one credential of an app.
+type CredentialStatus struct {
+	Kind          Kind       `json:"kind"`
+	State         string     `json:"state"`
+	ExpiresAt     *time.Time `json:"expires_at,omitempty"`
+	FetchedAt     *time.Time `json:"fetched_at,omitempty"`
+	NextRefreshAt *time.Time `json:"next_refresh_at,omitempty"`
+	Version       uint64     `json:"version,omitempty"`
+	LastError     *ErrorInfo `json:"last_error,omitempty"`
+}
+
+// ErrorInfo describes the last upstream failure of a credential, with what
+// an operator should do about it.
+type ErrorInfo struct {
+	ErrCode int       `json:"errcode,omitempty"`
+	Class   string    `json:"class"`
+	Message string    `json:"message"`
+	Hint    string    `json:"hint"`
+	At      time.Time `json:"at"`
+}
