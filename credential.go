@@ -53,6 +53,14 @@ type AppMeta struct {
 	// ForceRefreshes are the times of stable force_refresh calls in
 	// QuotaDay.
 	ForceRefreshes []time.Time `json:"force_refreshes,omitempty"`
+	// MintAttemptAt is the start of the first token call made after the
+	// current access_token was fetched (whether or not it succeeded): in
+	// classic mode that call may have replaced the token at WeChat, which
+	// then dies an overlap later.
+	MintAttemptAt time.Time `json:"mint_attempt_at,omitzero"`
+	// KilledVersion is the highest access_token Version that a force
+	// refresh killed; tickets fetched with it or an older one are refreshed.
+	KilledVersion uint64 `json:"killed_version,omitempty"`
 }
 
 // Store errors.

@@ -208,14 +208,16 @@ func Classify(err error, now time.Time) Classification {
 // ip 1.2.3.4 ipv6 ..."), or "" when there is none. Only a parseable IP is
 // returned, so no other text of the answer is echoed.
 func whitelistIP(errmsg string) string {
-	const marker = "invalid ip "
-	i := strings.Index(errmsg, marker)
-	if i < 0 {
-		return ""
+	// 40164 says "invalid ip 1.2.3.4 ..."; 61004 says "... requestIP: 1.2.3.4".
+	for _, marker := range []string{"invalid ip ", "requestIP: ", "requestIP:"} {
+		i := strings.Index(errmsg, marker)
+		if i < 0 {
+			continue
+		}
+		f := strings.FieldsFunc(errmsg[i+len(marker):], func(r rune) bool { return r == ' ' || r == ',' })
+		if len(f) > 0 && net.ParseIP(f[0]) != nil {
+			return f[0]
+		}
 	}
-	f := strings.FieldsFunc(errmsg[i+len(marker):], func(r rune) bool { return r == ' ' || r == ',' })
-	if len(f) == 0 || net.ParseIP(f[0]) == nil {
-		return ""
-	}
-	return f[0]
+	return ""
 }

@@ -160,7 +160,13 @@ func (c *Client) credential(ctx context.Context, method, path string, q url.Valu
 	if err != nil {
 		return Credential{}, err
 	}
-	return ParseCredential(path, raw, field)
+	cred, err := ParseCredential(path, raw, field)
+	var api *APIError
+	if secret != "" && errors.As(err, &api) && strings.Contains(api.ErrMsg, secret) {
+		// An errmsg echoing the request must not carry the secret into logs.
+		api.ErrMsg = strings.ReplaceAll(api.ErrMsg, secret, "[redacted]")
+	}
+	return cred, err
 }
 
 // do sends the request to each base URL in turn until one answers with
@@ -202,6 +208,11 @@ func (c *Client) attempt(ctx context.Context, base *url.URL, method, path string
 	if err != nil {
 		return nil, false, &TransportError{Endpoint: path, Host: base.Host, Reason: "cannot build request", Err: scrub(err, secret)}
 	}
+	// Go's transport silently resends a GET whose reused connection closed
+	// before answering; a classic token call must not be sent twice (each
+	// one replaces the token and spends quota), so it gets a fresh
+	// connection. Token calls are hours apart: nothing is lost.
+	req.Close = path == PathToken
 	req.Header.Set("User-Agent", c.ua)
 	req.Header.Set("Accept", "application/json")
 	if body != nil {

@@ -1,0 +1,555 @@
+package refresh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/wechat"
+)
+
+// Upstream is the part of *wechat.Client the engine uses.
+type Upstream interface {
+	Token(ctx context.Context, appID, secret string) (wechat.Credential, error)
+	StableToken(ctx context.Context, appID, secret string, force bool) (wechat.Credential, error)
+	Ticket(ctx context.Context, accessToken string, kind wxtoken.Kind) (wechat.Credential, error)
+	Probe(ctx context.Context, accessToken string) error
+}
+
+// AppConfig is one app the engine keeps credentials for.
+type AppConfig struct {
+	AppID string
+	Name  string
+	// Secret returns the AppSecret; a function so that printing an
+	// AppConfig never prints the secret.
+	Secret   func() string
+	TokenAPI wxtoken.TokenAPI
+	Tickets  []wxtoken.Kind
+}
+
+// Options configure an Engine. Zero values take the documented defaults.
+type Options struct {
+	Apps     []AppConfig
+	Store    wxtoken.Store
+	Upstream Upstream
+	Clock    Clock // default SystemClock
+	Logger   *slog.Logger
+	Observer wxtoken.Observer
+
+	Overlap time.Duration // default 5m
+	Margin  time.Duration // default 60s
+	Early   float64       // default 0.66
+	Jitter  float64       // default 0.1; a negative value means none
+	// MaxRate is upstream call starts per second, all apps together;
+	// default 20, negative for no limit.
+	MaxRate float64
+	// PassiveInterval is the least time between two upstream refreshes
+	// of one credential caused by caller reports; default 10s.
+	PassiveInterval time.Duration
+	// ForceLimit and ForceInterval are WeChat's stable force_refresh
+	// budget: default 20 a day, 30s apart.
+	ForceLimit    int
+	ForceInterval time.Duration
+	// BackoffBase and BackoffMax bound the retries after transient
+	// failures; default 2s and 2m.
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// CallTimeout bounds one refresh, all its upstream calls together;
+	// default 30s.
+	CallTimeout time.Duration
+	// PolicyScale multiplies every wait the error policy imposes (a
+	// minute for 45011, until midnight for 45009, ...). 1 by default; the
+	// tests of compressed time make it small.
+	PolicyScale float64
+	// Rand returns a number in [0,1) for jitter; default math/rand/v2.
+	Rand func() float64
+}
+
+// Engine keeps credentials fresh and serves them. It implements
+// wxtoken.Service.
+type Engine struct {
+	opts  Options
+	sch   schedule
+	log   *slog.Logger
+	apps  map[string]*app
+	order []*app
+	sf    singleflight.Group
+	queue *scheduler
+	lim   *limiter
+
+	stop    chan struct{}
+	stopped sync.Once
+	wg      sync.WaitGroup
+	started atomic.Bool
+}
+
+// app is one configured app's state.
+type app struct {
+	cfg     AppConfig
+	token   *slot
+	tickets map[wxtoken.Kind]*slot
+
+	mu   sync.Mutex
+	meta wxtoken.AppMeta
+	// blockedUntil holds back token calls while the error policy says so.
+	blockedUntil time.Time
+	// mint mirrors meta.MintAttemptAt (unix nanoseconds, 0 for none) for
+	// the read path, which must not wait on a lock held across store I/O.
+	mint atomic.Int64
+	// saveMu orders bookkeeping writes, so the last state is written last.
+	saveMu sync.Mutex
+}
+
+// slot is one credential of one app.
+type slot struct {
+	app  *app
+	kind wxtoken.Kind
+	key  string
+
+	cur atomic.Pointer[wxtoken.Credential]
+	// flight serializes refreshes of this credential, so that each one
+	// re-checks the state the previous one left.
+	flight sync.Mutex
+
+	mu          sync.Mutex
+	failures    int
+	retryAt     time.Time
+	lastErr     *wxtoken.ErrorInfo
+	lastPassive time.Time
+
+	// due and index belong to the scheduler.
+	due   time.Time
+	index int
+}
+
+func (s *slot) load() *wxtoken.Credential { return s.cur.Load() }
+
+// New returns an Engine for opts. Call Start before serving.
+func New(opts Options) (*Engine, error) {
+	if opts.Store == nil || opts.Upstream == nil {
+		return nil, errors.New("refresh: a Store and an Upstream are required")
+	}
+	if len(opts.Apps) == 0 {
+		return nil, errors.New("refresh: no apps configured")
+	}
+	setDefaults(&opts)
+	e := &Engine{
+		opts: opts,
+		sch: schedule{overlap: opts.Overlap, margin: opts.Margin, early: opts.Early, jitter: opts.Jitter,
+			minGap: opts.BackoffBase / 2},
+		log:  opts.Logger,
+		apps: make(map[string]*app, len(opts.Apps)),
+		stop: make(chan struct{}),
+	}
+	if opts.Margin >= opts.Overlap {
+		return nil, fmt.Errorf("refresh: margin %v must be shorter than overlap %v", opts.Margin, opts.Overlap)
+	}
+	e.queue = newScheduler(opts.Clock, e.runDue)
+	e.lim = &limiter{clock: opts.Clock}
+	if opts.MaxRate > 0 {
+		e.lim.interval = time.Duration(float64(time.Second) / opts.MaxRate)
+	}
+	for _, c := range opts.Apps {
+		if c.AppID == "" || c.Secret == nil {
+			return nil, errors.New("refresh: every app needs an appid and a secret")
+		}
+		if _, dup := e.apps[c.AppID]; dup {
+			return nil, fmt.Errorf("refresh: app %s configured twice", c.AppID)
+		}
+		if c.TokenAPI == "" {
+			c.TokenAPI = wxtoken.TokenAPIStable
+		}
+		a := &app{cfg: c, tickets: map[wxtoken.Kind]*slot{}, meta: wxtoken.AppMeta{AppID: c.AppID}}
+		a.token = newSlot(a, wxtoken.KindAccessToken)
+		for _, k := range c.Tickets {
+			if !k.IsTicket() {
+				return nil, fmt.Errorf("refresh: app %s: %q is not a ticket type", c.AppID, k)
+			}
+			a.tickets[k] = newSlot(a, k)
+		}
+		e.apps[c.AppID] = a
+		e.order = append(e.order, a)
+	}
+	return e, nil
+}
+
+func newSlot(a *app, k wxtoken.Kind) *slot {
+	return &slot{app: a, kind: k, key: a.cfg.AppID + "/" + string(k), index: -1}
+}
+
+func setDefaults(o *Options) {
+	if o.Clock == nil {
+		o.Clock = SystemClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Observer == nil {
+		o.Observer = wxtoken.NopObserver{}
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.Overlap, 5*time.Minute)
+	def(&o.Margin, time.Minute)
+	def(&o.PassiveInterval, 10*time.Second)
+	def(&o.ForceInterval, 30*time.Second)
+	def(&o.BackoffBase, 2*time.Second)
+	def(&o.BackoffMax, 2*time.Minute)
+	def(&o.CallTimeout, 30*time.Second)
+	if o.Early <= 0 {
+		o.Early = 0.66
+	}
+	if o.Jitter == 0 {
+		o.Jitter = 0.1
+	} else if o.Jitter < 0 {
+		o.Jitter = 0
+	}
+	if o.MaxRate == 0 {
+		o.MaxRate = 20
+	}
+	if o.ForceLimit <= 0 {
+		o.ForceLimit = 20
+	}
+	if o.PolicyScale <= 0 {
+		o.PolicyScale = 1
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+}
+
+// Start loads the persisted credentials and starts the scheduler. A
+// credential that is still valid is served as it is, with no upstream call;
+// the rest are fetched in the background, spread by the rate limit.
+func (e *Engine) Start(ctx context.Context) error {
+	if !e.started.CompareAndSwap(false, true) {
+		return errors.New("refresh: engine already started")
+	}
+	stored, err := e.opts.Store.List(ctx)
+	if err != nil {
+		return fmt.Errorf("refresh: load credentials: %w", err)
+	}
+	for i := range stored {
+		c := stored[i]
+		s := e.slotOf(c.AppID, c.Kind)
+		if s == nil {
+			continue // an app or ticket no longer configured
+		}
+		if c.Kind == wxtoken.KindAccessToken && c.API != s.app.cfg.TokenAPI {
+			// The token API changed: the stored token still works, but its
+			// schedule belongs to the other API. Keep serving it and
+			// refresh it now.
+			c.RefreshAt = c.FetchedAt
+		}
+		s.cur.Store(&c)
+	}
+	now := e.opts.Clock.Now()
+	for _, a := range e.order {
+		m, err := e.opts.Store.GetMeta(ctx, a.cfg.AppID)
+		switch {
+		case err == nil:
+			a.meta = m
+			if !m.MintAttemptAt.IsZero() {
+				a.mint.Store(m.MintAttemptAt.UnixNano())
+			}
+		case errors.Is(err, wxtoken.ErrNotFound):
+		default:
+			return fmt.Errorf("refresh: load bookkeeping of %s: %w", a.cfg.AppID, err)
+		}
+		for _, s := range a.slots() {
+			e.queue.set(s, e.nextDue(s, now))
+			if c := s.load(); c != nil && e.sch.handout(c, a.mintAt(), now) > 0 {
+				e.log.Info("credential loaded from store", "appid", a.cfg.AppID, "kind", s.kind,
+					"expires_at", c.ExpiresAt, "refresh_at", c.RefreshAt)
+			}
+		}
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		ctx, cancel := e.detached(0)
+		defer cancel()
+		e.queue.loop(ctx)
+	}()
+	return nil
+}
+
+// Close stops the scheduler and waits for running refreshes to end. It is
+// safe to call more than once.
+func (e *Engine) Close() error {
+	e.stopped.Do(func() { close(e.stop) })
+	e.wg.Wait()
+	return nil
+}
+
+// detached returns a context that ends when the engine closes or after
+// timeout (none when zero), independent of any caller: a refresh that many
+// callers wait on must not die with the first caller's request.
+func (e *Engine) detached(timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	if timeout > 0 {
+		var c2 context.CancelFunc
+		ctx, c2 = context.WithTimeout(ctx, timeout)
+		prev := cancel
+		cancel = func() { c2(); prev() }
+	}
+	stopWatch := context.AfterFunc(ctx, func() {})
+	go func() {
+		select {
+		case <-e.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { stopWatch(); cancel() }
+}
+
+func (a *app) slots() []*slot {
+	out := []*slot{a.token}
+	for _, k := range wxtoken.TicketKinds {
+		if s, ok := a.tickets[k]; ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// mintAt returns the first token call made since the current token was
+// fetched that could have replaced it, or zero.
+func (a *app) mintAt() time.Time {
+	n := a.mint.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+func (e *Engine) slotOf(appID string, kind wxtoken.Kind) *slot {
+	a := e.apps[appID]
+	if a == nil {
+		return nil
+	}
+	if kind == wxtoken.KindAccessToken {
+		return a.token
+	}
+	return a.tickets[kind]
+}
+
+// lookup resolves appID and kind for a caller.
+func (e *Engine) lookup(appID string, kind wxtoken.Kind) (*slot, error) {
+	a := e.apps[appID]
+	if a == nil {
+		return nil, wxtoken.Errorf(wxtoken.ENotFound, "app %s is not configured", appID)
+	}
+	if !kind.Valid() {
+		return nil, wxtoken.Errorf(wxtoken.ENotFound, "unknown credential type %q", kind)
+	}
+	s := e.slotOf(appID, kind)
+	if s == nil {
+		return nil, wxtoken.Errorf(wxtoken.ENotFound, "app %s has no %s ticket configured", appID, kind)
+	}
+	return s, nil
+}
+
+// grant turns c into a Grant at now, or reports that it cannot be served.
+func (e *Engine) grant(s *slot, c *wxtoken.Credential, now time.Time) (wxtoken.Grant, bool) {
+	d := e.sch.handout(c, s.app.mintAt(), now)
+	if d <= 0 {
+		return wxtoken.Grant{}, false
+	}
+	return wxtoken.Grant{AppID: c.AppID, Kind: c.Kind, Value: c.Value, ExpiresIn: d, ExpiresAt: now.Add(d)}, true
+}
+
+// Credential implements wxtoken.Service.
+func (e *Engine) Credential(ctx context.Context, appID string, kind wxtoken.Kind) (wxtoken.Grant, error) {
+	s, err := e.lookup(appID, kind)
+	if err != nil {
+		return wxtoken.Grant{}, err
+	}
+	now := e.opts.Clock.Now()
+	if g, ok := e.grant(s, s.load(), now); ok {
+		if !now.Before(s.load().RefreshAt) {
+			e.ensureDue(s, now)
+		}
+		return g, nil
+	}
+	c, err := e.fetch(ctx, s, reasonFor(s))
+	if err != nil {
+		return wxtoken.Grant{}, err
+	}
+	if g, ok := e.grant(s, c, e.opts.Clock.Now()); ok {
+		return g, nil
+	}
+	return wxtoken.Grant{}, e.unavailable(s, nil)
+}
+
+func reasonFor(s *slot) string {
+	if s.load() == nil {
+		return wxtoken.ReasonStartup
+	}
+	return wxtoken.ReasonProactive
+}
+
+// ensureDue makes sure a stale credential is queued for refresh now, in case
+// its timer was lost (a suspended machine wakes past it).
+func (e *Engine) ensureDue(s *slot, now time.Time) {
+	due, queued := e.queue.dueAt(s)
+	if queued && due.After(now) {
+		if want := e.nextDue(s, now); want.Before(due) {
+			e.queue.set(s, want)
+		}
+	}
+}
+
+// Refresh implements wxtoken.Service: compare-and-refresh.
+func (e *Engine) Refresh(ctx context.Context, appID string, kind wxtoken.Kind, stale string) (wxtoken.Grant, error) {
+	s, err := e.lookup(appID, kind)
+	if err != nil {
+		return wxtoken.Grant{}, err
+	}
+	if stale == "" {
+		return wxtoken.Grant{}, wxtoken.Errorf(wxtoken.EInvalid, "stale is required: the value WeChat rejected")
+	}
+	if c := s.load(); c == nil || c.Value != stale {
+		// Already replaced (or never handed out): serve what there is.
+		return e.Credential(ctx, appID, kind)
+	}
+	c, err := e.flight(ctx, s, "passive", func(ctx context.Context) (*wxtoken.Credential, error) {
+		return e.passive(ctx, s, stale)
+	})
+	if err != nil {
+		return wxtoken.Grant{}, err
+	}
+	if g, ok := e.grant(s, c, e.opts.Clock.Now()); ok {
+		return g, nil
+	}
+	return wxtoken.Grant{}, e.unavailable(s, nil)
+}
+
+// flight runs fn once for every concurrent caller of the same slot and
+// mode, on a context of its own; the caller waits until fn ends or ctx does.
+func (e *Engine) flight(ctx context.Context, s *slot, mode string, fn func(context.Context) (*wxtoken.Credential, error)) (*wxtoken.Credential, error) {
+	ch := e.sf.DoChan(s.key+"|"+mode, func() (any, error) {
+		s.flight.Lock()
+		defer s.flight.Unlock()
+		rctx, cancel := e.detached(e.opts.CallTimeout)
+		defer cancel()
+		return fn(rctx)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*wxtoken.Credential), nil
+	case <-ctx.Done():
+		return nil, &wxtoken.Error{Code: wxtoken.EUnavailable,
+			Message: fmt.Sprintf("gave up waiting for %s of app %s: %v", s.kind, s.app.cfg.AppID, ctx.Err()), Err: ctx.Err()}
+	}
+}
+
+// fetch makes sure s holds a servable credential, fetching one when it
+// does not (or when a refresh is due and reason is proactive).
+func (e *Engine) fetch(ctx context.Context, s *slot, reason string) (*wxtoken.Credential, error) {
+	return e.flight(ctx, s, "fetch", func(ctx context.Context) (*wxtoken.Credential, error) {
+		now := e.opts.Clock.Now()
+		cur := s.load()
+		if _, ok := e.grant(s, cur, now); ok {
+			due := !now.Before(cur.RefreshAt) || e.ticketOrphaned(s, cur)
+			if !due || reason == wxtoken.ReasonStartup {
+				// Servable and not due, or a caller that only needs a
+				// servable one: someone refreshed while this one waited.
+				return cur, nil
+			}
+		}
+		if err := e.gate(s, now); err != nil {
+			return nil, err
+		}
+		if s.kind == wxtoken.KindAccessToken {
+			return e.refreshToken(ctx, s, reason, false)
+		}
+		return e.refreshTicket(ctx, s, reason)
+	})
+}
+
+// gate refuses an upstream call while the error policy holds it back.
+func (e *Engine) gate(s *slot, now time.Time) error {
+	until := s.retryAtTime()
+	if s.kind == wxtoken.KindAccessToken {
+		if b := s.app.blocked(); b.After(until) {
+			until = b
+		}
+	}
+	if now.Before(until) {
+		return e.unavailable(s, &until)
+	}
+	return nil
+}
+
+func (a *app) blocked() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.blockedUntil
+}
+
+func (s *slot) retryAtTime() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.retryAt
+}
+
+func (s *slot) lastError() *wxtoken.ErrorInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
+}
+
+// unavailable is the error of a caller that cannot be served now: it says
+// why, with the last upstream failure's hint and errcode.
+func (e *Engine) unavailable(s *slot, until *time.Time) error {
+	le := s.lastError()
+	if le == nil && s.kind.IsTicket() {
+		le = s.app.token.lastError()
+	}
+	msg := fmt.Sprintf("no valid %s for app %s", s.kind, s.app.cfg.AppID)
+	err := &wxtoken.Error{Code: wxtoken.EUnavailable}
+	if le != nil {
+		msg += ": " + le.Hint
+		err.WeChatErrCode = le.ErrCode
+	}
+	if until != nil {
+		msg += fmt.Sprintf(" (next attempt at %s)", until.UTC().Format(time.RFC3339))
+	}
+	err.Message = msg
+	return err
+}
+
+// ticketOrphaned reports whether ticket c was fetched with an access_token
+// that has since been replaced in a way that kills it: any classic mint, or
+// a stable force refresh (a stable rollover keeps the old token alive).
+func (e *Engine) ticketOrphaned(s *slot, c *wxtoken.Credential) bool {
+	if c == nil || !s.kind.IsTicket() {
+		return false
+	}
+	t := s.app.token.load()
+	if t == nil || t.Version <= c.TokenVersion {
+		return false
+	}
+	if t.API == wxtoken.TokenAPIClassic {
+		return true
+	}
+	s.app.mu.Lock()
+	defer s.app.mu.Unlock()
+	return s.app.meta.KilledVersion >= c.TokenVersion
+}

@@ -1,0 +1,398 @@
+package refresh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/wechat"
+)
+
+// runDue is the scheduler's callback: it refreshes s in the background and
+// makes sure s is queued again whatever the outcome.
+func (e *Engine) runDue(s *slot) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		reason := wxtoken.ReasonProactive
+		switch cur := s.load(); {
+		case cur == nil:
+			reason = wxtoken.ReasonStartup
+		case e.ticketOrphaned(s, cur):
+			reason = wxtoken.ReasonTicket
+		}
+		ctx, cancel := e.detached(0)
+		defer cancel()
+		_, _ = e.fetch(ctx, s, reason) // failures are logged and scheduled by fail
+		if _, queued := e.queue.dueAt(s); !queued {
+			e.queue.set(s, e.nextDue(s, e.opts.Clock.Now()))
+		}
+	}()
+}
+
+// nextDue is when s should next be looked at, from its state alone.
+func (e *Engine) nextDue(s *slot, now time.Time) time.Time {
+	due := now
+	if cur := s.load(); cur != nil && !e.ticketOrphaned(s, cur) {
+		due = cur.RefreshAt
+	}
+	if r := s.retryAtTime(); r.After(due) {
+		due = r
+	}
+	if s.kind == wxtoken.KindAccessToken {
+		if b := s.app.blocked(); b.After(due) {
+			due = b
+		}
+	}
+	return due
+}
+
+// liveToken returns a servable access_token of a, fetching one if needed.
+func (e *Engine) liveToken(ctx context.Context, a *app) (*wxtoken.Credential, error) {
+	cur := a.token.load()
+	if _, ok := e.grant(a.token, cur, e.opts.Clock.Now()); ok {
+		return cur, nil
+	}
+	return e.fetch(ctx, a.token, wxtoken.ReasonStartup)
+}
+
+// refreshToken makes one token call and installs its answer. force spends a
+// stable force_refresh.
+func (e *Engine) refreshToken(ctx context.Context, s *slot, reason string, force bool) (*wxtoken.Credential, error) {
+	w, fetched, err := e.callToken(ctx, s.app, force)
+	if err != nil {
+		return nil, e.fail(s, reason, err)
+	}
+	return e.install(ctx, s, reason, w, fetched, 0, force), nil
+}
+
+// callToken makes one upstream token call for a, counting it in the day's
+// bookkeeping before it is sent.
+func (e *Engine) callToken(ctx context.Context, a *app, force bool) (wechat.Credential, time.Time, error) {
+	if err := e.lim.wait(ctx); err != nil {
+		return wechat.Credential{}, time.Time{}, err
+	}
+	classic := a.cfg.TokenAPI == wxtoken.TokenAPIClassic
+	start := e.opts.Clock.Now()
+	e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) {
+		rollDay(m, start)
+		m.TokenCalls++
+		if classic && m.MintAttemptAt.IsZero() {
+			m.MintAttemptAt = start
+		}
+		if force {
+			m.ForceRefreshes = append(m.ForceRefreshes, start)
+		}
+	})
+	var (
+		w        wechat.Credential
+		err      error
+		endpoint = wechat.PathStableToken
+	)
+	if classic {
+		endpoint = wechat.PathToken
+		w, err = e.opts.Upstream.Token(ctx, a.cfg.AppID, a.cfg.Secret())
+	} else {
+		w, err = e.opts.Upstream.StableToken(ctx, a.cfg.AppID, a.cfg.Secret(), force)
+	}
+	e.observeCall(a.cfg.AppID, endpoint, err, start)
+	return w, start, err
+}
+
+// rollDay resets the day's counters when the China Standard Time day
+// changed.
+func rollDay(m *wxtoken.AppMeta, now time.Time) {
+	if day := wechat.QuotaDay(now); m.QuotaDay != day {
+		m.QuotaDay = day
+		m.TokenCalls = 0
+		m.ForceRefreshes = nil
+	}
+}
+
+// updateMeta changes a's bookkeeping with fn and persists it.
+func (e *Engine) updateMeta(ctx context.Context, a *app, fn func(*wxtoken.AppMeta)) {
+	a.saveMu.Lock()
+	defer a.saveMu.Unlock()
+	a.mu.Lock()
+	fn(&a.meta)
+	a.meta.AppID = a.cfg.AppID
+	if a.meta.MintAttemptAt.IsZero() {
+		a.mint.Store(0)
+	} else {
+		a.mint.Store(a.meta.MintAttemptAt.UnixNano())
+	}
+	m := a.meta
+	m.ForceRefreshes = append([]time.Time(nil), a.meta.ForceRefreshes...)
+	a.mu.Unlock()
+	if err := e.opts.Store.PutMeta(ctx, m); err != nil {
+		e.log.Error("saving app bookkeeping failed", "appid", a.cfg.AppID, "err", err)
+	}
+}
+
+func (e *Engine) observeCall(appID, endpoint string, err error, start time.Time) {
+	took := e.opts.Clock.Now().Sub(start)
+	if err == nil {
+		e.opts.Observer.UpstreamCall(appID, endpoint, 0, "", took)
+		return
+	}
+	c := wechat.Classify(err, start)
+	e.opts.Observer.UpstreamCall(appID, endpoint, c.ErrCode, c.Class.String(), took)
+}
+
+// probe asks WeChat whether token is alive.
+func (e *Engine) probe(ctx context.Context, a *app, token string) error {
+	start := e.opts.Clock.Now()
+	err := e.opts.Upstream.Probe(ctx, token)
+	e.observeCall(a.cfg.AppID, wechat.PathProbe, err, start)
+	return err
+}
+
+// refreshTicket fetches ticket s with a live access_token. If WeChat says
+// the token is dead, the token is refreshed as on a caller's report and the
+// ticket call is made once more.
+func (e *Engine) refreshTicket(ctx context.Context, s *slot, reason string) (*wxtoken.Credential, error) {
+	a := s.app
+	tok, err := e.liveToken(ctx, a)
+	if err != nil {
+		s.mu.Lock()
+		s.failures++
+		s.retryAt = e.opts.Clock.Now().Add(backoff(s.failures, e.opts.BackoffBase, e.opts.BackoffMax, e.opts.Rand()))
+		retry := s.retryAt
+		s.mu.Unlock()
+		e.queue.set(s, retry)
+		e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, "error")
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		if err := e.lim.wait(ctx); err != nil {
+			return nil, e.fail(s, reason, err)
+		}
+		start := e.opts.Clock.Now()
+		w, err := e.opts.Upstream.Ticket(ctx, tok.Value, s.kind)
+		e.observeCall(a.cfg.AppID, wechat.PathTicket, err, start)
+		if err == nil {
+			return e.install(ctx, s, reason, w, start, tok.Version, false), nil
+		}
+		if attempt > 0 || !wechat.IsTokenRejected(err) {
+			return nil, e.fail(s, reason, err)
+		}
+		e.log.Warn("WeChat rejected the access_token a ticket call used; refreshing the token",
+			"appid", a.cfg.AppID, "kind", s.kind, "errcode", wechat.Classify(err, start).ErrCode)
+		fresh, perr := e.flight(ctx, a.token, "passive", func(ctx context.Context) (*wxtoken.Credential, error) {
+			return e.passive(ctx, a.token, tok.Value)
+		})
+		if perr != nil || fresh == nil || fresh.Value == tok.Value {
+			return nil, e.fail(s, reason, err)
+		}
+		tok = fresh
+	}
+}
+
+// passive handles a caller's report that stale was rejected by WeChat.
+func (e *Engine) passive(ctx context.Context, s *slot, stale string) (*wxtoken.Credential, error) {
+	cur := s.load()
+	if cur == nil || cur.Value != stale {
+		return cur, nil // replaced while this report waited
+	}
+	now := e.opts.Clock.Now()
+	if err := e.gate(s, now); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if !s.lastPassive.IsZero() && now.Sub(s.lastPassive) < e.opts.PassiveInterval {
+		next := s.lastPassive.Add(e.opts.PassiveInterval)
+		s.mu.Unlock()
+		return nil, &wxtoken.Error{Code: wxtoken.ERateLimited, Message: fmt.Sprintf(
+			"%s of app %s was refreshed on a report less than %v ago; report again after %s",
+			s.kind, s.app.cfg.AppID, e.opts.PassiveInterval, next.UTC().Format(time.RFC3339))}
+	}
+	s.lastPassive = now
+	s.mu.Unlock()
+
+	if s.kind.IsTicket() {
+		return e.refreshTicket(ctx, s, wxtoken.ReasonPassive)
+	}
+	a := s.app
+	if a.cfg.TokenAPI == wxtoken.TokenAPIClassic {
+		// A classic call replaces the token for every holder, so mint only
+		// when WeChat confirms the report (or cannot be asked).
+		if err := e.probe(ctx, a, stale); err == nil {
+			e.log.Info("reported access_token is alive at WeChat; not refreshing", "appid", a.cfg.AppID)
+			e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, wxtoken.ReasonPassive, "unchanged")
+			return cur, nil
+		}
+		return e.refreshToken(ctx, s, wxtoken.ReasonPassive, false)
+	}
+	// Stable: a normal-mode call costs nothing and returns a newer token if
+	// WeChat has one; force_refresh is spent only on a token proven dead.
+	w, fetched, err := e.callToken(ctx, a, false)
+	if err != nil {
+		return nil, e.fail(s, wxtoken.ReasonPassive, err)
+	}
+	nc := e.install(ctx, s, wxtoken.ReasonPassive, w, fetched, 0, false)
+	if nc.Value != stale {
+		return nc, nil
+	}
+	perr := e.probe(ctx, a, stale)
+	switch {
+	case perr == nil:
+		e.log.Info("reported access_token is alive at WeChat; not forcing a refresh", "appid", a.cfg.AppID)
+		return nc, nil
+	case !wechat.IsTokenRejected(perr):
+		return nil, &wxtoken.Error{Code: wxtoken.EUnavailable, Err: perr, Message: fmt.Sprintf(
+			"could not ask WeChat whether the access_token of app %s is dead; not spending a force_refresh", a.cfg.AppID)}
+	}
+	if ok, why := e.forceAllowed(a, e.opts.Clock.Now()); !ok {
+		e.log.Error("the stable access_token is rejected by WeChat but force_refresh is not allowed now",
+			"appid", a.cfg.AppID, "why", why)
+		return nil, wxtoken.Errorf(wxtoken.EUnavailable,
+			"WeChat rejects the access_token of app %s and %s", a.cfg.AppID, why)
+	}
+	return e.refreshToken(ctx, s, wxtoken.ReasonPassive, true)
+}
+
+// forceAllowed checks the stable force_refresh budget.
+func (e *Engine) forceAllowed(a *app, now time.Time) (bool, string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := a.meta
+	if m.QuotaDay != wechat.QuotaDay(now) {
+		return true, ""
+	}
+	if len(m.ForceRefreshes) >= e.opts.ForceLimit {
+		return false, fmt.Sprintf("the force_refresh budget of %d a day is spent (it resets at 00:00 China Standard Time)", e.opts.ForceLimit)
+	}
+	if n := len(m.ForceRefreshes); n > 0 && now.Sub(m.ForceRefreshes[n-1]) < e.opts.ForceInterval {
+		return false, fmt.Sprintf("the last force_refresh was less than %v ago", e.opts.ForceInterval)
+	}
+	return true, ""
+}
+
+// install makes w the current value of s, persists it and plans its
+// refresh. killed says the previous token was killed at once (a force
+// refresh).
+func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.Credential, fetched time.Time, tokenVersion uint64, killed bool) *wxtoken.Credential {
+	a := s.app
+	now := e.opts.Clock.Now()
+	cur := s.load()
+	nc := &wxtoken.Credential{
+		AppID: a.cfg.AppID, Kind: s.kind, Value: w.Value,
+		FetchedAt: fetched, ExpiresAt: fetched.Add(w.ExpiresIn),
+		TokenVersion: tokenVersion, Version: 1,
+	}
+	if s.kind == wxtoken.KindAccessToken {
+		nc.API = a.cfg.TokenAPI
+	}
+	if cur != nil {
+		nc.Version = cur.Version + 1
+	}
+	same := cur != nil && cur.Value == w.Value
+	planKind, planAPI := s.kind, nc.API
+	if same {
+		// WeChat handed back what we have: it issues the next one only in
+		// the last window of this one's life, so plan for that window.
+		planKind, planAPI = wxtoken.KindAccessToken, wxtoken.TokenAPIStable
+	}
+	nc.RefreshAt = e.sch.planRefresh(planKind, planAPI, fetched, nc.ExpiresAt, e.opts.Rand())
+	if floor := now.Add(e.sch.minGap); nc.RefreshAt.Before(floor) {
+		nc.RefreshAt = floor
+	}
+	if err := e.opts.Store.Put(ctx, *nc); err != nil {
+		if errors.Is(err, wxtoken.ErrStale) {
+			if got, gerr := e.opts.Store.Get(ctx, a.cfg.AppID, s.kind); gerr == nil {
+				nc.Version = got.Version + 1
+				err = e.opts.Store.Put(ctx, *nc)
+			}
+		}
+		if err != nil {
+			// Serving a good credential beats refusing to: keep it in
+			// memory and say that it will not survive a restart.
+			e.log.Error("persisting credential failed; serving it from memory", "appid", a.cfg.AppID, "kind", s.kind, "err", err)
+		}
+	}
+	s.cur.Store(nc)
+	s.mu.Lock()
+	s.failures, s.retryAt, s.lastErr = 0, time.Time{}, nil
+	s.mu.Unlock()
+	// nextDue rather than RefreshAt: a ticket fetched with a token that was
+	// replaced meanwhile is due again at once.
+	e.queue.set(s, e.nextDue(s, now))
+
+	result := "ok"
+	if same {
+		result = "unchanged"
+	}
+	if s.kind == wxtoken.KindAccessToken {
+		a.mu.Lock()
+		a.blockedUntil = time.Time{}
+		a.mu.Unlock()
+		e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) {
+			m.MintAttemptAt = time.Time{}
+			if killed && cur != nil {
+				m.KilledVersion = cur.Version
+			}
+		})
+		if !same && cur != nil && (nc.API == wxtoken.TokenAPIClassic || killed) {
+			for _, t := range a.tickets {
+				e.queue.set(t, now)
+			}
+		}
+	}
+	e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, result)
+	e.log.Info("credential refreshed", "appid", a.cfg.AppID, "kind", s.kind, "reason", reason, "result", result,
+		"version", nc.Version, "expires_at", nc.ExpiresAt, "refresh_at", nc.RefreshAt)
+	return nc
+}
+
+// fail applies the error policy to a failed refresh of s: it records the
+// error, holds back further calls as long as the class says, schedules the
+// retry, and returns the error for the callers.
+func (e *Engine) fail(s *slot, reason string, err error) error {
+	a := s.app
+	now := e.opts.Clock.Now()
+	c := wechat.Classify(err, now)
+	wait := time.Duration(float64(c.NotBefore.Sub(now)) * e.opts.PolicyScale)
+	s.mu.Lock()
+	s.failures++
+	if c.Class == wechat.ClassTransient || c.Class == wechat.ClassTokenRejected {
+		if b := backoff(s.failures, e.opts.BackoffBase, e.opts.BackoffMax, e.opts.Rand()); b > wait {
+			wait = b
+		}
+		// While the cached credential lasts, retry well before it ends.
+		if left := e.sch.handout(s.load(), a.mintAt(), now); left > 0 && wait > left/2 {
+			wait = left / 2
+		}
+	}
+	if wait < e.sch.minGap {
+		wait = e.sch.minGap
+	}
+	s.retryAt = now.Add(wait)
+	retry := s.retryAt
+	s.lastErr = &wxtoken.ErrorInfo{ErrCode: c.ErrCode, Class: c.Class.String(), Message: err.Error(), Hint: c.Hint, At: now}
+	s.mu.Unlock()
+	if s.kind == wxtoken.KindAccessToken && (c.Class.NeedsHuman() || c.Class == wechat.ClassMinuteLimit) {
+		a.mu.Lock()
+		if retry.After(a.blockedUntil) {
+			a.blockedUntil = retry
+		}
+		a.mu.Unlock()
+	}
+	e.queue.set(s, retry)
+	e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, "error")
+	level := "warn"
+	if c.Class.NeedsHuman() {
+		level = "error"
+	}
+	attrs := []any{"appid", a.cfg.AppID, "kind", s.kind, "reason", reason, "class", c.Class.String(),
+		"errcode", c.ErrCode, "hint", c.Hint, "retry_at", retry, "err", err}
+	if level == "error" {
+		e.log.Error("upstream refresh failed; an operator must act", attrs...)
+	} else {
+		e.log.Warn("upstream refresh failed", attrs...)
+	}
+	ue := e.unavailable(s, &retry).(*wxtoken.Error)
+	ue.Err = err
+	return ue
+}

@@ -1,0 +1,114 @@
+package refresh
+
+import (
+	"math/rand/v2"
+	"testing"
+	"testing/quick"
+	"time"
+
+	"github.com/wxtoken/wxtoken"
+)
+
+// TestPlanRefreshAlwaysBeforeExpiry is the schedule's property: for any
+// lifetime, overlap, early fraction, jitter and random draw, the planned
+// refresh lies after the fetch and before expiry, and a classic grant
+// handed out at any moment before the refresh outlives neither the token
+// nor the token's replacement plus the overlap.
+func TestPlanRefreshAlwaysBeforeExpiry(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	prop := func(lifeS uint32, overlapS uint16, earlyP, jitterP, u, at uint8, classic, ticket bool) bool {
+		life := time.Duration(lifeS%86400+2) * time.Second
+		p := schedule{
+			overlap: time.Duration(overlapS%600+2) * time.Second,
+			early:   0.31 + float64(earlyP%64)/100, // 0.31 .. 0.94
+			jitter:  float64(jitterP%31) / 100,     // 0 .. 0.30
+		}
+		p.margin = p.overlap / 2
+		if p.early+p.jitter >= 1 {
+			p.jitter = 0.99 - p.early
+		}
+		kind, api := wxtoken.KindAccessToken, wxtoken.TokenAPIStable
+		if classic {
+			api = wxtoken.TokenAPIClassic
+		}
+		if ticket {
+			kind, api = wxtoken.KindJSAPITicket, ""
+		}
+		exp := base.Add(life)
+		r := p.planRefresh(kind, api, base, exp, float64(u)/256)
+		if !r.After(base) || !r.Before(exp) {
+			t.Logf("life %v overlap %v: refresh at %v", life, p.overlap, r.Sub(base))
+			return false
+		}
+		c := &wxtoken.Credential{Kind: kind, API: api, Value: "v", FetchedAt: base, ExpiresAt: exp, RefreshAt: r}
+		now := base.Add(time.Duration(float64(life) * float64(at) / 256))
+		d := p.handout(c, time.Time{}, now)
+		if d <= 0 {
+			return true
+		}
+		end := now.Add(d)
+		if end.After(exp.Add(-p.margin)) {
+			return false
+		}
+		if kind == wxtoken.KindAccessToken && classic {
+			// The next mint is not before max(r, now); it kills c overlap later.
+			mint := r
+			if now.After(mint) {
+				mint = now
+			}
+			if end.After(mint.Add(p.overlap - p.margin)) {
+				return false
+			}
+		}
+		return d%time.Second == 0
+	}
+	if err := quick.Check(prop, &quick.Config{MaxCount: 5000, Rand: nil}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHandoutAfterMintAttempt(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := schedule{overlap: 5 * time.Minute, margin: time.Minute}
+	c := &wxtoken.Credential{Kind: wxtoken.KindAccessToken, API: wxtoken.TokenAPIClassic, Value: "v",
+		FetchedAt: base, ExpiresAt: base.Add(2 * time.Hour), RefreshAt: base.Add(80 * time.Minute)}
+	tests := []struct {
+		name   string
+		mintAt time.Time
+		now    time.Time
+		want   time.Duration
+	}{
+		{"fresh", time.Time{}, base, 84 * time.Minute},
+		{"past the refresh point", time.Time{}, base.Add(90 * time.Minute), 4 * time.Minute},
+		{"a mint attempt failed a minute ago", base.Add(89 * time.Minute), base.Add(90 * time.Minute), 3 * time.Minute},
+		{"the attempt's overlap is nearly over", base.Add(81 * time.Minute), base.Add(85*time.Minute - time.Second), time.Second},
+		{"the attempt's overlap minus margin is over", base.Add(81 * time.Minute), base.Add(85 * time.Minute), 0},
+		{"near expiry", time.Time{}, base.Add(2*time.Hour - 90*time.Second), 30 * time.Second},
+		{"inside the margin", time.Time{}, base.Add(2*time.Hour - 60*time.Second), 0},
+	}
+	for _, tt := range tests {
+		c := *c
+		if tt.name == "near expiry" || tt.name == "inside the margin" {
+			c.API = wxtoken.TokenAPIStable
+		}
+		if got := p.handout(&c, tt.mintAt, tt.now); got != tt.want {
+			t.Errorf("%s: handout = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestBackoffBounds(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for n := 1; n < 40; n++ {
+		for i := 0; i < 50; i++ {
+			d := backoff(n, time.Second, time.Minute, r.Float64())
+			ceil := time.Second << min(n-1, 10)
+			if ceil > time.Minute {
+				ceil = time.Minute
+			}
+			if d < ceil/2 || d > ceil {
+				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", n, d, ceil/2, ceil)
+			}
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package refresh
+
+import (
+	"container/heap"
+	"context"
+	"sync"
+	"time"
+)
+
+// scheduler holds one due time per credential in a min-heap and calls run
+// for each credential when its time comes. One goroutine serves every
+// credential of every app, so thousands of apps cost no goroutine or timer
+// each.
+type scheduler struct {
+	clock Clock
+	run   func(*slot)
+
+	mu   sync.Mutex
+	h    slotHeap
+	wake chan struct{}
+}
+
+func newScheduler(clock Clock, run func(*slot)) *scheduler {
+	return &scheduler{clock: clock, run: run, wake: make(chan struct{}, 1)}
+}
+
+// set makes s due at t, replacing its previous due time.
+func (q *scheduler) set(s *slot, t time.Time) {
+	q.mu.Lock()
+	s.due = t
+	if s.index >= 0 {
+		heap.Fix(&q.h, s.index)
+	} else {
+		heap.Push(&q.h, s)
+	}
+	first := q.h[0] == s
+	q.mu.Unlock()
+	if first {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// dueAt returns when s is due, and whether it is queued.
+func (q *scheduler) dueAt(s *slot) (time.Time, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return s.due, s.index >= 0
+}
+
+// loop runs due credentials until ctx ends. A credential is taken off the
+// heap while it runs; run must set it again.
+func (q *scheduler) loop(ctx context.Context) {
+	for {
+		q.mu.Lock()
+		now := q.clock.Now()
+		var due []*slot
+		for len(q.h) > 0 && !q.h[0].due.After(now) {
+			due = append(due, heap.Pop(&q.h).(*slot))
+		}
+		wait := time.Duration(-1)
+		if len(q.h) > 0 {
+			wait = q.h[0].due.Sub(now)
+		}
+		q.mu.Unlock()
+		for _, s := range due {
+			q.run(s)
+		}
+		if len(due) > 0 {
+			continue
+		}
+		var timer Timer
+		var fire <-chan time.Time
+		if wait >= 0 {
+			timer = q.clock.NewTimer(wait)
+			fire = timer.C()
+		}
+		select {
+		case <-ctx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
+			return
+		case <-q.wake:
+		case <-fire:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
+type slotHeap []*slot
+
+func (h slotHeap) Len() int           { return len(h) }
+func (h slotHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h slotHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *slotHeap) Push(x any) {
+	s := x.(*slot)
+	s.index = len(*h)
+	*h = append(*h, s)
+}
+func (h *slotHeap) Pop() any {
+	old := *h
+	s := old[len(old)-1]
+	old[len(old)-1] = nil
+	s.index = -1
+	*h = old[:len(old)-1]
+	return s
+}
+
+// limiter spaces upstream call starts at least interval apart, across all
+// apps, so that a cold start of many apps is spread out.
+type limiter struct {
+	clock    Clock
+	interval time.Duration
+
+	mu   sync.Mutex
+	next time.Time
+}
+
+// wait blocks until the caller's turn or ctx ends.
+func (l *limiter) wait(ctx context.Context) error {
+	if l.interval <= 0 {
+		return ctx.Err()
+	}
+	l.mu.Lock()
+	now := l.clock.Now()
+	at := l.next
+	if at.Before(now) {
+		at = now
+	}
+	l.next = at.Add(l.interval)
+	l.mu.Unlock()
+	d := at.Sub(now)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := l.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
