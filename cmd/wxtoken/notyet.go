@@ -13,13 +13,3 @@ func notYet(name string) func(context.Context, []string, io.Writer, io.Writer) e
 		return fmt.Errorf("%s is not available yet in wxtoken %s", name, versionString())
 	}
 }
-
-var (
-	runServe   = notYet("serve")
-	runDemo    = notYet("demo")
-	runToken   = notYet("token")
-	runTicket  = notYet("ticket")
-	runRefresh = notYet("refresh")
-	runSign    = notYet("sign")
-	runStatus  = notYet("status")
-)

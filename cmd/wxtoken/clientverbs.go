@@ -1,0 +1,388 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/client"
+)
+
+// The environment of the client verbs, so that scripts set the server and
+// key once instead of on every command line, where other users of the
+// machine could read the key.
+const (
+	envServer     = "WXTOKEN_SERVER"
+	envKey        = "WXTOKEN_KEY"
+	defaultServer = "http://127.0.0.1:8080"
+)
+
+// clientFlags are the flags every client verb takes.
+type clientFlags struct {
+	server  string
+	key     string
+	timeout time.Duration
+	json    bool
+}
+
+// addClientFlags defines the common flags on fs, and --json when jsonUsage
+// is not empty. The defaults from the environment are applied after
+// parsing, not as flag defaults, so that -h never prints the key.
+func addClientFlags(fs *flag.FlagSet, jsonUsage string) *clientFlags {
+	f := &clientFlags{}
+	fs.StringVar(&f.server, "server", "", "wxtoken server `URL` (default $"+envServer+", else "+defaultServer+")")
+	fs.StringVar(&f.key, "key", "", "client `key` (default $"+envKey+", which is safer: a command line is visible to other users)")
+	fs.DurationVar(&f.timeout, "timeout", client.DefaultTimeout, "how long to wait for the server")
+	if jsonUsage != "" {
+		fs.BoolVar(&f.json, "json", false, jsonUsage)
+	}
+	return f
+}
+
+// client returns a client of the chosen server, taking what the flags left
+// out from the environment that lookupEnv reads.
+func (f *clientFlags) client(lookupEnv func(string) (string, bool)) (*client.Client, error) {
+	server := f.server
+	if server == "" {
+		server, _ = lookupEnv(envServer)
+	}
+	if server == "" {
+		server = defaultServer
+	}
+	key := f.key
+	if key == "" {
+		key, _ = lookupEnv(envKey)
+	}
+	if key == "" {
+		return nil, fmt.Errorf("%w: no client key: set %s to the key that wxtoken keygen printed (or pass --key)", errUsage, envKey)
+	}
+	if f.timeout <= 0 {
+		return nil, fmt.Errorf("%w: --timeout must be positive", errUsage)
+	}
+	c, err := client.New(server, key, client.WithTimeout(f.timeout))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return c, nil
+}
+
+// appIDArg returns the single APPID argument.
+func appIDArg(pos []string) (string, error) {
+	switch {
+	case len(pos) == 0 || pos[0] == "":
+		return "", fmt.Errorf("%w: APPID is required", errUsage)
+	case len(pos) > 1:
+		return "", fmt.Errorf("%w: unexpected argument %q", errUsage, pos[1])
+	}
+	return pos[0], nil
+}
+
+// runToken prints an app's access_token alone on a line, so that scripts
+// can use $(wxtoken token APPID).
+func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("token", stderr)
+	cf := addClientFlags(fs, "print the server's whole answer as JSON")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	appID, err := appIDArg(pos)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	g, err := c.Credential(ctx, appID, wxtoken.KindAccessToken)
+	if err != nil {
+		return clientFailure(err)
+	}
+	return printGrant(stdout, g, cf.json)
+}
+
+// runTicket prints an app's jsapi or wx_card ticket alone on a line.
+func runTicket(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("ticket", stderr)
+	cf := addClientFlags(fs, "print the server's whole answer as JSON")
+	typ := fs.String("type", string(wxtoken.KindJSAPITicket), "ticket `type`: jsapi or wx_card")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	appID, err := appIDArg(pos)
+	if err != nil {
+		return err
+	}
+	kind, err := wxtoken.ParseTicketKind(*typ)
+	if err != nil {
+		return fmt.Errorf("%w: --type: %v", errUsage, err)
+	}
+	c, err := cf.client(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	g, err := c.Credential(ctx, appID, kind)
+	if err != nil {
+		return clientFailure(err)
+	}
+	return printGrant(stdout, g, cf.json)
+}
+
+// runRefresh reports a credential that WeChat rejected and prints the one
+// to use instead. It is compare-and-refresh: the server refreshes only if
+// the rejected value is still its current one, so running it twice, or
+// from several machines, costs one refresh.
+func runRefresh(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("refresh", stderr)
+	cf := addClientFlags(fs, "print the server's whole answer as JSON")
+	stale := fs.String("stale", "", "the rejected `value` (required)")
+	typ := fs.String("type", string(wxtoken.KindAccessToken), "credential `type`: access_token, jsapi or wx_card")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	appID, err := appIDArg(pos)
+	if err != nil {
+		return err
+	}
+	kind := wxtoken.Kind(*typ)
+	if !kind.Valid() {
+		return fmt.Errorf("%w: --type: unknown credential type %q (want access_token, jsapi or wx_card)", errUsage, *typ)
+	}
+	if *stale == "" {
+		return fmt.Errorf("%w: --stale is required: pass the value WeChat rejected", errUsage)
+	}
+	c, err := cf.client(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	g, err := c.Refresh(ctx, appID, kind, *stale)
+	if err != nil {
+		return clientFailure(err)
+	}
+	return printGrant(stdout, g, cf.json)
+}
+
+// runSign prints a signed wx.config object for a page URL, ready to paste
+// into the page.
+func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("sign", stderr)
+	cf := addClientFlags(fs, "")
+	page := fs.String("url", "", "the page's full `URL` as location.href gives it (required)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	appID, err := appIDArg(pos)
+	if err != nil {
+		return err
+	}
+	if *page == "" {
+		return fmt.Errorf("%w: --url is required", errUsage)
+	}
+	c, err := cf.client(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	cfg, err := c.JSSDKConfig(ctx, appID, *page)
+	if err != nil {
+		return clientFailure(err)
+	}
+	return printJSON(stdout, cfg)
+}
+
+// runStatus prints the state of every app's credentials as a table, for
+// operators; --json gives the whole status for tools.
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("status", stderr)
+	cf := addClientFlags(fs, "print the whole status as JSON")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
+	}
+	c, err := cf.client(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	apps, err := c.Apps(ctx)
+	if err != nil {
+		return clientFailure(err)
+	}
+	if apps == nil {
+		apps = []wxtoken.AppStatus{}
+	}
+	if cf.json {
+		return printJSON(stdout, apps)
+	}
+	return printStatus(stdout, apps, time.Now())
+}
+
+// grantJSON is a Grant in the shape of the server's answer.
+type grantJSON struct {
+	AppID       string `json:"appid"`
+	Type        string `json:"type,omitempty"`
+	AccessToken string `json:"access_token,omitempty"`
+	Ticket      string `json:"ticket,omitempty"`
+	ExpiresIn   int64  `json:"expires_in"`
+	ExpiresAt   string `json:"expires_at"`
+}
+
+func printGrant(w io.Writer, g wxtoken.Grant, asJSON bool) error {
+	if !asJSON {
+		_, err := fmt.Fprintln(w, g.Value)
+		return err
+	}
+	out := grantJSON{
+		AppID:     g.AppID,
+		ExpiresIn: int64(g.ExpiresIn / time.Second),
+		ExpiresAt: g.ExpiresAt.Format(time.RFC3339),
+	}
+	if g.Kind.IsTicket() {
+		out.Type, out.Ticket = string(g.Kind), g.Value
+	} else {
+		out.AccessToken = g.Value
+	}
+	return printJSON(w, out)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	// A signed page URL must stay byte for byte what was signed; HTML
+	// escaping would turn its "&" into \u0026.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+// printStatus writes one row per credential, times relative to now, and
+// under the table the apps whose upstream calls are held back.
+func printStatus(w io.Writer, apps []wxtoken.AppStatus, now time.Time) error {
+	if len(apps) == 0 {
+		_, err := fmt.Fprintln(w, "no apps configured")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "APP\tKIND\tSTATE\tEXPIRES IN\tNEXT REFRESH\tLAST ERROR")
+	var blocked []string
+	for _, a := range apps {
+		app := a.AppID
+		if a.Name != "" {
+			app += " (" + a.Name + ")"
+		}
+		if len(a.Credentials) == 0 {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\n", app)
+		}
+		for _, cr := range a.Credentials {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", app, cr.Kind, cr.State,
+				until(cr.ExpiresAt, now, "expired"), until(cr.NextRefreshAt, now, "due"), lastError(cr.LastError))
+		}
+		if a.BlockedUntil != nil && a.BlockedUntil.After(now) {
+			blocked = append(blocked, fmt.Sprintf("%s: upstream calls held back for %s (until %s)",
+				a.AppID, human(a.BlockedUntil.Sub(now)), a.BlockedUntil.Local().Format(time.DateTime)))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	for _, b := range blocked {
+		fmt.Fprintln(w, b)
+	}
+	return nil
+}
+
+// until is the time from now to t, or past once t has passed, or "-".
+func until(t *time.Time, now time.Time, past string) string {
+	switch {
+	case t == nil || t.IsZero():
+		return "-"
+	case !t.After(now):
+		return past
+	}
+	return human(t.Sub(now))
+}
+
+// human shortens a duration to what an operator reads at a glance:
+// seconds are noise once it is over an hour.
+func human(d time.Duration) string {
+	switch {
+	case d >= time.Hour:
+		d = d.Truncate(time.Minute)
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	case d >= time.Minute:
+		d = d.Truncate(time.Second)
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%ds", int(d.Seconds()))
+}
+
+// lastError is the hint of a credential's last failure, which says what
+// to do, with WeChat's errcode to look up.
+func lastError(e *wxtoken.ErrorInfo) string {
+	if e == nil {
+		return "-"
+	}
+	text := e.Hint
+	if text == "" {
+		text = e.Message
+	}
+	if text == "" {
+		text = e.Class
+	}
+	text = strings.Join(strings.Fields(text), " ") // one row per credential
+	if e.ErrCode != 0 {
+		return fmt.Sprintf("errcode %d: %s", e.ErrCode, text)
+	}
+	return text
+}
+
+// clientFailure words a failed request for the terminal: the server's
+// message, WeChat's errcode when WeChat caused it, and the cause of a
+// failure to reach the server at all.
+func clientFailure(err error) error {
+	var e *wxtoken.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	msg := e.Message
+	if e.WeChatErrCode != 0 {
+		msg += fmt.Sprintf(" (WeChat errcode %d)", e.WeChatErrCode)
+	}
+	if e.Err != nil {
+		cause := e.Err
+		var ue *url.Error
+		if errors.As(cause, &ue) {
+			cause = ue.Err // its text repeats the whole request URL
+		}
+		msg += ": " + cause.Error()
+	}
+	if e.Code == wxtoken.EUnauthorized {
+		msg += "; check --key or " + envKey
+	}
+	return &failure{msg: msg, err: err}
+}
+
+// failure is a client error as the terminal shows it, still unwrapping to
+// the *wxtoken.Error.
+type failure struct {
+	msg string
+	err error
+}
+
+func (f *failure) Error() string { return f.msg }
+func (f *failure) Unwrap() error { return f.err }

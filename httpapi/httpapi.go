@@ -1,0 +1,340 @@
+// Package httpapi is wxtoken's HTTP API: it serves a wxtoken.Service's
+// credentials, compare-and-refresh, JS-SDK signatures and status to
+// business servers holding a client key, and health, readiness and
+// Prometheus metrics to operators.
+//
+// The routes, JSON shapes and error table are the product contract in
+// docs/http-api.md. StatusOf and CodeOf are that error table, shared with
+// the Go client so the two ends cannot disagree.
+//
+// Everything that can identify a caller's secret stays out of answers,
+// logs and metrics: keys are only ever hashed, error answers carry only a
+// wxtoken.Error's code, message and WeChat errcode, request logs and
+// metrics name the route pattern and never the path, and credential values
+// appear in nothing but the body of the answer that hands them out.
+//
+// A Service error may say when asking again can succeed by having, in its
+// chain, an error with a method RetryAfter() time.Duration; 429 and 503
+// answers then carry a Retry-After header.
+package httpapi
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/metrics"
+)
+
+// DefaultMaxBodyBytes bounds request bodies when Options.MaxBodyBytes is
+// not set. The only body is a refresh's {"stale": "..."}, and WeChat's
+// credentials are a few hundred bytes.
+const DefaultMaxBodyBytes = 4096
+
+// contentTypeJSON is the Content-Type of every answer but /metrics.
+const contentTypeJSON = "application/json; charset=utf-8"
+
+// The route patterns. They are also the route label of the HTTP metrics
+// and request logs, which must never hold a raw path: paths carry
+// arbitrary caller input.
+const (
+	routeAccessToken        = "GET /v1/apps/{appid}/access_token"
+	routeAccessTokenRefresh = "POST /v1/apps/{appid}/access_token/refresh"
+	routeTicket             = "GET /v1/apps/{appid}/tickets/{type}"
+	routeTicketRefresh      = "POST /v1/apps/{appid}/tickets/{type}/refresh"
+	routeJSSDKConfig        = "GET /v1/apps/{appid}/jssdk_config"
+	routeApps               = "GET /v1/apps"
+	routeHealthz            = "GET /healthz"
+	routeReadyz             = "GET /readyz"
+	routeMetrics            = "GET /metrics"
+	// routeUnmatched labels requests no route matched (404 and 405).
+	routeUnmatched = "unmatched"
+)
+
+// Options configures New.
+type Options struct {
+	// Service answers every credential and status request. Required.
+	Service wxtoken.Service
+	// Clients are the keys the API accepts, known by their SHA-256, with
+	// the apps each may read and whether it is an admin.
+	Clients []config.Client
+	// Apps are the configured appids. A request for any other app is 404
+	// to keys that may see it (admin keys and keys granted that appid,
+	// including "*") and 403 to all others, so that a key cannot tell the
+	// apps it was not granted from apps that do not exist.
+	Apps []string
+	// Metrics receives every request's route, status and duration, and
+	// serves /metrics. Nil serves no /metrics (404) and observes nothing.
+	Metrics *metrics.Metrics
+	// Logger receives a debug line per request and an error line per
+	// internal failure or recovered panic. Nil logs nothing.
+	Logger *slog.Logger
+	// Now is the clock of jssdk_config timestamps; nil is time.Now.
+	Now func() time.Time
+	// MaxBodyBytes bounds a request body; 0 or less is
+	// DefaultMaxBodyBytes. A larger body is a 400.
+	MaxBodyBytes int64
+}
+
+// Handler is the HTTP API. It is an http.Handler, safe for concurrent use.
+type Handler struct {
+	svc     wxtoken.Service
+	mux     *http.ServeMux
+	keys    map[[sha256.Size]byte]*client
+	apps    map[string]bool
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	now     func() time.Time
+	maxBody int64
+}
+
+// client is a configured client, keyed by the hash of its key.
+type client struct {
+	hash   [sha256.Size]byte
+	config config.Client
+}
+
+// New returns the HTTP API over opts.Service. It fails when the Service
+// is missing or a client's key_sha256 is not 64 hex digits or is repeated.
+func New(opts Options) (*Handler, error) {
+	if opts.Service == nil {
+		return nil, errors.New("httpapi: a Service is required")
+	}
+	h := &Handler{
+		svc:     opts.Service,
+		mux:     http.NewServeMux(),
+		keys:    make(map[[sha256.Size]byte]*client, len(opts.Clients)),
+		apps:    make(map[string]bool, len(opts.Apps)),
+		metrics: opts.Metrics,
+		log:     opts.Logger,
+		now:     opts.Now,
+		maxBody: opts.MaxBodyBytes,
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	for _, a := range opts.Apps {
+		h.apps[a] = true
+	}
+	for i, c := range opts.Clients {
+		// The value is never quoted in these errors: a key pasted where
+		// its hash belongs must not end up in a log.
+		sum, err := hex.DecodeString(strings.ToLower(c.KeySHA256))
+		if err != nil || len(sum) != sha256.Size {
+			return nil, fmt.Errorf("httpapi: clients[%d] (%s): key_sha256 must be 64 hex digits, the SHA-256 of the key", i, c.Name)
+		}
+		cl := &client{hash: [sha256.Size]byte(sum), config: c}
+		cl.config.Apps = slices.Clone(c.Apps)
+		if _, dup := h.keys[cl.hash]; dup {
+			return nil, fmt.Errorf("httpapi: clients[%d] (%s): the same key_sha256 as another client", i, c.Name)
+		}
+		h.keys[cl.hash] = cl
+	}
+	h.route(routeAccessToken, h.getAccessToken)
+	h.route(routeAccessTokenRefresh, h.refreshAccessToken)
+	h.route(routeTicket, h.getTicket)
+	h.route(routeTicketRefresh, h.refreshTicket)
+	h.route(routeJSSDKConfig, h.jssdkConfig)
+	h.route(routeApps, h.listApps)
+	h.route(routeHealthz, h.healthz)
+	h.route(routeReadyz, h.readyz)
+	if h.metrics != nil {
+		h.route(routeMetrics, h.serveMetrics)
+	}
+	return h, nil
+}
+
+// handlerFunc is a route's handler. A returned error is answered by the
+// error table; a handler that returns nil has written its answer.
+type handlerFunc func(ex *exchange, r *http.Request) error
+
+// route registers fn for pattern. The wrapper marks the exchange with the
+// pattern, which is how ServeHTTP tells a route's answer from the mux's
+// own plain-text 404 and 405, which it replaces with JSON.
+func (h *Handler) route(pattern string, fn handlerFunc) {
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		ex, ok := w.(*exchange)
+		if !ok {
+			// Unreachable: the mux is only served through ServeHTTP.
+			ex = &exchange{w: w}
+		}
+		ex.route = pattern
+		if err := fn(ex, r); err != nil {
+			h.writeError(ex, r, err)
+		}
+	})
+}
+
+// ServeHTTP answers one request: routing, recovery from panics, metrics
+// and the request log.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	ex := &exchange{w: w}
+	hdr := w.Header()
+	// Set before routing, so that every answer carries them: no answer of
+	// this API may be cached by a proxy or browser, and none is a page
+	// for content sniffing.
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	defer h.finish(ex, r, start)
+	h.mux.ServeHTTP(ex, r)
+	if ex.route == "" {
+		h.unmatched(ex, r)
+	}
+}
+
+// unmatched answers, in JSON, a request the mux answered on its own.
+func (h *Handler) unmatched(ex *exchange, r *http.Request) {
+	status := ex.status
+	allow := ex.fallback.Get("Allow")
+	ex.route, ex.status = routeUnmatched, 0
+	if status == http.StatusMethodNotAllowed {
+		ex.Header().Set("Allow", allow)
+		ex.errCode = wxtoken.EInvalid
+		h.writeJSON(ex, http.StatusMethodNotAllowed, ErrorResponse{Error: ErrorBody{
+			Code:    wxtoken.EInvalid,
+			Message: "method not allowed; allowed: " + allow,
+		}})
+		return
+	}
+	// Anything else the mux does on its own (404, or a redirect to a
+	// cleaned path) is a path that is not one of the API's routes.
+	h.writeError(ex, r, wxtoken.Errorf(wxtoken.ENotFound, "no such route; the routes are listed in docs/http-api.md"))
+}
+
+// finish recovers a panic into a 500, then records the request in the
+// metrics and the log.
+func (h *Handler) finish(ex *exchange, r *http.Request, start time.Time) {
+	if p := recover(); p != nil {
+		if ex.route == "" {
+			ex.route = routeUnmatched
+		}
+		if p == http.ErrAbortHandler {
+			// Deliberate abort of the response: net/http recovers it
+			// quietly and drops the connection, which is what was asked.
+			h.observe(ex, r, start)
+			panic(p)
+		}
+		h.log.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
+			slog.String("route", ex.route), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+		if ex.status == 0 {
+			h.writeError(ex, r, wxtoken.Errorf(wxtoken.EInternal, "internal error"))
+		}
+	}
+	h.observe(ex, r, start)
+}
+
+func (h *Handler) observe(ex *exchange, r *http.Request, start time.Time) {
+	took := time.Since(start)
+	status := ex.status
+	if status == 0 {
+		// Nothing written: net/http answers 200 with an empty body.
+		status = http.StatusOK
+	}
+	h.metrics.ObserveHTTP(ex.route, status, took)
+	if !h.log.Enabled(r.Context(), slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("route", ex.route),
+		slog.Int("status", status),
+		slog.Duration("took", took),
+	}
+	if ex.client != "" {
+		attrs = append(attrs, slog.String("client", ex.client))
+	}
+	if ex.errCode != "" {
+		attrs = append(attrs, slog.String("code", string(ex.errCode)))
+	}
+	h.log.LogAttrs(r.Context(), slog.LevelDebug, "http request", attrs...)
+}
+
+// writeJSON answers v as JSON with status. HTML characters are not
+// escaped: the answers are JSON for programs (served with nosniff), and
+// messages such as "Bearer <key>" should read as written.
+func (h *Handler) writeJSON(ex *exchange, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Only a bug can get here (every answer is a plain struct); the
+		// fixed body below cannot fail.
+		h.log.Error("encoding an answer", slog.String("route", ex.route), slog.String("error", err.Error()))
+		status = http.StatusInternalServerError
+		ex.errCode = wxtoken.EInternal
+		buf.Reset()
+		buf.WriteString(`{"error":{"code":"internal","message":"internal error"}}` + "\n")
+	}
+	ex.Header().Set("Content-Type", contentTypeJSON)
+	ex.WriteHeader(status)
+	_, _ = ex.Write(buf.Bytes())
+}
+
+// exchange is the ResponseWriter handed to the mux. It remembers the
+// status and the route for metrics and logs, and until a route claims the
+// request it keeps the mux's own answer (plain-text 404/405) off the wire,
+// so that ServeHTTP can answer in JSON instead.
+type exchange struct {
+	w http.ResponseWriter
+	// route is the matched pattern; "" while no route has claimed the
+	// request.
+	route string
+	// client is the name of the authenticated client, for the log.
+	client string
+	// status is the status written, 0 until then.
+	status int
+	// errCode is the code of an error answer, for the log.
+	errCode wxtoken.Code
+	// fallback holds the headers the mux sets on its own answer.
+	fallback http.Header
+}
+
+func (ex *exchange) Header() http.Header {
+	if ex.route == "" {
+		if ex.fallback == nil {
+			ex.fallback = make(http.Header)
+		}
+		return ex.fallback
+	}
+	return ex.w.Header()
+}
+
+func (ex *exchange) WriteHeader(status int) {
+	if ex.status != 0 {
+		return
+	}
+	ex.status = status
+	if ex.route != "" {
+		ex.w.WriteHeader(status)
+	}
+}
+
+func (ex *exchange) Write(b []byte) (int, error) {
+	if ex.status == 0 {
+		ex.WriteHeader(http.StatusOK)
+	}
+	if ex.route == "" {
+		return len(b), nil
+	}
+	return ex.w.Write(b)
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (ex *exchange) Unwrap() http.ResponseWriter { return ex.w }

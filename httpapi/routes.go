@@ -1,0 +1,356 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/jssdk"
+)
+
+// TokenResponse is the answer of the access_token routes.
+type TokenResponse struct {
+	AppID       string `json:"appid"`
+	AccessToken string `json:"access_token"`
+	// ExpiresIn is whole seconds the token may be used for.
+	ExpiresIn int64 `json:"expires_in"`
+	// ExpiresAt is RFC 3339, in UTC.
+	ExpiresAt string `json:"expires_at"`
+}
+
+// TicketResponse is the answer of the ticket routes.
+type TicketResponse struct {
+	AppID     string       `json:"appid"`
+	Type      wxtoken.Kind `json:"type"`
+	Ticket    string       `json:"ticket"`
+	ExpiresIn int64        `json:"expires_in"`
+	ExpiresAt string       `json:"expires_at"`
+}
+
+// RefreshRequest is the body of the refresh routes.
+type RefreshRequest struct {
+	// Stale is the credential value WeChat rejected.
+	Stale string `json:"stale"`
+}
+
+// AppsResponse is the answer of GET /v1/apps.
+type AppsResponse struct {
+	Apps []wxtoken.AppStatus `json:"apps"`
+}
+
+// HealthResponse is the answer of /healthz and /readyz. Reasons, set only
+// when not ready, say which apps cannot be served and why.
+type HealthResponse struct {
+	Status  string   `json:"status"`
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+func (h *Handler) getAccessToken(ex *exchange, r *http.Request) error {
+	return h.credential(ex, r, wxtoken.KindAccessToken, false)
+}
+
+func (h *Handler) refreshAccessToken(ex *exchange, r *http.Request) error {
+	return h.credential(ex, r, wxtoken.KindAccessToken, true)
+}
+
+func (h *Handler) getTicket(ex *exchange, r *http.Request) error {
+	return h.ticket(ex, r, false)
+}
+
+func (h *Handler) refreshTicket(ex *exchange, r *http.Request) error {
+	return h.ticket(ex, r, true)
+}
+
+func (h *Handler) ticket(ex *exchange, r *http.Request, refresh bool) error {
+	// Authorization comes first, so that an unauthorized caller learns
+	// nothing, not even which ticket types exist.
+	appID, err := h.appRequest(ex, r)
+	if err != nil {
+		return err
+	}
+	kind, err := wxtoken.ParseTicketKind(r.PathValue("type"))
+	if err != nil {
+		return wxtoken.Errorf(wxtoken.ENotFound, "unknown ticket type: want jsapi or wx_card")
+	}
+	return h.serveGrant(ex, r, appID, kind, refresh)
+}
+
+func (h *Handler) credential(ex *exchange, r *http.Request, kind wxtoken.Kind, refresh bool) error {
+	appID, err := h.appRequest(ex, r)
+	if err != nil {
+		return err
+	}
+	return h.serveGrant(ex, r, appID, kind, refresh)
+}
+
+// appRequest authenticates the request and authorizes its {appid}.
+func (h *Handler) appRequest(ex *exchange, r *http.Request) (string, error) {
+	c, err := h.authenticate(r)
+	if err != nil {
+		return "", err
+	}
+	ex.client = c.config.Name
+	appID := r.PathValue("appid")
+	if err := h.authorize(c, appID); err != nil {
+		return "", err
+	}
+	return appID, nil
+}
+
+// serveGrant answers the current credential, or the result of a
+// compare-and-refresh with the request's stale value.
+func (h *Handler) serveGrant(ex *exchange, r *http.Request, appID string, kind wxtoken.Kind, refresh bool) error {
+	var (
+		g   wxtoken.Grant
+		err error
+	)
+	if refresh {
+		stale, rerr := h.readStale(ex, r)
+		if rerr != nil {
+			return rerr
+		}
+		g, err = h.svc.Refresh(r.Context(), appID, kind, stale)
+	} else {
+		g, err = h.svc.Credential(r.Context(), appID, kind)
+	}
+	if err != nil {
+		return err
+	}
+	expiresIn, err := h.checkGrant(r, appID, kind, g)
+	if err != nil {
+		return err
+	}
+	if g.AppID != "" {
+		appID = g.AppID
+	}
+	ex.Header().Set("Content-Type", contentTypeJSON)
+	ex.WriteHeader(http.StatusOK)
+	_, _ = ex.Write(appendGrant(make([]byte, 0, 256), appID, kind, g.Value, expiresIn, g.ExpiresAt))
+	return nil
+}
+
+// appendGrant appends the JSON of a TokenResponse, or of a TicketResponse
+// for a ticket kind, and a newline. This is the answer nearly every
+// request gets, so it is built by hand rather than by reflection; a test
+// holds it byte-for-byte to what writeJSON makes of those types.
+func appendGrant(b []byte, appID string, kind wxtoken.Kind, value string, expiresIn int64, expiresAt time.Time) []byte {
+	b = append(b, `{"appid":`...)
+	b = appendJSONString(b, appID)
+	if kind == wxtoken.KindAccessToken {
+		b = append(b, `,"access_token":`...)
+	} else {
+		b = append(b, `,"type":`...)
+		b = appendJSONString(b, string(kind))
+		b = append(b, `,"ticket":`...)
+	}
+	b = appendJSONString(b, value)
+	b = append(b, `,"expires_in":`...)
+	b = strconv.AppendInt(b, expiresIn, 10)
+	b = append(b, `,"expires_at":"`...)
+	b = expiresAt.UTC().AppendFormat(b, time.RFC3339)
+	return append(b, "\"}\n"...)
+}
+
+// appendJSONString appends s as a JSON string, as writeJSON's encoder
+// would. Credentials and appids are printable ASCII without quotes or
+// backslashes, which need no escaping; anything else goes through
+// encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			_ = enc.Encode(s) // a string always encodes
+			return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// checkGrant refuses to hand out a grant that cannot be used: the one
+// promise of this API is that a credential works for all of its
+// expires_in, so an empty value or a lifetime under a second from the
+// Service is answered as unavailable rather than passed on.
+func (h *Handler) checkGrant(r *http.Request, appID string, kind wxtoken.Kind, g wxtoken.Grant) (int64, error) {
+	expiresIn := int64(g.ExpiresIn / time.Second)
+	if g.Value != "" && expiresIn >= 1 {
+		return expiresIn, nil
+	}
+	h.log.LogAttrs(r.Context(), slog.LevelError, "the service returned an unusable credential",
+		slog.String("appid", appID), slog.String("kind", string(kind)),
+		slog.Bool("empty", g.Value == ""), slog.Duration("expires_in", g.ExpiresIn))
+	return 0, wxtoken.Errorf(wxtoken.EUnavailable, "no valid credential can be served now")
+}
+
+// readStale reads and checks a refresh body, {"stale": "..."}. Messages
+// never quote the body: it holds a credential.
+func (h *Handler) readStale(ex *exchange, r *http.Request) (string, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return "", wxtoken.Errorf(wxtoken.EInvalid, "Content-Type must be application/json")
+		}
+	}
+	// The underlying writer, not the exchange, so that net/http closes
+	// the connection after an oversized body instead of reading it all.
+	body := http.MaxBytesReader(ex.w, r.Body, h.maxBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	var req RefreshRequest
+	if err := dec.Decode(&req); err != nil {
+		return "", h.bodyError(err)
+	}
+	// Exactly one value: trailing data is a malformed request, or a body
+	// over the limit whose first part happened to parse.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return "", h.bodyError(err)
+		}
+		return "", wxtoken.Errorf(wxtoken.EInvalid, `request body must be one JSON object: {"stale": "..."}`)
+	}
+	if req.Stale == "" {
+		return "", wxtoken.Errorf(wxtoken.EInvalid, `stale is required: send the value WeChat rejected, as {"stale": "..."}`)
+	}
+	return req.Stale, nil
+}
+
+func (h *Handler) bodyError(err error) error {
+	var (
+		tooBig  *http.MaxBytesError
+		syntax  *json.SyntaxError
+		typeErr *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &tooBig):
+		return wxtoken.Errorf(wxtoken.EInvalid, "request body is larger than %d bytes", h.maxBody)
+	case errors.Is(err, io.EOF):
+		return wxtoken.Errorf(wxtoken.EInvalid, `request body is empty: send {"stale": "<the value WeChat rejected>"}`)
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		return wxtoken.Errorf(wxtoken.EInvalid, "request body is not valid JSON")
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "stale" {
+			return wxtoken.Errorf(wxtoken.EInvalid, "stale must be a string")
+		}
+		return wxtoken.Errorf(wxtoken.EInvalid, `request body must be a JSON object: {"stale": "..."}`)
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		// encoding/json has no error type for this; the message is
+		// matched so the caller hears which rule was broken, and the
+		// field name, which could be anything, is not echoed.
+		return wxtoken.Errorf(wxtoken.EInvalid, `request body has an unknown field: the only field is "stale"`)
+	}
+	return wxtoken.Errorf(wxtoken.EInvalid, `request body must be a JSON object: {"stale": "..."}`)
+}
+
+// jssdkConfig signs the page URL in ?url= with the app's jsapi ticket.
+func (h *Handler) jssdkConfig(ex *exchange, r *http.Request) error {
+	appID, err := h.appRequest(ex, r)
+	if err != nil {
+		return err
+	}
+	pageURL, err := pageURLParam(r)
+	if err != nil {
+		return err
+	}
+	// Checked before the ticket is fetched, so that a bad request costs
+	// no credential lookup.
+	if _, err := jssdk.NormalizeURL(pageURL); err != nil {
+		return err
+	}
+	g, err := h.svc.Credential(r.Context(), appID, wxtoken.KindJSAPITicket)
+	if err != nil {
+		return err
+	}
+	if _, err := h.checkGrant(r, appID, wxtoken.KindJSAPITicket, g); err != nil {
+		return err
+	}
+	cfg, err := jssdk.NewConfig(appID, g.Value, pageURL, h.now())
+	if err != nil {
+		return err
+	}
+	h.writeJSON(ex, http.StatusOK, cfg)
+	return nil
+}
+
+// pageURLParam returns the one url query parameter. Any other parameter is
+// refused: it is almost always the page URL's own query, cut at its first
+// "&" because the caller did not percent-encode the URL, and signing the
+// truncated URL would fail in the browser with "invalid signature".
+func pageURLParam(r *http.Request) (string, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return "", wxtoken.Errorf(wxtoken.EInvalid, "the query string is malformed: pass the page URL percent-encoded, as ?url=<encodeURIComponent(location.href)>")
+	}
+	for k := range q {
+		if k != "url" {
+			return "", wxtoken.Errorf(wxtoken.EInvalid, "unexpected query parameter: the only one is url, and the page URL must be percent-encoded (encodeURIComponent), or its own query is cut at the first &")
+		}
+	}
+	switch v := q["url"]; len(v) {
+	case 0:
+		return "", wxtoken.Errorf(wxtoken.EInvalid, "url is required: pass the page URL percent-encoded, as ?url=<encodeURIComponent(location.href)>")
+	case 1:
+		return v[0], nil
+	}
+	return "", wxtoken.Errorf(wxtoken.EInvalid, "url is given more than once")
+}
+
+// listApps answers every app's status, to admin keys only.
+func (h *Handler) listApps(ex *exchange, r *http.Request) error {
+	c, err := h.authenticate(r)
+	if err != nil {
+		return err
+	}
+	ex.client = c.config.Name
+	if !c.config.Admin {
+		return wxtoken.Errorf(wxtoken.EForbidden, "listing apps needs an admin client key")
+	}
+	apps := h.svc.Status(r.Context())
+	if apps == nil {
+		apps = []wxtoken.AppStatus{}
+	}
+	h.writeJSON(ex, http.StatusOK, AppsResponse{Apps: apps})
+	return nil
+}
+
+// healthz says the process serves; it needs no key and reveals nothing.
+func (h *Handler) healthz(ex *exchange, _ *http.Request) error {
+	h.writeJSON(ex, http.StatusOK, HealthResponse{Status: "ok"})
+	return nil
+}
+
+// readyz says whether every app's access_token can be served. It needs no
+// key; the reasons come from the Service, which words them without
+// secrets.
+func (h *Handler) readyz(ex *exchange, r *http.Request) error {
+	if reasons := h.svc.NotReady(r.Context()); len(reasons) > 0 {
+		h.writeJSON(ex, http.StatusServiceUnavailable, HealthResponse{Status: "not_ready", Reasons: reasons})
+		return nil
+	}
+	h.writeJSON(ex, http.StatusOK, HealthResponse{Status: "ready"})
+	return nil
+}
+
+// serveMetrics hands the exposition to any valid client key: Prometheus
+// scrapes with one, and a key granted no app suits a scraper.
+func (h *Handler) serveMetrics(ex *exchange, r *http.Request) error {
+	c, err := h.authenticate(r)
+	if err != nil {
+		return err
+	}
+	ex.client = c.config.Name
+	h.metrics.Handler().ServeHTTP(ex, r)
+	return nil
+}

@@ -1,0 +1,311 @@
+package metrics_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/metrics"
+)
+
+// t0 is the fixed "now" of these tests.
+var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func fixedNow() time.Time { return t0 }
+
+func ptr(t time.Time) *time.Time { return &t }
+
+// scrape fetches the exposition through the handler, as Prometheus would.
+func scrape(t *testing.T, m *metrics.Metrics) string {
+	t.Helper()
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: status %d", resp.StatusCode)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	return string(b)
+}
+
+func TestUpstreamCall(t *testing.T) {
+	m := metrics.New()
+	m.UpstreamCall("wxa", "/cgi-bin/stable_token", 0, "", 120*time.Millisecond)
+	m.UpstreamCall("wxa", "/cgi-bin/stable_token", 0, "", 80*time.Millisecond)
+	m.UpstreamCall("wxa", "/cgi-bin/stable_token", 40164, "whitelist", 30*time.Millisecond)
+	// A full URL must lose its query: it could carry a secret or token.
+	m.UpstreamCall("wxa", "/cgi-bin/token?grant_type=client_credential&appid=wxa&secret=SEKRET", 0, "", time.Millisecond)
+
+	want := `
+# HELP wxtoken_upstream_calls_total Calls to the WeChat API, by app, endpoint path, WeChat errcode (0 on success) and error class (ok on success).
+# TYPE wxtoken_upstream_calls_total counter
+wxtoken_upstream_calls_total{appid="wxa",class="ok",endpoint="/cgi-bin/stable_token",errcode="0"} 2
+wxtoken_upstream_calls_total{appid="wxa",class="ok",endpoint="/cgi-bin/token",errcode="0"} 1
+wxtoken_upstream_calls_total{appid="wxa",class="whitelist",endpoint="/cgi-bin/stable_token",errcode="40164"} 1
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "wxtoken_upstream_calls_total"); err != nil {
+		t.Error(err)
+	}
+	if n, err := testutil.GatherAndCount(m.Registry(), "wxtoken_upstream_call_duration_seconds"); err != nil || n != 2 {
+		t.Errorf("duration series = %d, %v; want 2 (one per endpoint)", n, err)
+	}
+	if body := scrape(t, m); strings.Contains(body, "SEKRET") {
+		t.Error("a secret from an endpoint's query reached the exposition")
+	}
+}
+
+func TestRefreshed(t *testing.T) {
+	m := metrics.New()
+	m.Refreshed("wxa", wxtoken.KindAccessToken, wxtoken.ReasonProactive, "ok")
+	m.Refreshed("wxa", wxtoken.KindAccessToken, wxtoken.ReasonProactive, "ok")
+	m.Refreshed("wxa", wxtoken.KindJSAPITicket, wxtoken.ReasonTicket, "error")
+	want := `
+# HELP wxtoken_refreshes_total Finished credential refreshes, by app, credential kind, reason (startup, proactive, passive, ticket) and result (ok, unchanged, error).
+# TYPE wxtoken_refreshes_total counter
+wxtoken_refreshes_total{appid="wxa",kind="access_token",reason="proactive",result="ok"} 2
+wxtoken_refreshes_total{appid="wxa",kind="jsapi",reason="ticket",result="error"} 1
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "wxtoken_refreshes_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestObserveHTTP(t *testing.T) {
+	m := metrics.New()
+	const route = "GET /v1/apps/{appid}/access_token"
+	m.ObserveHTTP(route, 200, 300*time.Microsecond)
+	m.ObserveHTTP(route, 200, 2*time.Millisecond)
+	m.ObserveHTTP(route, 503, 20*time.Millisecond)
+	m.ObserveHTTP("GET /healthz", 200, time.Microsecond)
+	// Invalid UTF-8 cannot be a label value; it is dropped, not a panic.
+	m.ObserveHTTP("\xff", 200, time.Microsecond)
+
+	want := `
+# HELP wxtoken_http_requests_total HTTP API requests served, by route pattern and status code.
+# TYPE wxtoken_http_requests_total counter
+wxtoken_http_requests_total{route="GET /healthz",status="200"} 1
+wxtoken_http_requests_total{route="GET /v1/apps/{appid}/access_token",status="200"} 2
+wxtoken_http_requests_total{route="GET /v1/apps/{appid}/access_token",status="503"} 1
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "wxtoken_http_requests_total"); err != nil {
+		t.Error(err)
+	}
+	body := scrape(t, m)
+	for _, s := range []string{
+		`wxtoken_http_request_duration_seconds_count{route="GET /v1/apps/{appid}/access_token"} 3`,
+		`wxtoken_http_request_duration_seconds_bucket{route="GET /v1/apps/{appid}/access_token",le="0.0005"} 1`,
+		`wxtoken_http_request_duration_seconds_bucket{route="GET /v1/apps/{appid}/access_token",le="0.0025"} 2`,
+	} {
+		if !strings.Contains(body, s) {
+			t.Errorf("exposition lacks %s", s)
+		}
+	}
+}
+
+func TestNilMetricsObserveNothing(t *testing.T) {
+	var m *metrics.Metrics
+	m.ObserveHTTP("GET /healthz", 200, time.Millisecond)
+	m.UpstreamCall("wxa", "/cgi-bin/token", 0, "", time.Millisecond)
+	m.Refreshed("wxa", wxtoken.KindAccessToken, wxtoken.ReasonStartup, "ok")
+	m.WatchStatus(nil)
+}
+
+func TestRuntimeCollectors(t *testing.T) {
+	body := scrape(t, metrics.New())
+	for _, name := range []string{"go_goroutines", "process_start_time_seconds"} {
+		// The process collector is not available on every OS; the Go
+		// collector always is.
+		if name == "process_start_time_seconds" && !strings.Contains(body, "process_") {
+			continue
+		}
+		if !strings.Contains(body, name) {
+			t.Errorf("exposition lacks %s", name)
+		}
+	}
+}
+
+func TestStatusGauges(t *testing.T) {
+	m := metrics.New(metrics.WithNow(fixedNow))
+	var calls int
+	var mu sync.Mutex
+	m.WatchStatus(func(ctx context.Context) []wxtoken.AppStatus {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		if ctx == nil {
+			t.Error("status called without a context")
+		}
+		return []wxtoken.AppStatus{
+			{
+				AppID:               "wxa",
+				UpstreamCallsToday:  7,
+				ForceRefreshesToday: 1,
+				BlockedUntil:        ptr(t0.Add(time.Minute)),
+				Credentials: []wxtoken.CredentialStatus{
+					{Kind: wxtoken.KindAccessToken, State: wxtoken.StateFresh, ExpiresAt: ptr(t0.Add(90 * time.Minute))},
+					{
+						Kind: wxtoken.KindJSAPITicket, State: wxtoken.StateExpired, ExpiresAt: ptr(t0.Add(-30 * time.Second)),
+						LastError: &wxtoken.ErrorInfo{ErrCode: 40164, Class: "whitelist", Message: "invalid ip 1.2.3.4", At: t0.Add(-time.Hour)},
+					},
+				},
+			},
+			{
+				AppID:        "wxb",
+				BlockedUntil: ptr(t0.Add(-time.Second)), // over: not blocked
+				Credentials: []wxtoken.CredentialStatus{
+					{Kind: wxtoken.KindAccessToken, State: wxtoken.StateMissing}, // no expiry: no remaining
+				},
+			},
+			// A duplicate must not break the scrape.
+			{AppID: "wxb", UpstreamCallsToday: 99},
+		}
+	})
+
+	want := `
+# HELP wxtoken_credential_remaining_seconds Seconds until the cached credential expires; negative once it has expired.
+# TYPE wxtoken_credential_remaining_seconds gauge
+wxtoken_credential_remaining_seconds{appid="wxa",kind="access_token"} 5400
+wxtoken_credential_remaining_seconds{appid="wxa",kind="jsapi"} -30
+# HELP wxtoken_credential_state 1 for the credential's current state (fresh, stale, expired, missing), 0 for the others.
+# TYPE wxtoken_credential_state gauge
+wxtoken_credential_state{appid="wxa",kind="access_token",state="expired"} 0
+wxtoken_credential_state{appid="wxa",kind="access_token",state="fresh"} 1
+wxtoken_credential_state{appid="wxa",kind="access_token",state="missing"} 0
+wxtoken_credential_state{appid="wxa",kind="access_token",state="stale"} 0
+wxtoken_credential_state{appid="wxa",kind="jsapi",state="expired"} 1
+wxtoken_credential_state{appid="wxa",kind="jsapi",state="fresh"} 0
+wxtoken_credential_state{appid="wxa",kind="jsapi",state="missing"} 0
+wxtoken_credential_state{appid="wxa",kind="jsapi",state="stale"} 0
+wxtoken_credential_state{appid="wxb",kind="access_token",state="expired"} 0
+wxtoken_credential_state{appid="wxb",kind="access_token",state="fresh"} 0
+wxtoken_credential_state{appid="wxb",kind="access_token",state="missing"} 1
+wxtoken_credential_state{appid="wxb",kind="access_token",state="stale"} 0
+# HELP wxtoken_upstream_calls_today Upstream token calls made for the app in the current China Standard Time day, against WeChat's daily quota.
+# TYPE wxtoken_upstream_calls_today gauge
+wxtoken_upstream_calls_today{appid="wxa"} 7
+wxtoken_upstream_calls_today{appid="wxb"} 0
+# HELP wxtoken_force_refreshes_today Stable-mode force_refresh calls made for the app in the current China Standard Time day.
+# TYPE wxtoken_force_refreshes_today gauge
+wxtoken_force_refreshes_today{appid="wxa"} 1
+wxtoken_force_refreshes_today{appid="wxb"} 0
+# HELP wxtoken_app_blocked 1 while the error policy holds back the app's token calls, else 0.
+# TYPE wxtoken_app_blocked gauge
+wxtoken_app_blocked{appid="wxa"} 1
+wxtoken_app_blocked{appid="wxb"} 0
+# HELP wxtoken_last_error_info Unix time of the credential's last upstream error, labelled with its class and WeChat errcode.
+# TYPE wxtoken_last_error_info gauge
+wxtoken_last_error_info{appid="wxa",class="whitelist",errcode="40164",kind="jsapi"} 1.7408268e+09
+# HELP wxtoken_status_collect_failed 1 when the last scrape could not read the credential status, else 0.
+# TYPE wxtoken_status_collect_failed gauge
+wxtoken_status_collect_failed 0
+`
+	names := []string{
+		"wxtoken_credential_remaining_seconds", "wxtoken_credential_state", "wxtoken_upstream_calls_today",
+		"wxtoken_force_refreshes_today", "wxtoken_app_blocked", "wxtoken_last_error_info", "wxtoken_status_collect_failed",
+	}
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), names...); err != nil {
+		t.Error(err)
+	}
+	if body := scrape(t, m); strings.Contains(body, "1.2.3.4") {
+		t.Error("an error message reached the exposition")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 2 {
+		t.Errorf("status read %d times for 2 scrapes; want once per scrape", calls)
+	}
+}
+
+func TestStatusUnknownState(t *testing.T) {
+	m := metrics.New(metrics.WithNow(fixedNow))
+	m.WatchStatus(func(context.Context) []wxtoken.AppStatus {
+		return []wxtoken.AppStatus{{AppID: "wxa", Credentials: []wxtoken.CredentialStatus{{Kind: wxtoken.KindAccessToken, State: "refreshing"}}}}
+	})
+	body := scrape(t, m)
+	if !strings.Contains(body, `wxtoken_credential_state{appid="wxa",kind="access_token",state="refreshing"} 1`) {
+		t.Errorf("an unknown state is not reported:\n%s", body)
+	}
+}
+
+func TestStatusPanicFailsOnlyTheGauges(t *testing.T) {
+	m := metrics.New(metrics.WithNow(fixedNow))
+	m.ObserveHTTP("GET /healthz", 200, time.Millisecond)
+	m.WatchStatus(func(context.Context) []wxtoken.AppStatus { panic("status broke") })
+	body := scrape(t, m)
+	if !strings.Contains(body, "wxtoken_status_collect_failed 1") {
+		t.Error("a failed status read is not reported")
+	}
+	if !strings.Contains(body, `wxtoken_http_requests_total{route="GET /healthz",status="200"} 1`) {
+		t.Error("the other metrics are missing after a failed status read")
+	}
+}
+
+func TestWatchStatusReplacesAndStops(t *testing.T) {
+	m := metrics.New(metrics.WithNow(fixedNow))
+	one := func(id string) func(context.Context) []wxtoken.AppStatus {
+		return func(context.Context) []wxtoken.AppStatus { return []wxtoken.AppStatus{{AppID: id}} }
+	}
+	m.WatchStatus(one("wxa"))
+	m.WatchStatus(one("wxb"))
+	body := scrape(t, m)
+	if strings.Contains(body, `appid="wxa"`) || !strings.Contains(body, `wxtoken_app_blocked{appid="wxb"} 0`) {
+		t.Errorf("a second WatchStatus did not replace the first:\n%s", body)
+	}
+	m.WatchStatus(nil)
+	if body := scrape(t, m); strings.Contains(body, "wxtoken_app_blocked") {
+		t.Error("WatchStatus(nil) did not stop the status gauges")
+	}
+}
+
+func TestSeparateRegistries(t *testing.T) {
+	a, b := metrics.New(), metrics.New()
+	a.ObserveHTTP("GET /healthz", 200, time.Millisecond)
+	if n, _ := testutil.GatherAndCount(b.Registry(), "wxtoken_http_requests_total"); n != 0 {
+		t.Errorf("metrics leaked between two Metrics: %d series", n)
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	m := metrics.New()
+	m.WatchStatus(func(context.Context) []wxtoken.AppStatus { return []wxtoken.AppStatus{{AppID: "wxa"}} })
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 200 {
+				m.ObserveHTTP("GET /healthz", 200, time.Millisecond)
+				m.UpstreamCall("wxa", "/cgi-bin/token", 0, "", time.Millisecond)
+				m.Refreshed("wxa", wxtoken.KindAccessToken, wxtoken.ReasonProactive, "ok")
+				if i == 0 {
+					m.WatchStatus(func(context.Context) []wxtoken.AppStatus { return nil })
+				}
+			}
+		}()
+	}
+	_ = scrape(t, m)
+	wg.Wait()
+	want := `
+# HELP wxtoken_http_requests_total HTTP API requests served, by route pattern and status code.
+# TYPE wxtoken_http_requests_total counter
+wxtoken_http_requests_total{route="GET /healthz",status="200"} 1600
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "wxtoken_http_requests_total"); err != nil {
+		t.Error(err)
+	}
+}

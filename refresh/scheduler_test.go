@@ -1,0 +1,77 @@
+package refresh
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/wxtoken/wxtoken/internal/fakeclock"
+)
+
+func TestLimiterSpacesStarts(t *testing.T) {
+	clk := fakeclock.New(time.Unix(0, 0))
+	created := clk.TimerCreated()
+	l := &limiter{clock: fakeClock{clk}, interval: 100 * time.Millisecond}
+	ctx := context.Background()
+	if err := l.wait(ctx); err != nil { // the first start goes at once
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		if err := l.wait(ctx); err != nil {
+			t.Error(err)
+		}
+		close(done)
+	}()
+	<-created // the second caller is waiting on the clock
+	clk.Advance(99 * time.Millisecond)
+	select {
+	case <-done:
+		t.Fatal("second start came before its turn")
+	default:
+	}
+	clk.Advance(time.Millisecond)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("second start never came")
+	}
+	// A cancelled caller gives up at once.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := l.wait(cctx); err == nil {
+		t.Fatal("wait ignored a cancelled context")
+	}
+}
+
+func TestSchedulerRunsInDueOrder(t *testing.T) {
+	clk := fakeclock.New(time.Unix(0, 0))
+	ran := make(chan *slot, 8)
+	q := newScheduler(fakeClock{clk}, func(s *slot) { ran <- s })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go q.loop(ctx)
+	a, b, c := &slot{key: "a", index: -1}, &slot{key: "b", index: -1}, &slot{key: "c", index: -1}
+	t0 := clk.Now()
+	q.set(a, t0.Add(3*time.Second))
+	q.set(b, t0.Add(time.Second))
+	q.set(c, t0.Add(2*time.Second))
+	q.set(a, t0.Add(500*time.Millisecond)) // moved earlier
+	for _, want := range []*slot{a, b, c} {
+		for {
+			clk.Advance(250 * time.Millisecond)
+			select {
+			case got := <-ran:
+				if got != want {
+					t.Fatalf("ran %s, want %s", got.key, want.key)
+				}
+			case <-time.After(20 * time.Millisecond):
+				continue
+			}
+			break
+		}
+	}
+	if _, queued := q.dueAt(a); queued {
+		t.Fatal("a ran but is still queued")
+	}
+}

@@ -1,0 +1,239 @@
+// Package server wires a configuration into a running wxtoken: the store,
+// the upstream client, the refresh engine, the metrics and the HTTP API on
+// a listener. serve, demo and the end-to-end tests all start wxtoken
+// through it.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/bolt"
+	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/httpapi"
+	"github.com/wxtoken/wxtoken/memory"
+	"github.com/wxtoken/wxtoken/metrics"
+	"github.com/wxtoken/wxtoken/refresh"
+	"github.com/wxtoken/wxtoken/wechat"
+)
+
+// Options adjust a Server beyond its configuration, for tests and embedding.
+type Options struct {
+	Logger *slog.Logger
+	// Listener, when set, is served instead of listening on cfg.Listen.
+	Listener net.Listener
+	// Clock, PolicyScale, BackoffBase and BackoffMax are passed to the
+	// engine (see refresh.Options).
+	Clock       refresh.Clock
+	PolicyScale float64
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// Store, when set, is used instead of the configured one (and is not
+	// closed by the Server).
+	Store wxtoken.Store
+}
+
+// Server is a running wxtoken.
+type Server struct {
+	cfg       *config.Config
+	log       *slog.Logger
+	store     wxtoken.Store
+	ownsStore bool
+	engine    *refresh.Engine
+	metrics   *metrics.Metrics
+	http      *http.Server
+	ln        net.Listener
+}
+
+// New opens the store, loads the persisted credentials, starts the engine
+// and listens. It returns once the server can accept connections; call
+// Serve to serve them.
+func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: log, store: opts.Store}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.store == nil {
+		if s.store, err = openStore(cfg); err != nil {
+			return nil, err
+		}
+		s.ownsStore = true
+	}
+	up, err := wechat.New(wechat.Options{
+		BaseURL:          cfg.Upstream.BaseURL,
+		FallbackBaseURLs: cfg.Upstream.FallbackBaseURLs,
+		Timeout:          cfg.Upstream.Timeout.Std(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("upstream: %w", err)
+	}
+	s.metrics = metrics.New()
+	apps := make([]refresh.AppConfig, 0, len(cfg.Apps))
+	appIDs := make([]string, 0, len(cfg.Apps))
+	for _, a := range cfg.Apps {
+		secret := a.Secret
+		apps = append(apps, refresh.AppConfig{
+			AppID: a.AppID, Name: a.Name, TokenAPI: a.TokenAPI, Tickets: a.Tickets,
+			Secret: secret.Reveal,
+		})
+		appIDs = append(appIDs, a.AppID)
+	}
+	s.engine, err = refresh.New(refresh.Options{
+		Apps:            apps,
+		Store:           s.store,
+		Upstream:        up,
+		Clock:           opts.Clock,
+		Logger:          log,
+		Observer:        s.metrics,
+		Overlap:         cfg.Upstream.Overlap.Std(),
+		Margin:          cfg.Refresh.Margin.Std(),
+		Early:           cfg.Refresh.Early,
+		Jitter:          jitterOption(cfg.Refresh.Jitter),
+		MaxRate:         cfg.Refresh.MaxRate,
+		PassiveInterval: cfg.Refresh.PassiveInterval.Std(),
+		PolicyScale:     opts.PolicyScale,
+		BackoffBase:     opts.BackoffBase,
+		BackoffMax:      opts.BackoffMax,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.engine.Start(ctx); err != nil {
+		return nil, err
+	}
+	s.metrics.WatchStatus(s.engine.Status)
+	h, err := httpapi.New(httpapi.Options{
+		Service: s.engine,
+		Clients: cfg.Clients,
+		Apps:    appIDs,
+		Metrics: s.metrics,
+		Logger:  log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.http = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		// A refresh waits up to the upstream timeout on every host.
+		WriteTimeout:   cfg.Upstream.Timeout.Std()*time.Duration(1+len(cfg.Upstream.FallbackBaseURLs)) + 15*time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	s.ln = opts.Listener
+	if s.ln == nil {
+		if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+	}
+	if cfg.TLS.Enabled() {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		s.ln = tls.NewListener(s.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	log.Info("wxtoken listening", "addr", s.ln.Addr().String(), "apps", len(cfg.Apps),
+		"store", string(cfg.Store.Driver), "version", wxtoken.Version)
+	return s, nil
+}
+
+// jitterOption maps the config's jitter (0 means none) to the engine's
+// (0 means the default, negative none).
+func jitterOption(j float64) float64 {
+	if j == 0 {
+		return -1
+	}
+	return j
+}
+
+func openStore(cfg *config.Config) (wxtoken.Store, error) {
+	switch cfg.Store.Driver {
+	case config.DriverMemory:
+		return memory.New(), nil
+	case config.DriverBolt, "":
+		st, err := bolt.Open(cfg.Store.Path, bolt.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		return st, nil
+	default:
+		return nil, fmt.Errorf("store: driver %q is not available yet in wxtoken %s", cfg.Store.Driver, wxtoken.Version)
+	}
+}
+
+// Addr returns the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL returns the server's base URL.
+func (s *Server) URL() string {
+	scheme := "http"
+	if s.cfg.TLS.Enabled() {
+		scheme = "https"
+	}
+	return scheme + "://" + s.Addr()
+}
+
+// Engine returns the server's refresh engine.
+func (s *Server) Engine() *refresh.Engine { return s.engine }
+
+// Serve serves until ctx ends, then shuts down gracefully: it stops
+// accepting, lets requests in flight finish (up to 10 s), stops the engine
+// and closes the store.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		s.Close()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := s.http.Shutdown(sctx)
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close stops everything at once. It is safe to call more than once and
+// after Serve.
+func (s *Server) Close() error {
+	var errs []error
+	if s.http != nil {
+		if err := s.http.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	} else if s.ln != nil {
+		s.ln.Close()
+	}
+	if s.engine != nil {
+		errs = append(errs, s.engine.Close())
+	}
+	if s.store != nil && s.ownsStore {
+		errs = append(errs, s.store.Close())
+		s.store = nil
+	}
+	return errors.Join(errs...)
+}
