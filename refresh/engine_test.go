@@ -375,7 +375,7 @@ func TestBadAnswersNeverReplaceTheCredential(t *testing.T) {
 		{Kind: simulator.FaultErrCode, ErrCode: -1, For: time.Hour},
 	} {
 		t.Run(f.Kind, func(t *testing.T) {
-			h := newHarness(t, wxtoken.TokenAPIClassic, nil, func(o *Options) { o.BackoffBase, o.BackoffMax = time.Second, 10 * time.Second })
+			h := newHarness(t, wxtoken.TokenAPIClassic, nil, func(o *Options) { o.BackoffBase, o.BackoffMax = time.Second, 10*time.Second })
 			first := h.get(wxtoken.KindAccessToken)
 			f.Endpoint = simulator.EndpointToken
 			if err := h.sim.Inject(f); err != nil {
