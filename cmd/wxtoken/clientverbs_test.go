@@ -78,7 +78,7 @@ func startVerbServer(t *testing.T) *verbServer {
 	}))
 	mux.HandleFunc("GET /v1/apps", s.auth(func(w http.ResponseWriter, r *http.Request) {
 		now := time.Now()
-		exp, next, blocked := now.Add(90*time.Minute+30*time.Second), now.Add(45*time.Second), now.Add(4*time.Minute)
+		exp, next, blocked := now.Add(90*time.Minute+30*time.Second), now.Add(45*time.Second+900*time.Millisecond), now.Add(4*time.Minute+30*time.Second)
 		past := now.Add(-time.Minute)
 		writeVerbJSON(w, 200, map[string]any{"apps": []wxtoken.AppStatus{
 			{AppID: verbAppID, Name: "shop", TokenAPI: wxtoken.TokenAPIStable, Credentials: []wxtoken.CredentialStatus{
@@ -189,7 +189,7 @@ func TestClientVerbs(t *testing.T) {
 			"APP", "KIND", "STATE", "EXPIRES IN", "NEXT REFRESH", "LAST ERROR",
 			"wx0123456789abcdef (shop)", "access_token", "fresh", "1h30m", "45s",
 			"jsapi", "expired", "due", "errcode 40164: add 1.2.3.4 to the IP whitelist",
-			"wxempty", "wxempty: upstream calls held back for 3m5",
+			"wxempty", "wxempty: upstream calls held back for 4m",
 		}},
 		{name: "status --json", args: []string{"status", "--json"}, has: []string{`"appid": "wx0123456789abcdef"`, `"hint": "add 1.2.3.4 to the\nIP whitelist"`, `"blocked_until": `}},
 
