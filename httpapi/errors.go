@@ -44,10 +44,10 @@ func codes() [7]wxtoken.Code {
 
 // CodeOf returns the error code for an HTTP status, the inverse of
 // StatusOf. For a status outside the table it answers what a caller
-// should do about it: another 4xx (405, 413, a proxy's 414...) is the
-// caller's mistake, EInvalid; another 5xx (a proxy's 502 or 504 in front
-// of the server) means no credential can be had right now, EUnavailable;
-// anything else is EInternal.
+// should do about it: another 5xx (a proxy's 502 or 504 in front of the
+// server) or a 408 means no credential can be had right now but asking
+// again may work, EUnavailable; another 4xx (405, 413, a proxy's 414...)
+// is the caller's mistake, EInvalid; anything else is EInternal.
 func CodeOf(status int) wxtoken.Code {
 	for _, c := range codes() {
 		if StatusOf(c) == status {
@@ -55,6 +55,8 @@ func CodeOf(status int) wxtoken.Code {
 		}
 	}
 	switch {
+	case status == http.StatusRequestTimeout:
+		return wxtoken.EUnavailable
 	case status >= 400 && status < 500:
 		return wxtoken.EInvalid
 	case status >= 500 && status < 600:

@@ -749,7 +749,7 @@ func TestStatusTable(t *testing.T) {
 		}
 	}
 	for status, code := range map[int]wxtoken.Code{
-		405: wxtoken.EInvalid, 413: wxtoken.EInvalid, 502: wxtoken.EUnavailable, 504: wxtoken.EUnavailable,
+		405: wxtoken.EInvalid, 413: wxtoken.EInvalid, 408: wxtoken.EUnavailable, 502: wxtoken.EUnavailable, 504: wxtoken.EUnavailable,
 		200: wxtoken.EInternal, 302: wxtoken.EInternal, 0: wxtoken.EInternal,
 	} {
 		if got := httpapi.CodeOf(status); got != code {
@@ -819,5 +819,24 @@ func TestConcurrentRequests(t *testing.T) {
 		if !strings.Contains(m.body, s) {
 			t.Errorf("exposition lacks %s", s)
 		}
+	}
+}
+
+func TestAbortHandlerDropsTheConnection(t *testing.T) {
+	svc := &stub{credential: func(_ context.Context, appID string, kind wxtoken.Kind) (wxtoken.Grant, error) {
+		if kind == wxtoken.KindAccessToken {
+			panic(http.ErrAbortHandler)
+		}
+		return grant(appID, kind), nil
+	}}
+	e := newEnv(t, svc, nil)
+	r, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/v1/apps/"+appShop+"/access_token", nil)
+	r.Header.Set("Authorization", "Bearer "+keyShop)
+	if resp, err := e.srv.Client().Do(r); err == nil {
+		resp.Body.Close()
+		t.Fatalf("an aborted answer arrived: status %d", resp.StatusCode)
+	}
+	if a := e.get(t, "/v1/apps/"+appShop+"/tickets/jsapi", keyShop); a.status != http.StatusOK {
+		t.Errorf("after an abort: status %d", a.status)
 	}
 }
