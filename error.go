@@ -3,6 +3,7 @@ package wxtoken
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code classifies an application error; the HTTP layer maps each code to
@@ -32,6 +33,22 @@ type Error struct {
 	// Err is the underlying cause, for logs and errors.Is; never shown to
 	// callers.
 	Err error
+	// Retry, when positive, is how long the caller should wait before
+	// asking again (HTTP Retry-After).
+	Retry time.Duration
+}
+
+// RetryAfter returns how long the caller should wait before asking again:
+// Retry, or else what a wrapped error says; zero when unknown.
+func (e *Error) RetryAfter() time.Duration {
+	if e.Retry > 0 {
+		return e.Retry
+	}
+	var ra interface{ RetryAfter() time.Duration }
+	if e.Err != nil && errors.As(e.Err, &ra) {
+		return ra.RetryAfter()
+	}
+	return 0
 }
 
 func (e *Error) Error() string {

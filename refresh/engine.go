@@ -530,6 +530,7 @@ func (e *Engine) unavailable(s *slot, until *time.Time) error {
 	}
 	if until != nil {
 		msg += fmt.Sprintf(" (next attempt at %s)", until.UTC().Format(time.RFC3339))
+		err.Retry = until.Sub(e.opts.Clock.Now())
 	}
 	err.Message = msg
 	return err

@@ -284,6 +284,10 @@ func TestPassiveRefreshClassic(t *testing.T) {
 	if wxtoken.ErrorCode(err) != wxtoken.ERateLimited {
 		t.Fatalf("err = %v, want rate_limited", err)
 	}
+	var rl *wxtoken.Error
+	if !errors.As(err, &rl) || rl.RetryAfter() <= 0 || rl.RetryAfter() > 10*time.Second {
+		t.Fatalf("rate-limit error says retry after %v, want within the 10 s interval", rl.RetryAfter())
+	}
 	// After the interval, a report of a token WeChat still accepts is
 	// checked with the probe and does not mint.
 	h.clk.Advance(11 * time.Second)

@@ -204,7 +204,7 @@ func (e *Engine) passive(ctx context.Context, s *slot, stale string) (*wxtoken.C
 	if !s.lastPassive.IsZero() && now.Sub(s.lastPassive) < e.opts.PassiveInterval {
 		next := s.lastPassive.Add(e.opts.PassiveInterval)
 		s.mu.Unlock()
-		return nil, &wxtoken.Error{Code: wxtoken.ERateLimited, Message: fmt.Sprintf(
+		return nil, &wxtoken.Error{Code: wxtoken.ERateLimited, Retry: next.Sub(now), Message: fmt.Sprintf(
 			"%s of app %s was refreshed on a report less than %v ago; report again after %s",
 			s.kind, s.app.cfg.AppID, e.opts.PassiveInterval, next.UTC().Format(time.RFC3339))}
 	}
