@@ -378,11 +378,16 @@ func (e *Engine) Credential(ctx context.Context, appID string, kind wxtoken.Kind
 		return wxtoken.Grant{}, err
 	}
 	now := e.opts.Clock.Now()
-	if g, ok := e.grant(s, s.load(), now); ok {
-		if !now.Before(s.load().RefreshAt) {
-			e.ensureDue(s, now)
+	// mintAt before the credential: an install between the two reads then
+	// errs on the short side.
+	mint := s.app.mintAt()
+	if cur := s.load(); cur != nil {
+		if d := e.sch.handout(cur, mint, now); d > 0 {
+			if !now.Before(cur.RefreshAt) {
+				e.ensureDue(s, now)
+			}
+			return wxtoken.Grant{AppID: cur.AppID, Kind: cur.Kind, Value: cur.Value, ExpiresIn: d, ExpiresAt: now.Add(d)}, nil
 		}
-		return g, nil
 	}
 	c, err := e.fetch(ctx, s, reasonFor(s))
 	if err != nil {

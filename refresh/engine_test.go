@@ -418,14 +418,10 @@ func TestDailyQuotaStopsCallsAndKeepsServing(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		h.clk.Advance(time.Minute)
 		g, err := h.eng.Credential(ctx, appA, wxtoken.KindAccessToken)
-		if err == nil {
-			if g.Value != first.Value {
-				t.Fatal("token changed during the quota block")
-			}
-			h.assertAlive(g)
-		} else if wxtoken.ErrorCode(err) != wxtoken.EUnavailable {
-			t.Fatalf("err = %v", err)
+		if err != nil || g.Value != first.Value {
+			t.Fatalf("during the quota block: %v, changed %v", err, g.Value != first.Value)
 		}
+		h.assertAlive(g)
 	}
 	_, err := h.eng.Refresh(ctx, appA, wxtoken.KindAccessToken, first.Value)
 	var we *wxtoken.Error
@@ -441,6 +437,15 @@ func TestDailyQuotaStopsCallsAndKeepsServing(t *testing.T) {
 	}
 	if le := st.Credentials[0].LastError; le == nil || le.ErrCode != 45009 || le.Class != "daily_quota" {
 		t.Fatalf("last error %+v", le)
+	}
+	// WeChat minted nothing, so the cached token is served to its own
+	// expiry; only then does the app become not ready.
+	if r := h.eng.NotReady(ctx); len(r) != 0 {
+		t.Fatalf("not ready with a valid cached token: %v", r)
+	}
+	h.clk.Advance(10 * time.Minute)
+	if _, err := h.eng.Credential(ctx, appA, wxtoken.KindAccessToken); !errors.As(err, &we) || we.WeChatErrCode != 45009 {
+		t.Fatalf("read after expiry during the block: %v", err)
 	}
 	if r := h.eng.NotReady(ctx); len(r) != 1 {
 		t.Fatalf("not ready reasons %v", r)

@@ -98,6 +98,16 @@ func (e *Engine) callToken(ctx context.Context, a *app, force bool) (wechat.Cred
 		w, err = e.opts.Upstream.StableToken(ctx, a.cfg.AppID, a.cfg.Secret(), force)
 	}
 	e.observeCall(a.cfg.AppID, endpoint, err, start)
+	var api *wechat.APIError
+	if classic && errors.As(err, &api) {
+		// WeChat answered with an errcode: it minted nothing, so the
+		// current token is not going to die an overlap from now.
+		e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) {
+			if m.MintAttemptAt.Equal(start) {
+				m.MintAttemptAt = time.Time{}
+			}
+		})
+	}
 	return w, start, err
 }
 

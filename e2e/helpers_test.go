@@ -1,0 +1,553 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/server"
+	"github.com/wxtoken/wxtoken/simulator"
+)
+
+// Compressed-time knobs shared by every test. Lifetimes are seconds instead
+// of two hours; the error policy's waits are scaled by each setup's
+// policyScale.
+const (
+	// margin is refresh.margin: cut from every expires_in handed out.
+	margin = 500 * time.Millisecond
+	// backoffBase and backoffMax bound the retries after transient
+	// failures; the engine never plans two attempts on one credential
+	// closer than backoffBase/2.
+	backoffBase = 100 * time.Millisecond
+	backoffMax  = time.Second
+	minGap      = backoffBase / 2
+)
+
+// appSpec is one app known to both the simulator and wxtoken.
+type appSpec struct {
+	id      string
+	api     string   // "stable" or "classic"
+	tickets []string // "jsapi", "wx_card"
+	// secretFile puts the secret in a file (secret_file) instead of the
+	// environment (secret_env).
+	secretFile bool
+}
+
+// clientSpec is one client key of the config.
+type clientSpec struct {
+	name  string
+	apps  []string
+	admin bool
+}
+
+// setup describes a simulator and the wxtoken config in front of it.
+type setup struct {
+	apps []appSpec
+	// clients defaults to one admin client granted every app.
+	clients []clientSpec
+	// ttl and overlap configure the simulator; overlap is also
+	// upstream.overlap. ticketTTL defaults to ttl.
+	ttl, overlap, ticketTTL time.Duration
+	// timeout is upstream.timeout; default 2s.
+	timeout time.Duration
+	// passiveInterval is refresh.passive_interval; default 10s.
+	passiveInterval time.Duration
+	// early is refresh.early; 0 keeps the default (0.66).
+	early float64
+	// policyScale multiplies every wait of the error policy; default 1/600
+	// (a 5-minute wait becomes 0.5 s).
+	policyScale float64
+}
+
+// env is a running simulator, the config of a wxtoken in front of it, the
+// captured server log and an HTTP client that checks every answer for
+// secrets.
+type env struct {
+	t       *testing.T
+	setup   setup
+	sim     *simulator.Simulator
+	simURL  string
+	cfg     *config.Config
+	secrets map[string]string // secret value -> what it is, for messages
+	keys    map[string]string // client name -> key
+	key     string            // the first client's key
+	logs    *logBuffer
+	log     *slog.Logger
+	hc      *http.Client
+	// base is the URL of the server started last.
+	base string
+}
+
+// newEnv starts a simulator and builds a wxtoken config for s; call start
+// to run a server. Everything is stopped when the test ends, and the
+// server log is then searched for every secret of the config.
+func newEnv(t *testing.T, s setup) *env {
+	t.Helper()
+	if s.timeout == 0 {
+		s.timeout = 2 * time.Second
+	}
+	if s.passiveInterval == 0 {
+		s.passiveInterval = 10 * time.Second
+	}
+	if s.policyScale == 0 {
+		s.policyScale = 1.0 / 600
+	}
+	if len(s.clients) == 0 {
+		s.clients = []clientSpec{{name: "e2e", apps: []string{"*"}, admin: true}}
+	}
+	e := &env{
+		t:       t,
+		setup:   s,
+		secrets: map[string]string{},
+		keys:    map[string]string{},
+		logs:    &logBuffer{},
+	}
+	e.log = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.hc = &http.Client{
+		Timeout:   20 * time.Second,
+		Transport: &http.Transport{MaxIdleConns: 400, MaxIdleConnsPerHost: 400, IdleConnTimeout: 10 * time.Second},
+	}
+	t.Cleanup(e.hc.CloseIdleConnections)
+
+	simApps := map[string]string{}
+	appSecrets := map[string]string{}
+	for _, a := range s.apps {
+		secret := randomHex(16) // 32 hex digits, the shape of a real AppSecret
+		simApps[a.id] = secret
+		appSecrets[a.id] = secret
+		e.secrets[secret] = "the AppSecret of " + a.id
+	}
+	sim, err := simulator.New(simulator.Options{Apps: simApps, TTL: s.ttl, Overlap: s.overlap, TicketTTL: s.ticketTTL})
+	if err != nil {
+		t.Fatalf("simulator.New: %v", err)
+	}
+	simSrv := httptest.NewServer(sim)
+	t.Cleanup(simSrv.Close)
+	e.sim, e.simURL = sim, simSrv.URL
+
+	dir := t.TempDir()
+	var y strings.Builder
+	fmt.Fprintf(&y, "listen: 127.0.0.1:0\n")
+	fmt.Fprintf(&y, "store: {driver: bolt, path: %q}\n", filepath.Join(dir, "wxtoken.db"))
+	fmt.Fprintf(&y, "upstream: {base_url: %q, fallback_base_urls: [], timeout: %s, overlap: %s}\n",
+		simSrv.URL, s.timeout, s.overlap)
+	fmt.Fprintf(&y, "refresh: {margin: %s, passive_interval: %s", margin, s.passiveInterval)
+	if s.early != 0 {
+		fmt.Fprintf(&y, ", early: %g", s.early)
+	}
+	y.WriteString("}\napps:\n")
+	envVars := map[string]string{}
+	for i, a := range s.apps {
+		tickets := "[" + strings.Join(a.tickets, ", ") + "]"
+		if a.secretFile {
+			p := filepath.Join(dir, fmt.Sprintf("secret-%d", i))
+			if err := os.WriteFile(p, []byte(appSecrets[a.id]+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&y, "  - {appid: %s, secret_file: %q, token_api: %s, tickets: %s}\n", a.id, p, a.api, tickets)
+			continue
+		}
+		name := fmt.Sprintf("E2E_SECRET_%d", i)
+		envVars[name] = appSecrets[a.id]
+		fmt.Fprintf(&y, "  - {appid: %s, secret_env: %s, token_api: %s, tickets: %s}\n", a.id, name, a.api, tickets)
+	}
+	y.WriteString("clients:\n")
+	for _, c := range s.clients {
+		key := newKey()
+		e.keys[c.name] = key
+		if e.key == "" {
+			e.key = key
+		}
+		e.secrets[key] = "the client key of " + c.name
+		apps, _ := json.Marshal(c.apps)
+		if c.apps == nil {
+			apps = []byte("[]")
+		}
+		fmt.Fprintf(&y, "  - {name: %s, key_sha256: %q, apps: %s, admin: %t}\n", c.name, keyHash(key), apps, c.admin)
+	}
+	y.WriteString("log: {level: debug}\n")
+	cfg, err := config.Parse([]byte(y.String()), dir, func(name string) (string, bool) {
+		v, ok := envVars[name]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatalf("config.Parse: %v\n%s", err, y.String())
+	}
+	e.cfg = cfg
+
+	// Registered after the simulator's Close and before any server's stop,
+	// so it runs once every server has stopped and before the simulator
+	// goes away.
+	t.Cleanup(func() {
+		logs := e.logs.String()
+		for secret, what := range e.secrets {
+			if strings.Contains(logs, secret) {
+				t.Errorf("the server log contains %s", what)
+			}
+		}
+		if t.Failed() {
+			t.Logf("last lines of the server log:\n%s", lastLines(logs, 40))
+		}
+	})
+	return e
+}
+
+// instance is one running wxtoken server.
+type instance struct {
+	srv    *server.Server
+	base   string
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+}
+
+// start runs a wxtoken server with e's config on 127.0.0.1:0; it is
+// stopped when the test ends, if not before.
+func (e *env) start() *instance {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, e.cfg, server.Options{
+		Logger:      e.log,
+		PolicyScale: e.setup.policyScale,
+		BackoffBase: backoffBase,
+		BackoffMax:  backoffMax,
+	})
+	if err != nil {
+		cancel()
+		e.t.Fatalf("server.New: %v", err)
+	}
+	in := &instance{srv: srv, base: srv.URL(), cancel: cancel, done: make(chan error, 1)}
+	go func() { in.done <- srv.Serve(ctx) }()
+	e.base = in.base
+	t := e.t
+	t.Cleanup(func() { in.stop(t) })
+	return in
+}
+
+// stop shuts the server down and waits for Serve to return, which closes
+// its store.
+func (in *instance) stop(t *testing.T) {
+	t.Helper()
+	in.once.Do(func() {
+		in.cancel()
+		select {
+		case err := <-in.done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("the server did not stop within 30s")
+		}
+	})
+}
+
+// answer is one HTTP exchange with the server.
+type answer struct {
+	status         int
+	header         http.Header
+	body           []byte
+	sent, received time.Time
+}
+
+func (a answer) String() string { return fmt.Sprintf("HTTP %d %s", a.status, bytes.TrimSpace(a.body)) }
+
+// request sends one request to the server started last, with key as the
+// bearer key ("" for none) and body as a JSON body ("" for none). Every
+// answer is searched for the config's secrets. It is safe to call from
+// any goroutine: it reports leaks with Errorf and returns transport
+// errors.
+func (e *env) request(method, path, key, body string) (answer, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, e.base+path, rd)
+	if err != nil {
+		return answer{}, err
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	a := answer{sent: time.Now()}
+	resp, err := e.hc.Do(req)
+	if err != nil {
+		return answer{}, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	a.body, err = io.ReadAll(resp.Body)
+	if err != nil {
+		return answer{}, fmt.Errorf("%s %s: reading the body: %w", method, path, err)
+	}
+	a.received = time.Now()
+	a.status, a.header = resp.StatusCode, resp.Header
+	e.checkNoSecret(fmt.Sprintf("the answer to %s %s", method, routeOf(path)), a)
+	return a, nil
+}
+
+// routeOf strips the query of path, which may hold a page URL, for
+// messages.
+func routeOf(path string) string {
+	p, _, _ := strings.Cut(path, "?")
+	return p
+}
+
+// checkNoSecret reports any config secret in a's headers or body.
+func (e *env) checkNoSecret(where string, a answer) {
+	var hdr strings.Builder
+	_ = a.header.Write(&hdr)
+	for secret, what := range e.secrets {
+		if bytes.Contains(a.body, []byte(secret)) {
+			e.t.Errorf("%s (HTTP %d) contains %s in its body", where, a.status, what)
+		}
+		if strings.Contains(hdr.String(), secret) {
+			e.t.Errorf("%s (HTTP %d) contains %s in its headers", where, a.status, what)
+		}
+	}
+}
+
+// mustDo is request for the test's own goroutine: a transport error ends
+// the test.
+func (e *env) mustDo(t *testing.T, method, path, key, body string) answer {
+	t.Helper()
+	a, err := e.request(method, path, key, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// grant is a credential as handed out by the server.
+type grant struct {
+	value     string
+	expiresIn time.Duration
+	// deadline is the end of the promise: the later of the answer's
+	// expires_at and the request's start plus expires_in, both of which
+	// the credential must outlive.
+	deadline time.Time
+}
+
+type tokenJSON struct {
+	AppID       string `json:"appid"`
+	AccessToken string `json:"access_token"`
+	ExpiresIn   int64  `json:"expires_in"`
+	ExpiresAt   string `json:"expires_at"`
+}
+
+type ticketJSON struct {
+	AppID     string `json:"appid"`
+	Type      string `json:"type"`
+	Ticket    string `json:"ticket"`
+	ExpiresIn int64  `json:"expires_in"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+type errorJSON struct {
+	Error struct {
+		Code          string `json:"code"`
+		Message       string `json:"message"`
+		WeChatErrCode int    `json:"wechat_errcode"`
+	} `json:"error"`
+}
+
+type healthJSON struct {
+	Status  string   `json:"status"`
+	Reasons []string `json:"reasons"`
+}
+
+// parseGrant reads a 200 answer of a token or ticket route. It checks the
+// shape and returns an error for anything off, so that it can be used from
+// any goroutine.
+func parseGrant(a answer, appID, ticketType string) (grant, error) {
+	if a.status != http.StatusOK {
+		return grant{}, fmt.Errorf("want HTTP 200, got %s", a)
+	}
+	if ct := a.header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+		return grant{}, fmt.Errorf("Content-Type %q, want application/json; charset=utf-8", ct)
+	}
+	var (
+		value, gotApp, at string
+		in                int64
+	)
+	if ticketType == "" {
+		var b tokenJSON
+		if err := strictJSON(a.body, &b); err != nil {
+			return grant{}, err
+		}
+		value, gotApp, in, at = b.AccessToken, b.AppID, b.ExpiresIn, b.ExpiresAt
+	} else {
+		var b ticketJSON
+		if err := strictJSON(a.body, &b); err != nil {
+			return grant{}, err
+		}
+		if b.Type != ticketType {
+			return grant{}, fmt.Errorf("type %q, want %q", b.Type, ticketType)
+		}
+		value, gotApp, in, at = b.Ticket, b.AppID, b.ExpiresIn, b.ExpiresAt
+	}
+	if gotApp != appID || value == "" || in < 1 {
+		return grant{}, fmt.Errorf("bad grant for app %s: %s", appID, a)
+	}
+	expAt, err := time.Parse(time.RFC3339, at)
+	if err != nil {
+		return grant{}, fmt.Errorf("expires_at %q is not RFC 3339: %v", at, err)
+	}
+	g := grant{value: value, expiresIn: time.Duration(in) * time.Second}
+	g.deadline = a.sent.Add(g.expiresIn)
+	if expAt.After(g.deadline) {
+		g.deadline = expAt
+	}
+	// expires_at is whole seconds: it may read up to 1 s before the
+	// exact end of the promise, never after it.
+	if lo, hi := a.sent.Add(g.expiresIn).Add(-time.Second), a.received.Add(g.expiresIn); expAt.Before(lo) || expAt.After(hi) {
+		return grant{}, fmt.Errorf("expires_at %s does not match expires_in %d (answered between %s and %s)",
+			at, in, a.sent.Format(time.RFC3339Nano), a.received.Format(time.RFC3339Nano))
+	}
+	return g, nil
+}
+
+// strictJSON decodes one JSON object into v, refusing unknown fields.
+func strictJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decoding %s: %v", bytes.TrimSpace(b), err)
+	}
+	return nil
+}
+
+// token gets the app's access_token with the default key.
+func (e *env) token(t *testing.T, appID string) grant {
+	t.Helper()
+	g, err := parseGrant(e.mustDo(t, http.MethodGet, "/v1/apps/"+appID+"/access_token", e.key, ""), appID, "")
+	if err != nil {
+		t.Fatalf("GET access_token of %s: %v", appID, err)
+	}
+	return g
+}
+
+// ticket gets one of the app's tickets with the default key.
+func (e *env) ticket(t *testing.T, appID, typ string) grant {
+	t.Helper()
+	g, err := parseGrant(e.mustDo(t, http.MethodGet, "/v1/apps/"+appID+"/tickets/"+typ, e.key, ""), appID, typ)
+	if err != nil {
+		t.Fatalf("GET %s ticket of %s: %v", typ, appID, err)
+	}
+	return g
+}
+
+// apiError decodes an error answer and checks its status and code.
+func apiError(t *testing.T, a answer, status int, code string) errorJSON {
+	t.Helper()
+	if a.status != status {
+		t.Fatalf("want HTTP %d, got %s", status, a)
+	}
+	var b errorJSON
+	if err := strictJSON(a.body, &b); err != nil {
+		t.Fatalf("error answer: %v", err)
+	}
+	if b.Error.Code != code || b.Error.Message == "" {
+		t.Fatalf("want error code %q with a message, got %s", code, a)
+	}
+	return b
+}
+
+// waitFor polls cond every 20 ms until it holds, failing the test after
+// timeout. It is for events that happen on the real clock in compressed
+// time.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tokenEndpoint is the simulator endpoint that mints tokens for api.
+func tokenEndpoint(api string) string {
+	if api == "classic" {
+		return simulator.EndpointToken
+	}
+	return simulator.EndpointStableToken
+}
+
+// allAtOnce runs fn(i) for i in [0, n) in n goroutines released together,
+// and waits for all of them.
+func allAtOnce(n int, fn func(i int)) {
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
+// logBuffer collects the server's log; it is safe for concurrent use.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newKey returns a client key shaped like the ones wxtoken keygen prints.
+func newKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return "wxt_" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// keyHash is the key_sha256 of a client key.
+func keyHash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
