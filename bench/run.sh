@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# Throughput of wxtoken's authenticated GET /v1/apps/{appid}/access_token
+# against a minimal net/http handler that answers the same JSON body, both
+# served by bench/cmd/benchserver on this machine, measured with wrk in the
+# same run. See bench/README.md.
+#
+# Settings (environment): CONNS=32 DURATION=5s WARMUP=3s ROUNDS=6
+# PIN=auto|0|1 (taskset wrk to CPU 0 and the servers to the other CPUs;
+# auto pins when there are 2 CPUs or more) THREADS (wrk threads; default 1
+# when wrk is pinned to its one CPU, else 2)
+# WX_ADDR=127.0.0.1:18081 BASE_ADDR=127.0.0.1:18082
+# QUIET_PCT=15 QUIET_WAIT=30 (before each run, wait up to QUIET_WAIT s for
+# other processes to use under QUIET_PCT % of a CPU) OTHER_MAX=10 RETRIES=6
+# (run a round again, RETRIES times at most in all, when other processes
+# took more than OTHER_MAX % of a CPU during it)
+# PROFILE=1 adds a CPU profile of benchserver under wrk load on wxtoken
+# alone, with `go tool pprof -top` of it, in the results folder.
+set -euo pipefail
+
+CONNS=${CONNS:-32}
+DURATION=${DURATION:-5s}
+WARMUP=${WARMUP:-3s}
+ROUNDS=${ROUNDS:-6}
+PIN=${PIN:-auto}
+PROFILE=${PROFILE:-0}
+QUIET_PCT=${QUIET_PCT:-15}
+QUIET_WAIT=${QUIET_WAIT:-30}
+OTHER_MAX=${OTHER_MAX:-10}
+RETRIES=${RETRIES:-6}
+WX_ADDR=${WX_ADDR:-127.0.0.1:18081}
+BASE_ADDR=${BASE_ADDR:-127.0.0.1:18082}
+
+for a in "$WX_ADDR" "$BASE_ADDR"; do
+	case $a in
+	127.*:*) ;;
+	*) echo "run.sh: $a: only loopback addresses (127.x.x.x:port) are benchmarked" >&2; exit 2 ;;
+	esac
+done
+
+cd "$(dirname "$0")/.."
+results=bench/results/$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$results"
+work=$(mktemp -d)
+server_pid=
+
+stop_server() {
+	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+		kill -TERM "$server_pid"
+		# Serve lets requests in flight finish for up to 10 s.
+		for _ in $(seq 150); do
+			kill -0 "$server_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -0 "$server_pid" 2>/dev/null && kill -KILL "$server_pid"
+		wait "$server_pid" 2>/dev/null || true
+	fi
+	server_pid=
+}
+trap 'stop_server; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
+
+# wrk from Debian's packages.
+if ! command -v wrk >/dev/null; then
+	sudo=
+	[[ $(id -u) -eq 0 ]] || sudo=sudo
+	echo "== installing wrk (apt-get)"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
+fi
+
+# CPU placement: with 2 or more CPUs, wrk gets CPU 0 and the servers the
+# others, for the baseline and wxtoken alike, so that the load generator
+# does not take CPU time from the server it measures.
+ncpu=$(nproc)
+if [[ $PIN == auto ]]; then
+	if [[ $ncpu -ge 2 ]]; then PIN=1; else PIN=0; fi
+fi
+wrk_cpu=() server_cpu=()
+if [[ $PIN == 1 ]]; then
+	command -v taskset >/dev/null || { echo "run.sh: PIN=1 needs taskset (util-linux)" >&2; exit 2; }
+	wrk_cpu=(taskset -c 0)
+	server_cpu=(taskset -c "1-$((ncpu - 1))")
+	# A second wrk thread on wrk's one CPU only adds context switches.
+	THREADS=${THREADS:-1}
+fi
+THREADS=${THREADS:-2}
+
+echo "== building benchserver"
+go build -o "$work/benchserver" ./bench/cmd/benchserver
+
+# start_server [flags...]: starts benchserver and reads its key and URLs.
+start_server() {
+	"${server_cpu[@]}" "$work/benchserver" --listen "$WX_ADDR" --baseline "$BASE_ADDR" "$@" \
+		>"$work/server.out" 2>"$results/benchserver.stderr" &
+	server_pid=$!
+	for _ in $(seq 100); do
+		grep -qx ready "$work/server.out" && break
+		kill -0 "$server_pid" 2>/dev/null || { cat "$results/benchserver.stderr" >&2; exit 1; }
+		sleep 0.1
+	done
+	grep -qx ready "$work/server.out" || { echo "run.sh: benchserver did not start" >&2; exit 1; }
+	field() { awk -v k="$1" '$1 == k { print $2 }' "$work/server.out"; }
+	KEY=$(field key)
+	TOKEN_URL=$(field token_url)
+	BASELINE_URL=$(field baseline_url)
+	BODY_BYTES=$(field body_bytes)
+	GOMAXPROCS_SEEN=$(field gomaxprocs)
+}
+
+# bench NAME OUTFILE DURATION: one wrk run against target NAME.
+bench() {
+	local name=$1 out=$2 dur=$3 url hdr=()
+	case $name in
+	baseline) url=$BASELINE_URL ;;
+	wxtoken) url=$TOKEN_URL; hdr=(-H "Authorization: Bearer $KEY") ;;
+	esac
+	quiet
+	local t0 s0 TIMEFORMAT='# wrk_cpu_s %U %S'
+	t0=$(ticks) s0=$(jiffies)
+	{
+		# The key is left out of the record.
+		echo "# ${wrk_cpu[*]} wrk -t$THREADS -c$CONNS -d$dur --latency ${hdr:+-H 'Authorization: Bearer <key>'} $url"
+		time timeout 120 "${wrk_cpu[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$dur" --latency "${hdr[@]}" "$url"
+	} >"$out" 2>&1
+	echo "# cpu_ticks $(($(ticks) - t0))" >>"$out"
+	echo "# all_ticks $(($(jiffies) - s0))" >>"$out"
+	echo "# quiet_before $QUIET_SEEN" >>"$out"
+	if grep -q 'Non-2xx or 3xx responses' "$out"; then
+		echo "run.sh: $name answered errors; see $out" >&2
+		exit 1
+	fi
+}
+
+# jiffies: user, nice and system time of all CPUs, in clock ticks.
+jiffies() { awk '$1 == "cpu" { print $2 + $3 + $4 }' /proc/stat; }
+# quiet waits, up to QUIET_WAIT seconds, for a second in which processes
+# other than benchserver used under QUIET_PCT % of one CPU, and records in
+# QUIET_SEEN what the last second showed. Other work on the machine (a
+# build, another test run) skews a run; this keeps it out where it can.
+quiet() {
+	local deadline=$((SECONDS + QUIET_WAIT)) a b s
+	while :; do
+		a=$(jiffies) s=$(ticks)
+		sleep 1
+		b=$(jiffies)
+		QUIET_SEEN=$(((b - a) - ($(ticks) - s)))
+		QUIET_SEEN=$((QUIET_SEEN * 100 / $(getconf CLK_TCK)))
+		[[ $QUIET_SEEN -lt $QUIET_PCT || $SECONDS -ge $deadline ]] && break
+	done
+}
+# other_pct: CPU used during the run by processes other than benchserver
+# and wrk, in % of one CPU (approximate: 1-tick resolution per process).
+other_pct() {
+	awk -v hz="$(getconf CLK_TCK)" '
+		$2 == "cpu_ticks" { srv = $3 } $2 == "all_ticks" { all = $3 }
+		$2 == "wrk_cpu_s" { w = ($3 + $4) * hz } /^Requests\/sec:/ { ok = 1 }
+		/ requests in / { d = $4; sub(/s,?$/, "", d) }
+		END { if (ok && d > 0) { o = (all - srv - w) / hz / d * 100; printf "%.0f", (o < 0) ? 0 : o } }' "$1"
+}
+rps() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
+# Server CPU time per request in microseconds: benchserver's user+system
+# time over the run (recorded by bench as a "# cpu_ticks" line) divided by
+# the requests wrk completed.
+cpu_us() {
+	awk -v hz="$(getconf CLK_TCK)" '$2 == "cpu_ticks" { t = $3 } / requests in / { n = $1 }
+		END { if (n > 0) printf "%.1f", t * 1e6 / hz / n }' "$1"
+}
+ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
+# p99 in milliseconds, from wrk's latency distribution.
+p99() {
+	awk '$1 == "99%" {
+		v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+		m = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : -1
+		printf "%.3f", v * m }' "$1"
+}
+
+start_server
+echo "== servers up: wxtoken $TOKEN_URL, baseline $BASELINE_URL ($BODY_BYTES-byte body, GOMAXPROCS $GOMAXPROCS_SEEN)"
+[[ $PIN == 1 ]] && echo "== pinned: wrk on CPU 0, servers on CPUs 1-$((ncpu - 1))"
+
+echo "== warming up ($WARMUP each)"
+bench baseline "$results/warmup-baseline.txt" "$WARMUP"
+bench wxtoken "$results/warmup-wxtoken.txt" "$WARMUP"
+
+# Rounds alternate the order (baseline first, then wxtoken first, ...), so
+# that neither target always runs on a machine warmed by the other. A round
+# in which other processes took more than OTHER_MAX % of a CPU is run again,
+# up to RETRIES times in all; the disturbed runs are kept as *-disturbed-*.
+retries=0
+for r in $(seq "$ROUNDS"); do
+	order="baseline wxtoken"
+	[[ $((r % 2)) -eq 0 ]] && order="wxtoken baseline"
+	while :; do
+		worst=0
+		for t in $order; do
+			echo "== round $r: $t (wrk -t$THREADS -c$CONNS -d$DURATION)"
+			f=$results/$t-$r.txt
+			bench "$t" "$f" "$DURATION"
+			o=$(other_pct "$f")
+			[[ $o -gt $worst ]] && worst=$o
+			printf '   %s req/s, p99 %s ms, server CPU %s us/req, other processes %s%% of a CPU\n' \
+				"$(rps "$f")" "$(p99 "$f")" "$(cpu_us "$f")" "$o"
+		done
+		[[ $worst -le $OTHER_MAX || $retries -ge $RETRIES ]] && break
+		retries=$((retries + 1))
+		echo "   other processes took $worst% of a CPU: round $r again"
+		for t in $order; do mv "$results/$t-$r.txt" "$results/$t-$r-disturbed-$retries.txt"; done
+	done
+done
+stop_server
+
+{
+	echo "machine: $ncpu CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(go version | awk '{ print $3 }'), $(wrk -v 2>&1 | head -n1 | awk '{ print $1, $2 }')"
+	if [[ $PIN == 1 ]]; then
+		echo "placement: wrk on CPU 0, servers on CPUs 1-$((ncpu - 1)) (GOMAXPROCS $GOMAXPROCS_SEEN)"
+	else
+		echo "placement: not pinned (GOMAXPROCS $GOMAXPROCS_SEEN)"
+	fi
+	echo "load: wrk -t$THREADS -c$CONNS -d$DURATION --latency, $ROUNDS rounds alternating targets (ABBA order), after a $WARMUP warm-up of each"
+	echo "other %: CPU used by other processes during the run, in % of one CPU; $retries round(s) run again for more than $OTHER_MAX%"
+	echo
+	printf '%-6s %-9s %10s %8s %12s %8s\n' round target 'req/s' 'p99 ms' 'CPU us/req' 'other %'
+	for r in $(seq "$ROUNDS"); do
+		for t in baseline wxtoken; do
+			f=$results/$t-$r.txt
+			printf '%-6s %-9s %10.0f %8s %12s %8s\n' "$r" "$t" "$(rps "$f")" "$(p99 "$f")" "$(cpu_us "$f")" "$(other_pct "$f")"
+		done
+		printf '%-6s %-9s %10.3f\n' "$r" ratio "$(awk -v w="$(rps "$results/wxtoken-$r.txt")" -v b="$(rps "$results/baseline-$r.txt")" 'BEGIN { print w / b }')"
+	done
+	echo
+	for t in baseline wxtoken; do
+		for r in $(seq "$ROUNDS"); do
+			f=$results/$t-$r.txt
+			echo "$(rps "$f") $(p99 "$f") $(cpu_us "$f")"
+		done | sort -k2,2g | awk -v t="$t" '{ s += $1; c += $3; p[NR] = $2 }
+			END { m = (NR % 2) ? p[(NR + 1) / 2] : (p[NR / 2] + p[NR / 2 + 1]) / 2
+				printf "%-9s mean %.0f req/s, p99 median %.3f ms (worst %.3f), %.1f us server CPU/req\n", t, s / NR, m, p[NR], c / NR }'
+	done
+	for r in $(seq "$ROUNDS"); do
+		echo "$(rps "$results/baseline-$r.txt") $(rps "$results/wxtoken-$r.txt")"
+	done | awk '{ printf "%s %s %.6f\n", $1, $2, $2 / $1 }' | sort -k3,3g |
+		awk '{ b += $1; w += $2; q[NR] = $3 }
+			END { m = (NR % 2) ? q[(NR + 1) / 2] : (q[NR / 2] + q[NR / 2 + 1]) / 2
+				printf "ratio     wxtoken / baseline: %.3f of the mean req/s, %.3f median of the rounds (range %.3f-%.3f); target >= 0.8\n", w / b, m, q[1], q[NR] }'
+} | tee "$results/summary.txt"
+
+if [[ $PROFILE == 1 ]]; then
+	# One benchserver per target, so that each profile holds one target's
+	# load only (its warm-up and its run).
+	cp "$work/benchserver" "$results/benchserver"
+	for t in wxtoken baseline; do
+		echo "== profiling benchserver under load on $t ($WARMUP + $DURATION)"
+		start_server --cpuprofile "$results/cpu-$t.pprof"
+		bench "$t" "$results/profile-warmup-$t.txt" "$WARMUP"
+		bench "$t" "$results/profile-$t.txt" "$DURATION"
+		stop_server
+		pprof=(go tool pprof -nodecount=60 "$results/benchserver" "$results/cpu-$t.pprof")
+		"${pprof[@]}" -top >"$results/pprof-$t-top.txt" 2>/dev/null
+		"${pprof[@]}" -top -cum >"$results/pprof-$t-cum.txt" 2>/dev/null
+		printf '   %s req/s under the profiler; %s/pprof-%s-{top,cum}.txt\n' \
+			"$(rps "$results/profile-$t.txt")" "$results" "$t"
+	done
+	# Where wxtoken's handler spends its time, within the handler only.
+	go tool pprof -top -cum -nodecount=60 -focus='httpapi\.\(\*Handler\)\.ServeHTTP' \
+		"$results/benchserver" "$results/cpu-wxtoken.pprof" >"$results/pprof-wxtoken-handler.txt" 2>/dev/null
+fi
+echo "== raw wrk output in $results"
