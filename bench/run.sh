@@ -13,8 +13,9 @@
 # other processes to use under QUIET_PCT % of a CPU) OTHER_MAX=10 RETRIES=6
 # (run a round again, RETRIES times at most in all, when other processes
 # took more than OTHER_MAX % of a CPU during it)
-# PROFILE=1 adds a CPU profile of benchserver under wrk load on wxtoken
-# alone, with `go tool pprof -top` of it, in the results folder.
+# PROFILE=1 adds a CPU profile of benchserver under wrk load, one per
+# target (a fresh benchserver each), with `go tool pprof -top` of them and
+# a table of server CPU per request by function, in the results folder.
 set -euo pipefail
 
 CONNS=${CONNS:-32}
@@ -109,17 +110,20 @@ start_server() {
 
 # bench NAME OUTFILE DURATION: one wrk run against target NAME.
 bench() {
-	local name=$1 out=$2 dur=$3 url hdr=()
+	local name=$1 out=$2 dur=$3 url hdr
+	# Both servers get the very same request: path and Authorization
+	# header (which the baseline ignores), so that only the handlers differ.
+	hdr=(-H "Authorization: Bearer $KEY")
 	case $name in
 	baseline) url=$BASELINE_URL ;;
-	wxtoken) url=$TOKEN_URL; hdr=(-H "Authorization: Bearer $KEY") ;;
+	wxtoken) url=$TOKEN_URL ;;
 	esac
 	quiet
 	local t0 s0 TIMEFORMAT='# wrk_cpu_s %U %S'
 	t0=$(ticks) s0=$(jiffies)
 	{
 		# The key is left out of the record.
-		echo "# ${wrk_cpu[*]} wrk -t$THREADS -c$CONNS -d$dur --latency ${hdr:+-H 'Authorization: Bearer <key>'} $url"
+		echo "# ${wrk_cpu[*]} wrk -t$THREADS -c$CONNS -d$dur --latency -H 'Authorization: Bearer <key>' $url"
 		time timeout 120 "${wrk_cpu[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$dur" --latency "${hdr[@]}" "$url"
 	} >"$out" 2>&1
 	echo "# cpu_ticks $(($(ticks) - t0))" >>"$out"
@@ -211,6 +215,7 @@ stop_server
 
 {
 	echo "machine: $ncpu CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(go version | awk '{ print $3 }'), $(wrk -v 2>&1 | head -n1 | awk '{ print $1, $2 }')"
+	echo "tree: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$([[ -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]] && echo ' with local changes')"
 	if [[ $PIN == 1 ]]; then
 		echo "placement: wrk on CPU 0, servers on CPUs 1-$((ncpu - 1)) (GOMAXPROCS $GOMAXPROCS_SEEN)"
 	else
@@ -244,6 +249,32 @@ stop_server
 				printf "ratio     wxtoken / baseline: %.3f of the mean req/s, %.3f median of the rounds (range %.3f-%.3f); target >= 0.8\n", w / b, m, q[1], q[NR] }'
 } | tee "$results/summary.txt"
 
+# per_request: server CPU per request, in microseconds, of the functions
+# that tell wxtoken's costs from the baseline's (cumulative: a function's
+# time includes its callees'), from the two profiles.
+per_request() {
+	local t n
+	for t in wxtoken baseline; do
+		n=$(cat "$results/profile-warmup-$t.txt" "$results/profile-$t.txt" | awk '/ requests in / { s += $1 } END { print s }')
+		go tool pprof -top -cum -nodefraction=0 -edgefraction=0 -nodecount=100000 \
+			"$results/benchserver" "$results/cpu-$t.pprof" 2>/dev/null |
+			awk -v t="$t" -v n="$n" '
+				function sec(v) { u = v; sub(/^[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+					return v * ((u == "ns") ? 1e-9 : (u == "us") ? 1e-6 : (u == "ms") ? 1e-3 : (u == "min") ? 60 : (u == "s") ? 1 : 0) }
+				$2 ~ /%$/ && $5 ~ /%$/ { name = $6; for (i = 7; i <= NF; i++) name = name " " $i
+					print t, sec($4) / n * 1e6, sec($1) / n * 1e6, name }'
+	done | awk '
+		{ name = $4; for (i = 5; i <= NF; i++) name = name " " $i
+		  cum[$1, name] = $2; flat[$1] += $3; seen[name] = 1 }
+		END {
+			printf "%-58s %9s %9s\n", "server CPU per request (us), cumulative", "wxtoken", "baseline"
+			printf "%-58s %9.2f %9.2f\n", "all samples", flat["wxtoken"], flat["baseline"]
+			split("net/http.(*conn).serve|net/http.(*conn).readRequest|net/http.readRequest|net/http.(*conn).readRequest.func1|net/http.serverHandler.ServeHTTP|net/http.(*ServeMux).ServeHTTP|net/http.(*ServeMux).findHandler|github.com/wxtoken/wxtoken/httpapi.(*Handler).authenticate|github.com/wxtoken/wxtoken/httpapi.(*Handler).serveGrant|github.com/wxtoken/wxtoken/httpapi.appendGrant|github.com/wxtoken/wxtoken/httpapi.(*exchange).WriteHeader (inline)|github.com/wxtoken/wxtoken/httpapi.(*Handler).finish|github.com/wxtoken/wxtoken/metrics.(*Metrics).ObserveHTTP|net/http.Header.Set (inline)|net/http.(*response).finishRequest|net/http.Header.writeSubset|syscall.write|syscall.read|internal/poll.setDeadlineImpl|runtime.mallocgc|runtime.gcBgMarkWorker|runtime.gcAssistAlloc|runtime.schedule", k, "|")
+			for (i = 1; i in k; i++)
+				printf "%-58s %9.2f %9.2f\n", substr(k[i], 1, 58), cum["wxtoken", k[i]], cum["baseline", k[i]]
+		}'
+}
+
 if [[ $PROFILE == 1 ]]; then
 	# One benchserver per target, so that each profile holds one target's
 	# load only (its warm-up and its run).
@@ -260,6 +291,8 @@ if [[ $PROFILE == 1 ]]; then
 		printf '   %s req/s under the profiler; %s/pprof-%s-{top,cum}.txt\n' \
 			"$(rps "$results/profile-$t.txt")" "$results" "$t"
 	done
+	per_request >"$results/pprof-per-request.txt"
+	cat "$results/pprof-per-request.txt"
 	# Where wxtoken's handler spends its time, within the handler only.
 	go tool pprof -top -cum -nodecount=60 -focus='httpapi\.\(\*Handler\)\.ServeHTTP' \
 		"$results/benchserver" "$results/cpu-wxtoken.pprof" >"$results/pprof-wxtoken-handler.txt" 2>/dev/null

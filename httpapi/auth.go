@@ -40,7 +40,9 @@ func (h *Handler) authenticate(r *http.Request) (*client, error) {
 // bearerKey returns the key of the request's one Authorization header of
 // the Bearer scheme (matched without regard to case, as RFC 9110 says).
 func bearerKey(r *http.Request) (string, bool) {
-	vals := r.Header.Values("Authorization")
+	// net/http stores request headers under canonical keys, so the map
+	// is read directly, without canonicalizing the name again.
+	vals := r.Header["Authorization"]
 	if len(vals) != 1 {
 		return "", false
 	}

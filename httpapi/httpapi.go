@@ -30,6 +30,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wxtoken/wxtoken"
@@ -97,6 +98,18 @@ type Handler struct {
 	log     *slog.Logger
 	now     func() time.Time
 	maxBody int64
+
+	// The routes that fastRoute dispatches without the mux, and the
+	// metrics of requests no route matched.
+	tokenRoute, ticketRoute *route
+	unmatchedMetrics        *metrics.RouteMetrics
+	// Header values set on every answer, built once: assigning them skips
+	// the key canonicalization and allocation of Header.Set. They are
+	// never changed in place (net/http copies a handler's headers before
+	// it writes them, and appending to a full slice copies it).
+	noStore, nosniff, jsonType []string
+	// bufs holds answer buffers for serveGrant.
+	bufs sync.Pool
 }
 
 // client is a configured client, keyed by the hash of its key.
@@ -133,6 +146,11 @@ func New(opts Options) (*Handler, error) {
 	for _, a := range opts.Apps {
 		h.apps[a] = true
 	}
+	h.noStore = []string{"no-store"}
+	h.nosniff = []string{"nosniff"}
+	h.jsonType = []string{contentTypeJSON}
+	h.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
+	h.unmatchedMetrics = h.metrics.Route(routeUnmatched)
 	for i, c := range opts.Clients {
 		// The value is never quoted in these errors: a key pasted where
 		// its hash belongs must not end up in a log.
@@ -147,9 +165,9 @@ func New(opts Options) (*Handler, error) {
 		}
 		h.keys[cl.hash] = cl
 	}
-	h.route(routeAccessToken, h.getAccessToken)
+	h.tokenRoute = h.route(routeAccessToken, h.getAccessToken)
 	h.route(routeAccessTokenRefresh, h.refreshAccessToken)
-	h.route(routeTicket, h.getTicket)
+	h.ticketRoute = h.route(routeTicket, h.getTicket)
 	h.route(routeTicketRefresh, h.refreshTicket)
 	h.route(routeJSSDKConfig, h.jssdkConfig)
 	h.route(routeApps, h.listApps)
@@ -163,23 +181,85 @@ func New(opts Options) (*Handler, error) {
 
 // handlerFunc is a route's handler. A returned error is answered by the
 // error table; a handler that returns nil has written its answer.
-type handlerFunc func(ex *exchange, r *http.Request) error
+type handlerFunc func(ex *exchange, r *http.Request, p params) error
 
-// route registers fn for pattern. The wrapper marks the exchange with the
-// pattern, which is how ServeHTTP tells a route's answer from the mux's
-// own plain-text 404 and 405, which it replaces with JSON.
-func (h *Handler) route(pattern string, fn handlerFunc) {
+// params are the wildcards of a route pattern: {appid} and {type}.
+type params struct {
+	appID, typ string
+}
+
+// route is one registered route: its pattern, handler and metrics.
+type route struct {
+	pattern string
+	fn      handlerFunc
+	metrics *metrics.RouteMetrics
+}
+
+// route registers fn for pattern. The mux's handler marks the exchange
+// with the route, which is how ServeHTTP tells a route's answer from the
+// mux's own plain-text 404 and 405, which it replaces with JSON.
+func (h *Handler) route(pattern string, fn handlerFunc) *route {
+	rt := &route{pattern: pattern, fn: fn, metrics: h.metrics.Route(pattern)}
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		ex, ok := w.(*exchange)
 		if !ok {
 			// Unreachable: the mux is only served through ServeHTTP.
 			ex = &exchange{w: w}
 		}
-		ex.route = pattern
-		if err := fn(ex, r); err != nil {
-			h.writeError(ex, r, err)
-		}
+		h.serveRoute(ex, r, rt, params{appID: r.PathValue("appid"), typ: r.PathValue("type")})
 	})
+	return rt
+}
+
+func (h *Handler) serveRoute(ex *exchange, r *http.Request, rt *route, p params) {
+	ex.route, ex.metrics = rt.pattern, rt.metrics
+	if err := rt.fn(ex, r, p); err != nil {
+		h.writeError(ex, r, err)
+	}
+}
+
+// appsPrefix starts the path of every per-app route.
+const appsPrefix = "/v1/apps/"
+
+// fastRoute matches the routes that nearly every request takes, the GETs
+// of a credential, without the mux's general pattern walk. It claims only
+// paths that the mux would give the same route and wildcards: a clean
+// path, no escapes, an appid of letters, digits, '_' and '-'. Anything
+// else goes to the mux.
+func (h *Handler) fastRoute(r *http.Request) (*route, params, bool) {
+	path := r.URL.Path
+	if r.Method != http.MethodGet || r.URL.RawPath != "" || !strings.HasPrefix(path, appsPrefix) {
+		return nil, params{}, false
+	}
+	rest := path[len(appsPrefix):]
+	i := strings.IndexByte(rest, '/')
+	if i <= 0 || !plainSegment(rest[:i]) {
+		return nil, params{}, false
+	}
+	p := params{appID: rest[:i]}
+	switch tail := rest[i+1:]; tail {
+	case "access_token":
+		return h.tokenRoute, p, true
+	case "tickets/" + string(wxtoken.KindJSAPITicket), "tickets/" + string(wxtoken.KindWxCard):
+		p.typ = tail[len("tickets/"):]
+		return h.ticketRoute, p, true
+	}
+	return nil, params{}, false
+}
+
+// plainSegment reports whether s is a non-empty path segment of letters,
+// digits, '_' and '-', which every appid is.
+func plainSegment(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // ServeHTTP answers one request: routing, recovery from panics, metrics
@@ -191,9 +271,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Set before routing, so that every answer carries them: no answer of
 	// this API may be cached by a proxy or browser, and none is a page
 	// for content sniffing.
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr["Cache-Control"] = h.noStore
+	hdr["X-Content-Type-Options"] = h.nosniff
 	defer h.finish(ex, r, start)
+	if rt, p, ok := h.fastRoute(r); ok {
+		h.serveRoute(ex, r, rt, p)
+		return
+	}
 	h.mux.ServeHTTP(ex, r)
 	if ex.route == "" {
 		h.unmatched(ex, r)
@@ -204,7 +288,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) unmatched(ex *exchange, r *http.Request) {
 	status := ex.status
 	allow := ex.fallback.Get("Allow")
-	ex.route, ex.status = routeUnmatched, 0
+	ex.route, ex.metrics, ex.status = routeUnmatched, h.unmatchedMetrics, 0
 	if status == http.StatusMethodNotAllowed {
 		ex.Header().Set("Allow", allow)
 		ex.errCode = wxtoken.EInvalid
@@ -224,7 +308,7 @@ func (h *Handler) unmatched(ex *exchange, r *http.Request) {
 func (h *Handler) finish(ex *exchange, r *http.Request, start time.Time) {
 	if p := recover(); p != nil {
 		if ex.route == "" {
-			ex.route = routeUnmatched
+			ex.route, ex.metrics = routeUnmatched, h.unmatchedMetrics
 		}
 		if p == http.ErrAbortHandler {
 			// Deliberate abort of the response: net/http recovers it
@@ -248,7 +332,7 @@ func (h *Handler) observe(ex *exchange, r *http.Request, start time.Time) {
 		// Nothing written: net/http answers 200 with an empty body.
 		status = http.StatusOK
 	}
-	h.metrics.ObserveHTTP(ex.route, status, took)
+	ex.metrics.Observe(status, took)
 	if !h.log.Enabled(r.Context(), slog.LevelDebug) {
 		return
 	}
@@ -282,7 +366,7 @@ func (h *Handler) writeJSON(ex *exchange, status int, v any) {
 		buf.Reset()
 		buf.WriteString(`{"error":{"code":"internal","message":"internal error"}}` + "\n")
 	}
-	ex.Header().Set("Content-Type", contentTypeJSON)
+	ex.Header()["Content-Type"] = h.jsonType
 	ex.WriteHeader(status)
 	_, _ = ex.Write(buf.Bytes())
 }
@@ -296,6 +380,8 @@ type exchange struct {
 	// route is the matched pattern; "" while no route has claimed the
 	// request.
 	route string
+	// metrics observes the request: the route's, or the unmatched ones.
+	metrics *metrics.RouteMetrics
 	// client is the name of the authenticated client, for the log.
 	client string
 	// status is the status written, 0 until then.

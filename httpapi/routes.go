@@ -54,38 +54,38 @@ type HealthResponse struct {
 	Reasons []string `json:"reasons,omitempty"`
 }
 
-func (h *Handler) getAccessToken(ex *exchange, r *http.Request) error {
-	return h.credential(ex, r, wxtoken.KindAccessToken, false)
+func (h *Handler) getAccessToken(ex *exchange, r *http.Request, p params) error {
+	return h.credential(ex, r, p, wxtoken.KindAccessToken, false)
 }
 
-func (h *Handler) refreshAccessToken(ex *exchange, r *http.Request) error {
-	return h.credential(ex, r, wxtoken.KindAccessToken, true)
+func (h *Handler) refreshAccessToken(ex *exchange, r *http.Request, p params) error {
+	return h.credential(ex, r, p, wxtoken.KindAccessToken, true)
 }
 
-func (h *Handler) getTicket(ex *exchange, r *http.Request) error {
-	return h.ticket(ex, r, false)
+func (h *Handler) getTicket(ex *exchange, r *http.Request, p params) error {
+	return h.ticket(ex, r, p, false)
 }
 
-func (h *Handler) refreshTicket(ex *exchange, r *http.Request) error {
-	return h.ticket(ex, r, true)
+func (h *Handler) refreshTicket(ex *exchange, r *http.Request, p params) error {
+	return h.ticket(ex, r, p, true)
 }
 
-func (h *Handler) ticket(ex *exchange, r *http.Request, refresh bool) error {
+func (h *Handler) ticket(ex *exchange, r *http.Request, p params, refresh bool) error {
 	// Authorization comes first, so that an unauthorized caller learns
 	// nothing, not even which ticket types exist.
-	appID, err := h.appRequest(ex, r)
+	appID, err := h.appRequest(ex, r, p)
 	if err != nil {
 		return err
 	}
-	kind, err := wxtoken.ParseTicketKind(r.PathValue("type"))
+	kind, err := wxtoken.ParseTicketKind(p.typ)
 	if err != nil {
 		return wxtoken.Errorf(wxtoken.ENotFound, "unknown ticket type: want jsapi or wx_card")
 	}
 	return h.serveGrant(ex, r, appID, kind, refresh)
 }
 
-func (h *Handler) credential(ex *exchange, r *http.Request, kind wxtoken.Kind, refresh bool) error {
-	appID, err := h.appRequest(ex, r)
+func (h *Handler) credential(ex *exchange, r *http.Request, p params, kind wxtoken.Kind, refresh bool) error {
+	appID, err := h.appRequest(ex, r, p)
 	if err != nil {
 		return err
 	}
@@ -93,13 +93,13 @@ func (h *Handler) credential(ex *exchange, r *http.Request, kind wxtoken.Kind, r
 }
 
 // appRequest authenticates the request and authorizes its {appid}.
-func (h *Handler) appRequest(ex *exchange, r *http.Request) (string, error) {
+func (h *Handler) appRequest(ex *exchange, r *http.Request, p params) (string, error) {
 	c, err := h.authenticate(r)
 	if err != nil {
 		return "", err
 	}
 	ex.client = c.config.Name
-	appID := r.PathValue("appid")
+	appID := p.appID
 	if err := h.authorize(c, appID); err != nil {
 		return "", err
 	}
@@ -132,9 +132,14 @@ func (h *Handler) serveGrant(ex *exchange, r *http.Request, appID string, kind w
 	if g.AppID != "" {
 		appID = g.AppID
 	}
-	ex.Header().Set("Content-Type", contentTypeJSON)
+	ex.Header()["Content-Type"] = h.jsonType
 	ex.WriteHeader(http.StatusOK)
-	_, _ = ex.Write(appendGrant(make([]byte, 0, 256), appID, kind, g.Value, expiresIn, g.ExpiresAt))
+	bp := h.bufs.Get().(*[]byte)
+	*bp = appendGrant((*bp)[:0], appID, kind, g.Value, expiresIn, g.ExpiresAt)
+	_, _ = ex.Write(*bp)
+	if cap(*bp) <= 4096 {
+		h.bufs.Put(bp)
+	}
 	return nil
 }
 
@@ -255,8 +260,8 @@ func (h *Handler) bodyError(err error) error {
 }
 
 // jssdkConfig signs the page URL in ?url= with the app's jsapi ticket.
-func (h *Handler) jssdkConfig(ex *exchange, r *http.Request) error {
-	appID, err := h.appRequest(ex, r)
+func (h *Handler) jssdkConfig(ex *exchange, r *http.Request, p params) error {
+	appID, err := h.appRequest(ex, r, p)
 	if err != nil {
 		return err
 	}
@@ -308,7 +313,7 @@ func pageURLParam(r *http.Request) (string, error) {
 }
 
 // listApps answers every app's status, to admin keys only.
-func (h *Handler) listApps(ex *exchange, r *http.Request) error {
+func (h *Handler) listApps(ex *exchange, r *http.Request, _ params) error {
 	c, err := h.authenticate(r)
 	if err != nil {
 		return err
@@ -326,7 +331,7 @@ func (h *Handler) listApps(ex *exchange, r *http.Request) error {
 }
 
 // healthz says the process serves; it needs no key and reveals nothing.
-func (h *Handler) healthz(ex *exchange, _ *http.Request) error {
+func (h *Handler) healthz(ex *exchange, _ *http.Request, _ params) error {
 	h.writeJSON(ex, http.StatusOK, HealthResponse{Status: "ok"})
 	return nil
 }
@@ -334,7 +339,7 @@ func (h *Handler) healthz(ex *exchange, _ *http.Request) error {
 // readyz says whether every app's access_token can be served. It needs no
 // key; the reasons come from the Service, which words them without
 // secrets.
-func (h *Handler) readyz(ex *exchange, r *http.Request) error {
+func (h *Handler) readyz(ex *exchange, r *http.Request, _ params) error {
 	if reasons := h.svc.NotReady(r.Context()); len(reasons) > 0 {
 		h.writeJSON(ex, http.StatusServiceUnavailable, HealthResponse{Status: "not_ready", Reasons: reasons})
 		return nil
@@ -345,7 +350,7 @@ func (h *Handler) readyz(ex *exchange, r *http.Request) error {
 
 // serveMetrics hands the exposition to any valid client key: Prometheus
 // scrapes with one, and a key granted no app suits a scraper.
-func (h *Handler) serveMetrics(ex *exchange, r *http.Request) error {
+func (h *Handler) serveMetrics(ex *exchange, r *http.Request, _ params) error {
 	c, err := h.authenticate(r)
 	if err != nil {
 		return err

@@ -117,9 +117,48 @@ wxtoken_http_requests_total{route="GET /v1/apps/{appid}/access_token",status="50
 	}
 }
 
+func TestRouteMetrics(t *testing.T) {
+	m := metrics.New()
+	const route = "GET /v1/apps/{appid}/tickets/{type}"
+	rm := m.Route(route)
+	var wg sync.WaitGroup
+	for _, status := range []int{200, 200, 404, 503, 404} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rm.Observe(status, time.Millisecond)
+		}()
+	}
+	wg.Wait()
+	// A second handle of the same route adds to the same series.
+	m.Route(route).Observe(503, time.Millisecond)
+	m.ObserveHTTP(route, 200, time.Millisecond)
+	want := `
+# HELP wxtoken_http_requests_total HTTP API requests served, by route pattern and status code.
+# TYPE wxtoken_http_requests_total counter
+wxtoken_http_requests_total{route="GET /v1/apps/{appid}/tickets/{type}",status="200"} 3
+wxtoken_http_requests_total{route="GET /v1/apps/{appid}/tickets/{type}",status="404"} 2
+wxtoken_http_requests_total{route="GET /v1/apps/{appid}/tickets/{type}",status="503"} 2
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "wxtoken_http_requests_total"); err != nil {
+		t.Error(err)
+	}
+	if body := scrape(t, m); !strings.Contains(body, `wxtoken_http_request_duration_seconds_count{route="GET /v1/apps/{appid}/tickets/{type}"} 7`) {
+		t.Errorf("durations not recorded for every observation:\n%s", body)
+	}
+	// A route that cannot be a label value observes nothing, and does not
+	// panic.
+	m.Route("\xff").Observe(200, time.Millisecond)
+	m.Route("\xff").Observe(500, time.Millisecond)
+	if n, _ := testutil.GatherAndCount(m.Registry(), "wxtoken_http_requests_total"); n != 3 {
+		t.Errorf("%d series after observing an invalid route, want 3", n)
+	}
+}
+
 func TestNilMetricsObserveNothing(t *testing.T) {
 	var m *metrics.Metrics
 	m.ObserveHTTP("GET /healthz", 200, time.Millisecond)
+	m.Route("GET /healthz").Observe(200, time.Millisecond)
 	m.UpstreamCall("wxa", "/cgi-bin/token", 0, "", time.Millisecond)
 	m.Refreshed("wxa", wxtoken.KindAccessToken, wxtoken.ReasonStartup, "ok")
 	m.WatchStatus(nil)

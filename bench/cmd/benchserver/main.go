@@ -6,7 +6,9 @@
 //     wired to the simulator;
 //   - a baseline: a minimal net/http handler that writes a constant JSON
 //     body, byte for byte one answer of wxtoken's access_token route, with
-//     the same Content-Type.
+//     the same Content-Type, whatever the request. Its URL has the same
+//     path as wxtoken's, so that a load generator can send both servers
+//     the very same request.
 //
 // It prints the key and the URLs as "name value" lines, then "ready", and
 // serves until SIGINT or SIGTERM. The key lives only in this process.
@@ -142,7 +144,7 @@ clients:
 	fmt.Printf("appid %s\n", benchAppID)
 	fmt.Printf("key %s\n", key)
 	fmt.Printf("token_url %s\n", tokenURL)
-	fmt.Printf("baseline_url http://%s/\n", baseLn.Addr())
+	fmt.Printf("baseline_url http://%s/v1/apps/%s/access_token\n", baseLn.Addr(), benchAppID)
 	fmt.Printf("body_bytes %d\n", len(body))
 	fmt.Printf("gomaxprocs %d\n", runtime.GOMAXPROCS(0))
 	fmt.Println("ready")
