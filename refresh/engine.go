@@ -84,6 +84,8 @@ type Engine struct {
 	sf    singleflight.Group
 	queue *scheduler
 	lim   *limiter
+	// tokens maps the access_token values AppOf recognizes to their app.
+	tokens sync.Map // string -> *app
 
 	stop    chan struct{}
 	stopped sync.Once
@@ -106,6 +108,9 @@ type app struct {
 	mint atomic.Int64
 	// saveMu orders bookkeeping writes, so the last state is written last.
 	saveMu sync.Mutex
+	// known are the app's latest access_token values, oldest first; see
+	// AppOf. Guarded by mu.
+	known []knownToken
 }
 
 // slot is one credential of one app.
@@ -253,6 +258,7 @@ func (e *Engine) Start(ctx context.Context) error {
 			c.RefreshAt = c.FetchedAt
 		}
 		s.cur.Store(&c)
+		e.remember(s.app, &c)
 	}
 	now := e.opts.Clock.Now()
 	for _, a := range e.order {

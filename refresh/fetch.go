@@ -323,6 +323,7 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 		}
 	}
 	s.cur.Store(nc)
+	e.remember(a, nc)
 	s.mu.Lock()
 	s.failures, s.retryAt, s.lastErr = 0, time.Time{}, nil
 	s.mu.Unlock()

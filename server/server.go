@@ -125,8 +125,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	if err != nil {
 		return nil, err
 	}
+	handler, err := compatHandler(cfg, h, s.engine, s.metrics, log)
+	if err != nil {
+		return nil, err
+	}
 	s.http = &http.Server{
-		Handler:           h,
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		// A refresh waits up to the upstream timeout on every host.
