@@ -3,6 +3,7 @@ package wxtoken
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -29,6 +30,21 @@ type Credential struct {
 	TokenVersion uint64 `json:"token_version,omitempty"`
 	// API is, for an access_token, the token API that minted it.
 	API TokenAPI `json:"api,omitempty"`
+}
+
+// Validate rejects records no refresher should ever write; storing one
+// would poison the compare-and-set (version 0) or be unreachable by Get.
+// Every Store checks it in Put.
+func (c Credential) Validate() error {
+	switch {
+	case c.AppID == "":
+		return errors.New("invalid credential: empty appid")
+	case !c.Kind.Valid():
+		return fmt.Errorf("invalid credential for %s: unknown kind %q", c.AppID, c.Kind)
+	case c.Version == 0:
+		return fmt.Errorf("invalid credential %s/%s: version must be at least 1", c.AppID, c.Kind)
+	}
+	return nil
 }
 
 // IsZero reports whether c holds no credential.
@@ -61,6 +77,24 @@ type AppMeta struct {
 	// KilledVersion is the highest access_token Version that a force
 	// refresh killed; tickets fetched with it or an older one are refreshed.
 	KilledVersion uint64 `json:"killed_version,omitempty"`
+	// TokenFailure is the access_token's current upstream failure, kept
+	// with the bookkeeping so that every replica sharing the store holds
+	// back as the error policy says and reports the same error; nil while
+	// the token refreshes fine.
+	TokenFailure *Failure `json:"token_failure,omitempty"`
+}
+
+// Failure is a credential's run of failed refreshes.
+type Failure struct {
+	// Count is the number of failures in a row.
+	Count int `json:"count"`
+	// RetryAt is the earliest time of the next attempt.
+	RetryAt time.Time `json:"retry_at"`
+	// Blocked says that the error policy holds back every token call of
+	// the app until RetryAt, not only this credential's refreshes.
+	Blocked bool `json:"blocked,omitempty"`
+	// Error is the last failure.
+	Error ErrorInfo `json:"error"`
 }
 
 // Store errors.

@@ -71,6 +71,12 @@ type CredentialStatus struct {
 	NextRefreshAt *time.Time `json:"next_refresh_at,omitempty"`
 	Version       uint64     `json:"version,omitempty"`
 	LastError     *ErrorInfo `json:"last_error,omitempty"`
+	// LeaseHolder names the replica that holds the credential's lease
+	// (works on it now), on a shared store; empty when none does.
+	LeaseHolder string `json:"lease_holder,omitempty"`
+	// HeardAt is when this replica last had the credential confirmed by
+	// the shared store; absent without one.
+	HeardAt *time.Time `json:"heard_at,omitempty"`
 }
 
 // ErrorInfo describes the last upstream failure of a credential, with what

@@ -251,7 +251,7 @@ func (s *Store) List(ctx context.Context) ([]wxtoken.Credential, error) {
 // for (c.AppID, c.Kind), in which case it returns an error wrapping
 // wxtoken.ErrStale.
 func (s *Store) Put(ctx context.Context, c wxtoken.Credential) error {
-	if err := validate(c); err != nil {
+	if err := c.Validate(); err != nil {
 		return s.errorf("put: %w", err)
 	}
 	key := credentialKey(c.AppID, c.Kind)
@@ -376,18 +376,4 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
-}
-
-// validate rejects records no refresher should ever write; storing one
-// would poison the compare-and-set (version 0) or be unreachable by Get.
-func validate(c wxtoken.Credential) error {
-	switch {
-	case c.AppID == "":
-		return errors.New("invalid credential: empty appid")
-	case !c.Kind.Valid():
-		return fmt.Errorf("invalid credential for %s: unknown kind %q", c.AppID, c.Kind)
-	case c.Version == 0:
-		return fmt.Errorf("invalid credential %s/%s: version must be at least 1", c.AppID, c.Kind)
-	}
-	return nil
 }

@@ -89,6 +89,12 @@ type Redis struct {
 	// LeaseTTL is how long a replica's refresh lease lasts unless renewed;
 	// it bounds how long a crashed leader delays a refresh.
 	LeaseTTL Duration `yaml:"lease_ttl"`
+	// SyncInterval is how often a replica asks Redis for changes that
+	// pub/sub may have missed.
+	SyncInterval Duration `yaml:"sync_interval"`
+	// Replica names this replica in leases, status and metrics; empty
+	// means the host name, the process id and a random suffix.
+	Replica string `yaml:"replica"`
 }
 
 // Upstream configures the calls to WeChat.
@@ -225,8 +231,9 @@ func Default() *Config {
 			Driver: DriverBolt,
 			Path:   "wxtoken.db",
 			Redis: Redis{
-				Prefix:   "wxtoken:",
-				LeaseTTL: Duration(5 * time.Second),
+				Prefix:       "wxtoken:",
+				LeaseTTL:     Duration(5 * time.Second),
+				SyncInterval: Duration(time.Second),
 			},
 		},
 		Upstream: Upstream{

@@ -235,6 +235,10 @@ func (ch *checker) redis(r *Redis) {
 		ch.errorf("store.redis.prefix", "must not be empty: it keeps wxtoken's keys apart from others in the database")
 	}
 	ch.positive("store.redis.lease_ttl", r.LeaseTTL)
+	ch.positive("store.redis.sync_interval", r.SyncInterval)
+	if strings.ContainsAny(r.Replica, "| \t\r\n") {
+		ch.errorf("store.redis.replica", "%s must not contain '|' or white space", show(r.Replica))
+	}
 }
 
 // fromEnv resolves a secret from the environment variable name.

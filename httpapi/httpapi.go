@@ -86,6 +86,8 @@ type Options struct {
 	// MaxBodyBytes bounds a request body; 0 or less is
 	// DefaultMaxBodyBytes. A larger body is a 400.
 	MaxBodyBytes int64
+	// Replica names this replica in GET /v1/apps, on a shared store.
+	Replica string
 }
 
 // Handler is the HTTP API. It is an http.Handler, safe for concurrent use.
@@ -98,6 +100,7 @@ type Handler struct {
 	log     *slog.Logger
 	now     func() time.Time
 	maxBody int64
+	replica string
 
 	// The routes that fastRoute dispatches without the mux, and the
 	// metrics of requests no route matched.
@@ -133,6 +136,7 @@ func New(opts Options) (*Handler, error) {
 		log:     opts.Logger,
 		now:     opts.Now,
 		maxBody: opts.MaxBodyBytes,
+		replica: opts.Replica,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)

@@ -44,7 +44,9 @@ type RefreshRequest struct {
 
 // AppsResponse is the answer of GET /v1/apps.
 type AppsResponse struct {
-	Apps []wxtoken.AppStatus `json:"apps"`
+	// Replica names the replica that answered, on a shared store.
+	Replica string              `json:"replica,omitempty"`
+	Apps    []wxtoken.AppStatus `json:"apps"`
 }
 
 // HealthResponse is the answer of /healthz and /readyz. Reasons, set only
@@ -326,7 +328,7 @@ func (h *Handler) listApps(ex *exchange, r *http.Request, _ params) error {
 	if apps == nil {
 		apps = []wxtoken.AppStatus{}
 	}
-	h.writeJSON(ex, http.StatusOK, AppsResponse{Apps: apps})
+	h.writeJSON(ex, http.StatusOK, AppsResponse{Replica: h.replica, Apps: apps})
 	return nil
 }
 

@@ -272,6 +272,8 @@ type statusCollector struct {
 	forceToday     *prometheus.Desc
 	blocked        *prometheus.Desc
 	lastError      *prometheus.Desc
+	leaseHolder    *prometheus.Desc
+	heardAge       *prometheus.Desc
 	collectFailure *prometheus.Desc
 }
 
@@ -301,6 +303,12 @@ func newStatusCollector(now func() time.Time) *statusCollector {
 		lastError: prometheus.NewDesc(name("last_error_info"),
 			"Unix time of the credential's last upstream error, labelled with its class and WeChat errcode.",
 			[]string{"appid", "kind", "class", "errcode"}, nil),
+		leaseHolder: prometheus.NewDesc(name("lease_holder_info"),
+			"1 for the replica that holds the credential's lease on the shared store (the one working on it now); absent while none does.",
+			[]string{"appid", "kind", "holder"}, nil),
+		heardAge: prometheus.NewDesc(name("credential_heard_age_seconds"),
+			"Seconds since this replica last had the credential confirmed by the shared store; only with a shared store.",
+			[]string{"appid", "kind"}, nil),
 		collectFailure: prometheus.NewDesc(name("status_collect_failed"),
 			"1 when the last scrape could not read the credential status, else 0.",
 			nil, nil),
@@ -323,6 +331,8 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.forceToday
 	ch <- c.blocked
 	ch <- c.lastError
+	ch <- c.leaseHolder
+	ch <- c.heardAge
 	ch <- c.collectFailure
 }
 
@@ -393,6 +403,12 @@ func (c *statusCollector) credential(ch chan<- prometheus.Metric, appID string, 
 		// Only the class and errcode become labels: the message and hint
 		// are free text (unbounded series) and may quote an IP address.
 		c.gauge(ch, c.lastError, float64(e.At.Unix()), appID, kind, e.Class, strconv.Itoa(e.ErrCode))
+	}
+	if cr.LeaseHolder != "" {
+		c.gauge(ch, c.leaseHolder, 1, appID, kind, cr.LeaseHolder)
+	}
+	if cr.HeardAt != nil {
+		c.gauge(ch, c.heardAge, now.Sub(*cr.HeardAt).Seconds(), appID, kind)
 	}
 }
 

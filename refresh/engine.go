@@ -71,6 +71,14 @@ type Options struct {
 	PolicyScale float64
 	// Rand returns a number in [0,1) for jitter; default math/rand/v2.
 	Rand func() float64
+	// Coordinator, when set, says that Store is shared with other
+	// replicas (it is usually the same value as Store): the engine then
+	// works on a credential only under its lease, writes under it, and
+	// follows what the other replicas write.
+	Coordinator wxtoken.Coordinator
+	// LeaseTTL is how long a lease outlives its holder's last renewal;
+	// default 5s.
+	LeaseTTL time.Duration
 }
 
 // Engine keeps credentials fresh and serves them. It implements
@@ -86,6 +94,10 @@ type Engine struct {
 	lim   *limiter
 	// tokens maps the access_token values AppOf recognizes to their app.
 	tokens sync.Map // string -> *app
+	// coord is Options.Coordinator; cl its state. Nil for a store of the
+	// engine's own.
+	coord wxtoken.Coordinator
+	cl    cluster
 
 	stop    chan struct{}
 	stopped sync.Once
@@ -111,6 +123,9 @@ type app struct {
 	// known are the app's latest access_token values, oldest first; see
 	// AppOf. Guarded by mu.
 	known []knownToken
+	// metaSeen is the last bookkeeping change a shared store told of.
+	// Guarded by mu.
+	metaSeen uint64
 }
 
 // slot is one credential of one app.
@@ -129,6 +144,17 @@ type slot struct {
 	retryAt     time.Time
 	lastErr     *wxtoken.ErrorInfo
 	lastPassive time.Time
+	// changed is closed at the next change of the credential; see
+	// changes. Guarded by mu.
+	changed chan struct{}
+
+	// With a shared store: the lease this replica holds on the
+	// credential, if any; when the store last confirmed the credential
+	// (unix nanoseconds); and whether memory holds a value the store
+	// lacks.
+	lease   atomic.Pointer[wxtoken.Lease]
+	heard   atomic.Int64
+	unsaved atomic.Bool
 
 	// due and index belong to the scheduler.
 	due   time.Time
@@ -150,9 +176,10 @@ func New(opts Options) (*Engine, error) {
 		opts: opts,
 		sch: schedule{overlap: opts.Overlap, margin: opts.Margin, early: opts.Early, jitter: opts.Jitter,
 			minGap: opts.BackoffBase / 2},
-		log:  opts.Logger,
-		apps: make(map[string]*app, len(opts.Apps)),
-		stop: make(chan struct{}),
+		log:   opts.Logger,
+		apps:  make(map[string]*app, len(opts.Apps)),
+		stop:  make(chan struct{}),
+		coord: opts.Coordinator,
 	}
 	if opts.Margin >= opts.Overlap {
 		return nil, fmt.Errorf("refresh: margin %v must be shorter than overlap %v", opts.Margin, opts.Overlap)
@@ -212,6 +239,7 @@ func setDefaults(o *Options) {
 	def(&o.BackoffBase, 2*time.Second)
 	def(&o.BackoffMax, 2*time.Minute)
 	def(&o.CallTimeout, 30*time.Second)
+	def(&o.LeaseTTL, 5*time.Second)
 	if o.Early <= 0 {
 		o.Early = 0.66
 	}
@@ -241,10 +269,12 @@ func (e *Engine) Start(ctx context.Context) error {
 	if !e.started.CompareAndSwap(false, true) {
 		return errors.New("refresh: engine already started")
 	}
+	loaded := e.opts.Clock.Now()
 	stored, err := e.opts.Store.List(ctx)
 	if err != nil {
 		return fmt.Errorf("refresh: load credentials: %w", err)
 	}
+	e.cl.heard.Store(loaded.UnixNano())
 	for i := range stored {
 		c := stored[i]
 		s := e.slotOf(c.AppID, c.Kind)
@@ -258,6 +288,7 @@ func (e *Engine) Start(ctx context.Context) error {
 			c.RefreshAt = c.FetchedAt
 		}
 		s.cur.Store(&c)
+		s.heard.Store(loaded.UnixNano())
 		e.remember(s.app, &c)
 	}
 	now := e.opts.Clock.Now()
@@ -265,17 +296,16 @@ func (e *Engine) Start(ctx context.Context) error {
 		m, err := e.opts.Store.GetMeta(ctx, a.cfg.AppID)
 		switch {
 		case err == nil:
-			a.meta = m
-			if !m.MintAttemptAt.IsZero() {
-				a.mint.Store(m.MintAttemptAt.UnixNano())
-			}
+			// With the failure it records, so that a restart does not
+			// hammer WeChat where the error policy said to wait.
+			e.setMeta(a, m)
 		case errors.Is(err, wxtoken.ErrNotFound):
 		default:
 			return fmt.Errorf("refresh: load bookkeeping of %s: %w", a.cfg.AppID, err)
 		}
 		for _, s := range a.slots() {
 			e.queue.set(s, e.nextDue(s, now))
-			if c := s.load(); c != nil && e.sch.handout(c, a.mintAt(), now) > 0 {
+			if c := s.load(); c != nil && e.handout(s, c, now) > 0 {
 				e.log.Info("credential loaded from store", "appid", a.cfg.AppID, "kind", s.kind,
 					"expires_at", c.ExpiresAt, "refresh_at", c.RefreshAt)
 			}
@@ -288,7 +318,22 @@ func (e *Engine) Start(ctx context.Context) error {
 		defer cancel()
 		e.queue.loop(ctx)
 	}()
+	if e.coord != nil {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			ctx, cancel := e.detached(0)
+			defer cancel()
+			// Watch returns only when ctx ends, at Close.
+			_ = e.coord.Watch(ctx, watcher{e})
+		}()
+	}
 	return nil
+}
+
+// handout is schedule.handout for credential c of s at now.
+func (e *Engine) handout(s *slot, c *wxtoken.Credential, now time.Time) time.Duration {
+	return e.sch.handout(c, s.app.mintAt(), e.known(now), now)
 }
 
 // Close stops the scheduler and waits for running refreshes to end. It is
@@ -370,7 +415,7 @@ func (e *Engine) lookup(appID string, kind wxtoken.Kind) (*slot, error) {
 
 // grant turns c into a Grant at now, or reports that it cannot be served.
 func (e *Engine) grant(s *slot, c *wxtoken.Credential, now time.Time) (wxtoken.Grant, bool) {
-	d := e.sch.handout(c, s.app.mintAt(), now)
+	d := e.handout(s, c, now)
 	if d <= 0 {
 		return wxtoken.Grant{}, false
 	}
@@ -388,7 +433,7 @@ func (e *Engine) Credential(ctx context.Context, appID string, kind wxtoken.Kind
 	// errs on the short side.
 	mint := s.app.mintAt()
 	if cur := s.load(); cur != nil {
-		if d := e.sch.handout(cur, mint, now); d > 0 {
+		if d := e.sch.handout(cur, mint, e.known(now), now); d > 0 {
 			if !now.Before(cur.RefreshAt) {
 				e.ensureDue(s, now)
 			}
@@ -474,19 +519,38 @@ func (e *Engine) flight(ctx context.Context, s *slot, mode string, fn func(conte
 // does not (or when a refresh is due and reason is proactive).
 func (e *Engine) fetch(ctx context.Context, s *slot, reason string) (*wxtoken.Credential, error) {
 	return e.flight(ctx, s, "fetch", func(ctx context.Context) (*wxtoken.Credential, error) {
-		now := e.opts.Clock.Now()
-		cur := s.load()
-		if _, ok := e.grant(s, cur, now); ok {
-			due := !now.Before(cur.RefreshAt) || e.ticketOrphaned(s, cur)
-			if !due || reason == wxtoken.ReasonStartup {
-				// Servable and not due, or a caller that only needs a
-				// servable one: someone refreshed while this one waited.
-				return cur, nil
+		// satisfied returns the credential when no refresh is needed: it
+		// is servable and not due, or the caller only needs a servable
+		// one. Someone (here or on another replica) may have refreshed
+		// while this one waited.
+		satisfied := func(now time.Time) (*wxtoken.Credential, bool) {
+			cur := s.load()
+			if _, ok := e.grant(s, cur, now); ok {
+				due := !now.Before(cur.RefreshAt) || e.ticketOrphaned(s, cur)
+				if !due || reason == wxtoken.ReasonStartup {
+					return cur, true
+				}
 			}
+			return nil, false
+		}
+		now := e.opts.Clock.Now()
+		if cur, ok := satisfied(now); ok {
+			return cur, nil
 		}
 		if err := e.gate(s, now); err != nil {
 			return nil, err
 		}
+		release, err := e.claim(ctx, s, func(now time.Time) bool { _, ok := satisfied(now); return !ok })
+		if err != nil {
+			return nil, err
+		}
+		if release == nil {
+			if cur, ok := satisfied(e.opts.Clock.Now()); ok {
+				return cur, nil
+			}
+			return nil, e.unavailable(s, nil)
+		}
+		defer release()
 		if s.kind == wxtoken.KindAccessToken {
 			return e.refreshToken(ctx, s, reason, false)
 		}

@@ -65,7 +65,7 @@ func (e *Engine) refreshToken(ctx context.Context, s *slot, reason string, force
 	if err != nil {
 		return nil, e.fail(s, reason, err)
 	}
-	return e.install(ctx, s, reason, w, fetched, 0, force), nil
+	return e.install(ctx, s, reason, w, fetched, 0, force)
 }
 
 // callToken makes one upstream token call for a, counting it in the day's
@@ -136,7 +136,11 @@ func (e *Engine) updateMeta(ctx context.Context, a *app, fn func(*wxtoken.AppMet
 	m := a.meta
 	m.ForceRefreshes = append([]time.Time(nil), a.meta.ForceRefreshes...)
 	a.mu.Unlock()
-	if err := e.opts.Store.PutMeta(ctx, m); err != nil {
+	switch err := e.persistMeta(ctx, a, m); {
+	case errors.Is(err, errNoLease):
+		// Worked on without the lease while the shared store was away:
+		// the store keeps the lease holder's bookkeeping.
+	case err != nil:
 		e.log.Error("saving app bookkeeping failed", "appid", a.cfg.AppID, "err", err)
 	}
 }
@@ -183,7 +187,7 @@ func (e *Engine) refreshTicket(ctx context.Context, s *slot, reason string) (*wx
 		w, err := e.opts.Upstream.Ticket(ctx, tok.Value, s.kind)
 		e.observeCall(a.cfg.AppID, wechat.PathTicket, err, start)
 		if err == nil {
-			return e.install(ctx, s, reason, w, start, tok.Version, false), nil
+			return e.install(ctx, s, reason, w, start, tok.Version, false)
 		}
 		if attempt > 0 || !wechat.IsTokenRejected(err) {
 			return nil, e.fail(s, reason, err)
@@ -221,6 +225,21 @@ func (e *Engine) passive(ctx context.Context, s *slot, stale string) (*wxtoken.C
 	s.lastPassive = now
 	s.mu.Unlock()
 
+	// On a shared store, the replica that holds the lease handles the
+	// report for all of them; the others adopt what it writes.
+	release, err := e.claim(ctx, s, func(time.Time) bool {
+		c := s.load()
+		return c != nil && c.Value == stale
+	})
+	if err != nil {
+		return nil, err
+	}
+	if release == nil {
+		return s.load(), nil
+	}
+	defer release()
+	cur = s.load()
+
 	if s.kind.IsTicket() {
 		return e.refreshTicket(ctx, s, wxtoken.ReasonPassive)
 	}
@@ -241,7 +260,10 @@ func (e *Engine) passive(ctx context.Context, s *slot, stale string) (*wxtoken.C
 	if err != nil {
 		return nil, e.fail(s, wxtoken.ReasonPassive, err)
 	}
-	nc := e.install(ctx, s, wxtoken.ReasonPassive, w, fetched, 0, false)
+	nc, err := e.install(ctx, s, wxtoken.ReasonPassive, w, fetched, 0, false)
+	if err != nil {
+		return nil, err
+	}
 	if nc.Value != stale {
 		return nc, nil
 	}
@@ -253,6 +275,10 @@ func (e *Engine) passive(ctx context.Context, s *slot, stale string) (*wxtoken.C
 	case !wechat.IsTokenRejected(perr):
 		return nil, &wxtoken.Error{Code: wxtoken.EUnavailable, Err: perr, Message: fmt.Sprintf(
 			"could not ask WeChat whether the access_token of app %s is dead; not spending a force_refresh", a.cfg.AppID)}
+	}
+	if e.coord != nil && s.lease.Load() == nil {
+		return nil, wxtoken.Errorf(wxtoken.EUnavailable,
+			"WeChat rejects the access_token of app %s, and a force_refresh is spent only under the lease, which needs the shared store", a.cfg.AppID)
 	}
 	if ok, why := e.forceAllowed(a, e.opts.Clock.Now()); !ok {
 		e.log.Error("the stable access_token is rejected by WeChat but force_refresh is not allowed now",
@@ -283,7 +309,13 @@ func (e *Engine) forceAllowed(a *app, now time.Time) (bool, string) {
 // install makes w the current value of s, persists it and plans its
 // refresh. killed says the previous token was killed at once (a force
 // refresh).
-func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.Credential, fetched time.Time, tokenVersion uint64, killed bool) *wxtoken.Credential {
+//
+// On a shared store, a write the store refuses (the lease was lost, or a
+// newer record is stored) leaves what the store holds in place, and that
+// is what install returns if it can be served. A classic token that
+// cannot be written there is not served either: the other replicas, not
+// knowing it, would never learn that it kills theirs.
+func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.Credential, fetched time.Time, tokenVersion uint64, killed bool) (*wxtoken.Credential, error) {
 	a := s.app
 	now := e.opts.Clock.Now()
 	cur := s.load()
@@ -309,20 +341,38 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 	if floor := now.Add(e.sch.minGap); nc.RefreshAt.Before(floor) {
 		nc.RefreshAt = floor
 	}
-	if err := e.opts.Store.Put(ctx, *nc); err != nil {
-		if errors.Is(err, wxtoken.ErrStale) {
-			if got, gerr := e.opts.Store.Get(ctx, a.cfg.AppID, s.kind); gerr == nil {
-				nc.Version = got.Version + 1
-				err = e.opts.Store.Put(ctx, *nc)
+	if err := e.persist(ctx, s, nc); err != nil {
+		switch {
+		case e.coord != nil && (errors.Is(err, wxtoken.ErrLeaseLost) || errors.Is(err, wxtoken.ErrStale)):
+			e.log.Warn("the shared store refused the refreshed credential; keeping what it holds",
+				"appid", a.cfg.AppID, "kind", s.kind, "version", nc.Version, "err", err)
+			e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, "error")
+			if serr := e.syncSlot(ctx, s); serr != nil {
+				e.log.Warn("reading the shared store failed", "appid", a.cfg.AppID, "kind", s.kind, "err", serr)
 			}
-		}
-		if err != nil {
+			if c := s.load(); c != nil {
+				if _, ok := e.grant(s, c, e.opts.Clock.Now()); ok {
+					return c, nil
+				}
+			}
+			return nil, &wxtoken.Error{Code: wxtoken.EUnavailable, Err: err, Message: fmt.Sprintf(
+				"the %s of app %s is being refreshed by another replica", s.kind, a.cfg.AppID)}
+		case e.coord != nil && nc.API == wxtoken.TokenAPIClassic:
+			e.log.Error("a classic access_token could not be written to the shared store; not serving it",
+				"appid", a.cfg.AppID, "err", err)
+			e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, "error")
+			return nil, &wxtoken.Error{Code: wxtoken.EUnavailable, Err: err, Message: fmt.Sprintf(
+				"the shared store is unreachable, so the new access_token of app %s cannot be shared with the other replicas", a.cfg.AppID)}
+		default:
 			// Serving a good credential beats refusing to: keep it in
-			// memory and say that it will not survive a restart.
+			// memory and say that it will not survive a restart. A
+			// shared store gets it back when it answers again.
+			s.unsaved.Store(true)
 			e.log.Error("persisting credential failed; serving it from memory", "appid", a.cfg.AppID, "kind", s.kind, "err", err)
 		}
 	}
 	s.cur.Store(nc)
+	s.heard.Store(now.UnixNano())
 	e.remember(a, nc)
 	s.mu.Lock()
 	s.failures, s.retryAt, s.lastErr = 0, time.Time{}, nil
@@ -341,6 +391,7 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 		a.mu.Unlock()
 		e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) {
 			m.MintAttemptAt = time.Time{}
+			m.TokenFailure = nil
 			if killed && cur != nil {
 				m.KilledVersion = cur.Version
 			}
@@ -354,7 +405,7 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 	e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, result)
 	e.log.Info("credential refreshed", "appid", a.cfg.AppID, "kind", s.kind, "reason", reason, "result", result,
 		"version", nc.Version, "expires_at", nc.ExpiresAt, "refresh_at", nc.RefreshAt)
-	return nc
+	return nc, nil
 }
 
 // fail applies the error policy to a failed refresh of s: it records the
@@ -372,7 +423,7 @@ func (e *Engine) fail(s *slot, reason string, err error) error {
 			wait = b
 		}
 		// While the cached credential lasts, retry well before it ends.
-		if left := e.sch.handout(s.load(), a.mintAt(), now); left > 0 && wait > left/2 {
+		if left := e.handout(s, s.load(), now); left > 0 && wait > left/2 {
 			wait = left / 2
 		}
 	}
@@ -382,13 +433,22 @@ func (e *Engine) fail(s *slot, reason string, err error) error {
 	s.retryAt = now.Add(wait)
 	retry := s.retryAt
 	s.lastErr = &wxtoken.ErrorInfo{ErrCode: c.ErrCode, Class: c.Class.String(), Message: err.Error(), Hint: c.Hint, At: now}
+	failure := wxtoken.Failure{Count: s.failures, RetryAt: retry, Error: *s.lastErr}
 	s.mu.Unlock()
-	if s.kind == wxtoken.KindAccessToken && (c.Class.NeedsHuman() || c.Class == wechat.ClassMinuteLimit) {
-		a.mu.Lock()
-		if retry.After(a.blockedUntil) {
-			a.blockedUntil = retry
+	if s.kind == wxtoken.KindAccessToken {
+		if c.Class.NeedsHuman() || c.Class == wechat.ClassMinuteLimit {
+			failure.Blocked = true
+			a.mu.Lock()
+			if retry.After(a.blockedUntil) {
+				a.blockedUntil = retry
+			}
+			a.mu.Unlock()
 		}
-		a.mu.Unlock()
+		// Kept with the bookkeeping, so that a restart, and every
+		// replica on a shared store, hold back as long as this one.
+		ctx, cancel := e.detached(e.opts.LeaseTTL)
+		e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) { m.TokenFailure = &failure })
+		cancel()
 	}
 	e.queue.set(s, retry)
 	e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, "error")

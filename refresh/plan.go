@@ -67,18 +67,19 @@ func backoff(n int, base, max time.Duration, u float64) time.Duration {
 // its life, minus the margin, and for a classic token no longer than it
 // outlives the next mint (a classic call kills the previous token overlap
 // after it). mintAt is the start of the first token call made since c was
-// fetched, or zero when there was none: then the next mint is not before
-// c.RefreshAt.
+// fetched, or zero when there was none known: then the next mint is not
+// before c.RefreshAt, nor before known, the time up to which every token
+// call made is known (now, when no other process shares the store).
 // The result is whole seconds; zero or less means c must not be served.
-func (p schedule) handout(c *wxtoken.Credential, mintAt, now time.Time) time.Duration {
+func (p schedule) handout(c *wxtoken.Credential, mintAt, known, now time.Time) time.Duration {
 	if c == nil || c.Value == "" {
 		return 0
 	}
 	end := c.ExpiresAt
 	if c.Kind == wxtoken.KindAccessToken && c.API == wxtoken.TokenAPIClassic {
 		kill := c.RefreshAt
-		if now.After(kill) {
-			kill = now
+		if known.After(kill) {
+			kill = known
 		}
 		if !mintAt.IsZero() && mintAt.Before(kill) {
 			kill = mintAt

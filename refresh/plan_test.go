@@ -42,7 +42,7 @@ func TestPlanRefreshAlwaysBeforeExpiry(t *testing.T) {
 		}
 		c := &wxtoken.Credential{Kind: kind, API: api, Value: "v", FetchedAt: base, ExpiresAt: exp, RefreshAt: r}
 		now := base.Add(time.Duration(float64(life) * float64(at) / 256))
-		d := p.handout(c, time.Time{}, now)
+		d := p.handout(c, time.Time{}, now, now)
 		if d <= 0 {
 			return true
 		}
@@ -91,7 +91,7 @@ func TestHandoutAfterMintAttempt(t *testing.T) {
 		if tt.name == "near expiry" || tt.name == "inside the margin" {
 			c.API = wxtoken.TokenAPIStable
 		}
-		if got := p.handout(&c, tt.mintAt, tt.now); got != tt.want {
+		if got := p.handout(&c, tt.mintAt, tt.now, tt.now); got != tt.want {
 			t.Errorf("%s: handout = %v, want %v", tt.name, got, tt.want)
 		}
 	}

@@ -14,7 +14,7 @@ func (e *Engine) state(s *slot, c *wxtoken.Credential, now time.Time) string {
 	switch {
 	case c == nil:
 		return wxtoken.StateMissing
-	case e.sch.handout(c, s.app.mintAt(), now) <= 0:
+	case e.handout(s, c, now) <= 0:
 		return wxtoken.StateExpired
 	case now.Before(c.RefreshAt) && !e.ticketOrphaned(s, c):
 		return wxtoken.StateFresh
@@ -24,9 +24,10 @@ func (e *Engine) state(s *slot, c *wxtoken.Credential, now time.Time) string {
 }
 
 // Status implements wxtoken.Service.
-func (e *Engine) Status(context.Context) []wxtoken.AppStatus {
+func (e *Engine) Status(ctx context.Context) []wxtoken.AppStatus {
 	now := e.opts.Clock.Now()
 	out := make([]wxtoken.AppStatus, 0, len(e.order))
+	holders := e.leaseHolders(ctx)
 	for _, a := range e.order {
 		a.mu.Lock()
 		m := a.meta
@@ -50,6 +51,11 @@ func (e *Engine) Status(context.Context) []wxtoken.AppStatus {
 			if due, ok := e.queue.dueAt(s); ok {
 				cs.NextRefreshAt = &due
 			}
+			if e.coord != nil {
+				cs.LeaseHolder = holders[s.key]
+				heard := time.Unix(0, max(s.heard.Load(), e.cl.heard.Load())).UTC()
+				cs.HeardAt = &heard
+			}
 			st.Credentials = append(st.Credentials, cs)
 		}
 		out = append(out, st)
@@ -57,14 +63,51 @@ func (e *Engine) Status(context.Context) []wxtoken.AppStatus {
 	return out
 }
 
+// leaseHolders returns the holder of every held lease of the shared
+// store, by slot key; nil without one or when it cannot be asked.
+func (e *Engine) leaseHolders(ctx context.Context) map[string]string {
+	if e.coord == nil {
+		return nil
+	}
+	var names []string
+	for _, a := range e.order {
+		for _, s := range a.slots() {
+			names = append(names, s.key)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.opts.LeaseTTL)
+	defer cancel()
+	h, err := e.coord.LeaseHolders(ctx, names)
+	if err != nil {
+		e.log.Warn("reading the lease holders failed", "err", err)
+		return nil
+	}
+	return h
+}
+
+// Replica names this replica in leases, or is empty without a shared
+// store.
+func (e *Engine) Replica() string {
+	if e.coord == nil {
+		return ""
+	}
+	return e.coord.Owner()
+}
+
 // NotReady implements wxtoken.Service: an app is ready when its
-// access_token can be served now.
+// access_token can be served now, and, on a shared store, the store
+// answers.
 func (e *Engine) NotReady(context.Context) []string {
 	now := e.opts.Clock.Now()
 	var reasons []string
+	if err, since := e.storeDown(); err != nil {
+		reasons = append(reasons, fmt.Sprintf(
+			"the shared store is unreachable since %s (%v): serving credentials from memory while they last; none is refreshed but stable access_tokens",
+			since.UTC().Format(time.RFC3339), err))
+	}
 	for _, a := range e.order {
 		c := a.token.load()
-		if e.sch.handout(c, a.mintAt(), now) > 0 {
+		if e.sch.handout(c, a.mintAt(), e.known(now), now) > 0 {
 			continue
 		}
 		r := fmt.Sprintf("app %s: access_token is %s", a.cfg.AppID, e.state(a.token, c, now))

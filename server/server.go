@@ -6,13 +6,18 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/bolt"
@@ -20,6 +25,7 @@ import (
 	"github.com/wxtoken/wxtoken/httpapi"
 	"github.com/wxtoken/wxtoken/memory"
 	"github.com/wxtoken/wxtoken/metrics"
+	"github.com/wxtoken/wxtoken/redis"
 	"github.com/wxtoken/wxtoken/refresh"
 	"github.com/wxtoken/wxtoken/wechat"
 )
@@ -67,10 +73,15 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		}
 	}()
 	if s.store == nil {
-		if s.store, err = openStore(cfg); err != nil {
+		if s.store, err = openStore(ctx, cfg, opts.Clock, log); err != nil {
 			return nil, err
 		}
 		s.ownsStore = true
+	}
+	coord, _ := s.store.(wxtoken.Coordinator)
+	if cfg.Store.Driver != config.DriverRedis {
+		// A store shared through another driver is not a cluster.
+		coord = nil
 	}
 	up, err := wechat.New(wechat.Options{
 		BaseURL:          cfg.Upstream.BaseURL,
@@ -107,6 +118,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		PolicyScale:     opts.PolicyScale,
 		BackoffBase:     opts.BackoffBase,
 		BackoffMax:      opts.BackoffMax,
+		Coordinator:     coord,
+		LeaseTTL:        cfg.Store.Redis.LeaseTTL.Std(),
 	})
 	if err != nil {
 		return nil, err
@@ -121,6 +134,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		Apps:    appIDs,
 		Metrics: s.metrics,
 		Logger:  log,
+		Replica: s.engine.Replica(),
 	})
 	if err != nil {
 		return nil, err
@@ -166,8 +180,31 @@ func jitterOption(j float64) float64 {
 	return j
 }
 
-func openStore(cfg *config.Config) (wxtoken.Store, error) {
+func openStore(ctx context.Context, cfg *config.Config, clock refresh.Clock, log *slog.Logger) (wxtoken.Store, error) {
 	switch cfg.Store.Driver {
+	case config.DriverRedis:
+		r := cfg.Store.Redis
+		addrs := r.Addrs
+		if r.Addr != "" {
+			addrs = []string{r.Addr}
+		}
+		owner := r.Replica
+		if owner == "" {
+			owner = defaultReplicaName()
+		}
+		var now func() time.Time
+		if clock != nil {
+			now = clock.Now
+		}
+		st, err := redis.Open(ctx, redis.Options{
+			Addrs: addrs, MasterName: r.MasterName, Password: r.Password.Reveal(), DB: r.DB,
+			Prefix: r.Prefix, Owner: owner, Now: now, SyncInterval: r.SyncInterval.Std(), Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		log.Info("shared store", "driver", "redis", "replica", owner, "prefix", r.Prefix, "clock_offset", st.Offset())
+		return st, nil
 	case config.DriverMemory:
 		return memory.New(), nil
 	case config.DriverBolt, "":
@@ -177,8 +214,26 @@ func openStore(cfg *config.Config) (wxtoken.Store, error) {
 		}
 		return st, nil
 	default:
-		return nil, fmt.Errorf("store: driver %q is not available yet in wxtoken %s", cfg.Store.Driver, wxtoken.Version)
+		return nil, fmt.Errorf("store: unknown driver %q", cfg.Store.Driver)
 	}
+}
+
+// defaultReplicaName is the host name, the process id and a random
+// suffix: unique among replicas, and readable in status and metrics.
+func defaultReplicaName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "wxtoken"
+	}
+	host = strings.Map(func(r rune) rune {
+		if r == '|' || unicode.IsSpace(r) {
+			return '-'
+		}
+		return r
+	}, host)
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
 }
 
 // Addr returns the address the server listens on.

@@ -134,6 +134,20 @@ func diffMeta(got, want wxtoken.AppMeta) string {
 	if !slices.EqualFunc(got.ForceRefreshes, want.ForceRefreshes, time.Time.Equal) {
 		d = append(d, fmt.Sprintf("ForceRefreshes = %v, want %v", got.ForceRefreshes, want.ForceRefreshes))
 	}
+	if !got.MintAttemptAt.Equal(want.MintAttemptAt) {
+		d = append(d, fmt.Sprintf("MintAttemptAt = %v, want %v", got.MintAttemptAt, want.MintAttemptAt))
+	}
+	if got.KilledVersion != want.KilledVersion {
+		d = append(d, fmt.Sprintf("KilledVersion = %d, want %d", got.KilledVersion, want.KilledVersion))
+	}
+	switch g, w := got.TokenFailure, want.TokenFailure; {
+	case (g == nil) != (w == nil):
+		d = append(d, fmt.Sprintf("TokenFailure = %+v, want %+v", g, w))
+	case g != nil && (g.Count != w.Count || !g.RetryAt.Equal(w.RetryAt) || g.Blocked != w.Blocked ||
+		g.Error.ErrCode != w.Error.ErrCode || g.Error.Class != w.Error.Class || g.Error.Message != w.Error.Message ||
+		g.Error.Hint != w.Error.Hint || !g.Error.At.Equal(w.Error.At)):
+		d = append(d, fmt.Sprintf("TokenFailure = %+v, want %+v", *g, *w))
+	}
 	return strings.Join(d, "; ")
 }
 
@@ -410,6 +424,10 @@ func testMeta(t *testing.T, s wxtoken.Store) {
 		QuotaDay:       "2025-03-01",
 		TokenCalls:     17,
 		ForceRefreshes: []time.Time{now.Add(-time.Hour), now, now.In(time.FixedZone("CST", 8*60*60))},
+		MintAttemptAt:  now.Add(-time.Minute),
+		KilledVersion:  4,
+		TokenFailure: &wxtoken.Failure{Count: 3, RetryAt: now.Add(5 * time.Minute), Blocked: true,
+			Error: wxtoken.ErrorInfo{ErrCode: 40164, Class: "ip_whitelist", Message: "invalid ip", Hint: "add the IP", At: now}},
 	}
 	if err := s.PutMeta(ctx, m); err != nil {
 		t.Fatalf("PutMeta: %v", err)

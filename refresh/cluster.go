@@ -1,0 +1,466 @@
+package refresh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wxtoken/wxtoken"
+)
+
+// This file is what the engine does when its store is shared by several
+// replicas (Options.Coordinator): it claims a credential's lease before it
+// talks to WeChat about it, writes under that lease, follows what the other
+// replicas write, and keeps serving from memory while the store is away.
+
+// cluster is the engine's view of the shared store.
+type cluster struct {
+	// heard is when the store last confirmed every change written before
+	// it (unix nanoseconds): a mint another replica started before heard
+	// is known here.
+	heard atomic.Int64
+
+	mu sync.Mutex
+	// syncErr is the last failure to reach the store, nil while it
+	// answers; downSince is when the failures began.
+	syncErr   error
+	downSince time.Time
+	// reconcile is set when what memory holds must be checked against
+	// the store: after an outage or a reset of the store.
+	reconcile bool
+}
+
+// known returns the time up to which the engine knows of every token call
+// that any replica started: now, for a store of its own.
+func (e *Engine) known(now time.Time) time.Time {
+	if e.coord == nil {
+		return now
+	}
+	h := time.Unix(0, e.cl.heard.Load())
+	if h.After(now) {
+		return now
+	}
+	return h
+}
+
+// storeDown returns the last failure to reach the shared store and since
+// when it fails, or nil.
+func (e *Engine) storeDown() (error, time.Time) {
+	if e.coord == nil {
+		return nil, time.Time{}
+	}
+	e.cl.mu.Lock()
+	defer e.cl.mu.Unlock()
+	return e.cl.syncErr, e.cl.downSince
+}
+
+// changes returns a channel that is closed at the next change of s.
+func (s *slot) changes() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return s.changed
+}
+
+// notify wakes everyone waiting on changes.
+func (s *slot) notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
+}
+
+// adopt makes c, read from the store, the current value of s if it is
+// newer than what s holds. It reports whether it was.
+func (e *Engine) adopt(s *slot, c *wxtoken.Credential) bool {
+	for {
+		cur := s.cur.Load()
+		if cur != nil && cur.Version >= c.Version {
+			return false
+		}
+		if s.cur.CompareAndSwap(cur, c) {
+			break
+		}
+	}
+	now := e.opts.Clock.Now()
+	s.heard.Store(now.UnixNano())
+	e.remember(s.app, c)
+	e.queue.set(s, e.nextDue(s, now))
+	if s.kind == wxtoken.KindAccessToken {
+		// A replaced token may orphan the tickets fetched with it.
+		for _, t := range s.app.tickets {
+			e.queue.set(t, e.nextDue(t, now))
+		}
+	}
+	s.notify()
+	e.log.Debug("credential learnt from the shared store", "appid", c.AppID, "kind", c.Kind, "version", c.Version)
+	return true
+}
+
+// syncSlot reads the record of s from the store and adopts it if it is
+// newer; for an access_token it reads the app's bookkeeping too.
+func (e *Engine) syncSlot(ctx context.Context, s *slot) error {
+	c, err := e.opts.Store.Get(ctx, s.app.cfg.AppID, s.kind)
+	switch {
+	case err == nil:
+		e.adopt(s, &c)
+		s.heard.Store(e.opts.Clock.Now().UnixNano())
+	case errors.Is(err, wxtoken.ErrNotFound):
+	default:
+		return err
+	}
+	if s.kind == wxtoken.KindAccessToken {
+		return e.syncMeta(ctx, s.app)
+	}
+	return nil
+}
+
+// syncMeta reads the bookkeeping of a from the store. While this replica
+// holds the token lease its own bookkeeping is the newest, and is kept.
+func (e *Engine) syncMeta(ctx context.Context, a *app) error {
+	if a.token.lease.Load() != nil {
+		return nil
+	}
+	m, err := e.opts.Store.GetMeta(ctx, a.cfg.AppID)
+	if errors.Is(err, wxtoken.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if a.token.lease.Load() != nil {
+		return nil // claimed meanwhile
+	}
+	e.setMeta(a, m)
+	now := e.opts.Clock.Now()
+	e.queue.set(a.token, e.nextDue(a.token, now))
+	a.token.notify()
+	return nil
+}
+
+// setMeta installs bookkeeping read from a store, with the token's
+// failure state it carries.
+func (e *Engine) setMeta(a *app, m wxtoken.AppMeta) {
+	a.mu.Lock()
+	a.meta = m
+	if m.MintAttemptAt.IsZero() {
+		a.mint.Store(0)
+	} else {
+		a.mint.Store(m.MintAttemptAt.UnixNano())
+	}
+	a.blockedUntil = time.Time{}
+	if f := m.TokenFailure; f != nil && f.Blocked {
+		a.blockedUntil = f.RetryAt
+	}
+	a.mu.Unlock()
+	s := a.token
+	s.mu.Lock()
+	s.failures, s.retryAt, s.lastErr = 0, time.Time{}, nil
+	if f := m.TokenFailure; f != nil {
+		le := f.Error
+		s.failures, s.retryAt, s.lastErr = f.Count, f.RetryAt, &le
+	}
+	s.mu.Unlock()
+}
+
+// claim makes this replica the one that works on s, when the store is
+// shared: it takes the lease of s, waiting while another replica holds it
+// and adopting what that one writes. need says whether work is still
+// needed at a time; when another replica's write made it unneeded, claim
+// returns a nil release and a nil error. Otherwise it returns, with a nil
+// error, the function that gives the lease up.
+//
+// When the store cannot be reached, a stable access_token is worked on
+// without the lease (a normal-mode stable_token call changes nothing at
+// WeChat); every other credential waits for the store.
+func (e *Engine) claim(ctx context.Context, s *slot, need func(now time.Time) bool) (func(), error) {
+	if e.coord == nil {
+		return func() {}, nil
+	}
+	poll := e.opts.LeaseTTL / 10
+	for {
+		changed := s.changes()
+		serr := e.syncSlot(ctx, s)
+		now := e.opts.Clock.Now()
+		if !need(now) {
+			return nil, nil
+		}
+		if err := e.gate(s, now); err != nil {
+			return nil, err
+		}
+		if serr != nil && ctx.Err() != nil {
+			return nil, e.waitError(s, ctx.Err())
+		}
+		l, err := e.coord.AcquireLease(ctx, s.key, e.opts.LeaseTTL)
+		switch {
+		case err == nil:
+			release := e.holdLease(s, l)
+			// The previous holder may have written just before it let go.
+			if err := e.syncSlot(ctx, s); err == nil && !need(e.opts.Clock.Now()) {
+				release()
+				return nil, nil
+			}
+			if err := e.gate(s, e.opts.Clock.Now()); err != nil {
+				release()
+				return nil, err
+			}
+			return release, nil
+		case errors.Is(err, wxtoken.ErrLeaseHeld):
+			t := e.opts.Clock.NewTimer(poll)
+			select {
+			case <-changed:
+			case <-t.C():
+			case <-ctx.Done():
+				t.Stop()
+				return nil, e.waitError(s, ctx.Err())
+			}
+			t.Stop()
+		case ctx.Err() != nil:
+			return nil, e.waitError(s, ctx.Err())
+		case s.kind == wxtoken.KindAccessToken && s.app.cfg.TokenAPI == wxtoken.TokenAPIStable:
+			e.log.Warn("the shared store is unreachable; refreshing the stable access_token without the lease",
+				"appid", s.app.cfg.AppID, "err", err)
+			return func() {}, nil
+		default:
+			e.log.Warn("the shared store is unreachable; not refreshing without the lease",
+				"appid", s.app.cfg.AppID, "kind", s.kind, "err", err)
+			return nil, &wxtoken.Error{Code: wxtoken.EUnavailable, Err: err, Message: fmt.Sprintf(
+				"the shared store is unreachable, and the %s of app %s is refreshed only by the replica holding its lease",
+				s.kind, s.app.cfg.AppID)}
+		}
+	}
+}
+
+func (e *Engine) waitError(s *slot, err error) error {
+	return &wxtoken.Error{Code: wxtoken.EUnavailable, Err: err,
+		Message: fmt.Sprintf("gave up waiting for %s of app %s: %v", s.kind, s.app.cfg.AppID, err)}
+}
+
+// holdLease records l as held by s and renews it until the returned
+// function is called, which releases it.
+func (e *Engine) holdLease(s *slot, l wxtoken.Lease) func() {
+	s.lease.Store(&l)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		every := e.opts.LeaseTTL / 3
+		for {
+			t := e.opts.Clock.NewTimer(every)
+			select {
+			case <-done:
+				t.Stop()
+				return
+			case <-t.C():
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			err := e.coord.RenewLease(ctx, l, e.opts.LeaseTTL)
+			cancel()
+			switch {
+			case errors.Is(err, wxtoken.ErrLeaseLost):
+				// The write at the end will be refused; whoever holds the
+				// lease now does the work.
+				e.log.Warn("lease lost while working", "appid", s.app.cfg.AppID, "kind", s.kind, "token", l.Token)
+				return
+			case err != nil:
+				e.log.Warn("renewing a lease failed", "appid", s.app.cfg.AppID, "kind", s.kind, "err", err)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			wg.Wait()
+			s.lease.CompareAndSwap(&l, nil)
+			// A release the store misses costs the next holder a wait
+			// of at most the lease's TTL.
+			ctx, cancel := context.WithTimeout(context.Background(), e.opts.LeaseTTL)
+			defer cancel()
+			if err := e.coord.ReleaseLease(ctx, l); err != nil {
+				e.log.Warn("releasing a lease failed", "appid", s.app.cfg.AppID, "kind", s.kind, "err", err)
+			}
+		})
+	}
+}
+
+// errNoLease says a write was not even tried: the store is shared, and
+// the work was done without its lease because the store was unreachable.
+var errNoLease = errors.New("not written to the shared store: the work was done without its lease while the store was unreachable")
+
+// persist writes nc: under the lease of s when the store is shared, else
+// as a compare-and-set on Version, retried once above what is stored.
+func (e *Engine) persist(ctx context.Context, s *slot, nc *wxtoken.Credential) error {
+	if e.coord != nil {
+		l := s.lease.Load()
+		if l == nil {
+			return errNoLease
+		}
+		return e.coord.PutFenced(ctx, *nc, *l)
+	}
+	err := e.opts.Store.Put(ctx, *nc)
+	if errors.Is(err, wxtoken.ErrStale) {
+		if got, gerr := e.opts.Store.Get(ctx, nc.AppID, nc.Kind); gerr == nil {
+			nc.Version = got.Version + 1
+			err = e.opts.Store.Put(ctx, *nc)
+		}
+	}
+	return err
+}
+
+// persistMeta writes the bookkeeping m of a: under the token lease when
+// the store is shared (and not at all without it: the holder's
+// bookkeeping is the one that counts), else plainly.
+func (e *Engine) persistMeta(ctx context.Context, a *app, m wxtoken.AppMeta) error {
+	if e.coord != nil {
+		l := a.token.lease.Load()
+		if l == nil {
+			return errNoLease
+		}
+		return e.coord.PutMetaFenced(ctx, m, *l)
+	}
+	return e.opts.Store.PutMeta(ctx, m)
+}
+
+// watcher passes the shared store's news to the engine.
+type watcher struct{ e *Engine }
+
+// Changed implements wxtoken.Watcher.
+func (w watcher) Changed(appID string, kind wxtoken.Kind, version uint64) {
+	e := w.e
+	a := e.apps[appID]
+	if a == nil {
+		return // an app this replica is not configured for
+	}
+	ctx, cancel := e.detached(e.opts.LeaseTTL)
+	defer cancel()
+	var err error
+	if kind == "" {
+		a.mu.Lock()
+		newer := version > a.metaSeen
+		if newer {
+			a.metaSeen = version
+		}
+		a.mu.Unlock()
+		if newer {
+			err = e.syncMeta(ctx, a)
+		}
+	} else if s := e.slotOf(appID, kind); s != nil {
+		if cur := s.load(); cur != nil && cur.Version >= version {
+			s.heard.Store(e.opts.Clock.Now().UnixNano())
+			return
+		}
+		err = e.syncSlot(ctx, s)
+	}
+	if err != nil {
+		e.log.Warn("reading a change from the shared store failed", "appid", appID, "kind", kind, "err", err)
+	}
+}
+
+// Synced implements wxtoken.Watcher.
+func (w watcher) Synced(at time.Time, err error) {
+	e := w.e
+	e.cl.mu.Lock()
+	if err != nil {
+		if e.cl.syncErr == nil {
+			e.cl.downSince = at
+			e.log.Error("the shared store is unreachable; serving credentials from memory while they last", "err", err)
+		}
+		e.cl.syncErr, e.cl.reconcile = err, true
+		e.cl.mu.Unlock()
+		return
+	}
+	if e.cl.syncErr != nil {
+		e.log.Info("the shared store is reachable again", "down_for", at.Sub(e.cl.downSince).Round(time.Millisecond))
+	}
+	e.cl.syncErr, e.cl.downSince = nil, time.Time{}
+	reconcile := e.cl.reconcile
+	e.cl.reconcile = false
+	e.cl.mu.Unlock()
+	e.cl.heard.Store(at.UnixNano())
+	if reconcile {
+		e.reconcile()
+	}
+}
+
+// Reset implements wxtoken.Watcher.
+func (w watcher) Reset() {
+	w.e.cl.mu.Lock()
+	w.e.cl.reconcile = true
+	w.e.cl.mu.Unlock()
+	w.e.log.Warn("the shared store lost its data; writing back what this replica holds")
+}
+
+// reconcile brings memory and the shared store together after an outage
+// or a reset of the store, without calling WeChat: a newer stored record
+// is adopted, and a record the store lacks or holds older (fetched while
+// it was away, or lost with it) is written back under its lease.
+func (e *Engine) reconcile() {
+	ctx, cancel := e.detached(e.opts.CallTimeout)
+	defer cancel()
+	for _, a := range e.order {
+		for _, s := range a.slots() {
+			if err := e.reconcileSlot(ctx, s); err != nil {
+				e.log.Warn("reconciling with the shared store failed; trying again at the next sync",
+					"appid", a.cfg.AppID, "kind", s.kind, "err", err)
+				e.cl.mu.Lock()
+				e.cl.reconcile = true
+				e.cl.mu.Unlock()
+				return
+			}
+		}
+	}
+}
+
+func (e *Engine) reconcileSlot(ctx context.Context, s *slot) error {
+	if err := e.syncSlot(ctx, s); err != nil {
+		return err
+	}
+	cur := s.load()
+	if cur == nil || !cur.ValidAt(e.opts.Clock.Now()) {
+		return nil
+	}
+	a := s.app
+	stored, err := e.opts.Store.Get(ctx, a.cfg.AppID, s.kind)
+	switch {
+	case err == nil && stored.Version >= cur.Version:
+		s.unsaved.Store(false)
+		return nil
+	case err != nil && !errors.Is(err, wxtoken.ErrNotFound):
+		return err
+	}
+	l, err := e.coord.AcquireLease(ctx, s.key, e.opts.LeaseTTL)
+	if errors.Is(err, wxtoken.ErrLeaseHeld) {
+		return nil // its holder writes what counts
+	}
+	if err != nil {
+		return err
+	}
+	release := e.holdLease(s, l)
+	defer release()
+	if err := e.coord.PutFenced(ctx, *cur, l); err != nil && !errors.Is(err, wxtoken.ErrStale) {
+		return err
+	}
+	if s.kind == wxtoken.KindAccessToken {
+		if _, err := e.opts.Store.GetMeta(ctx, a.cfg.AppID); errors.Is(err, wxtoken.ErrNotFound) {
+			a.mu.Lock()
+			m := a.meta
+			a.mu.Unlock()
+			m.AppID = a.cfg.AppID
+			if err := e.coord.PutMetaFenced(ctx, m, l); err != nil {
+				return err
+			}
+		}
+	}
+	s.unsaved.Store(false)
+	e.log.Info("credential written back to the shared store", "appid", a.cfg.AppID, "kind", s.kind, "version", cur.Version)
+	return nil
+}
