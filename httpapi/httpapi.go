@@ -21,14 +21,11 @@ package httpapi
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -94,7 +91,7 @@ type Options struct {
 type Handler struct {
 	svc     wxtoken.Service
 	mux     *http.ServeMux
-	keys    map[[sha256.Size]byte]*client
+	keys    *KeyRing
 	apps    map[string]bool
 	metrics *metrics.Metrics
 	log     *slog.Logger
@@ -130,7 +127,6 @@ func New(opts Options) (*Handler, error) {
 	h := &Handler{
 		svc:     opts.Service,
 		mux:     http.NewServeMux(),
-		keys:    make(map[[sha256.Size]byte]*client, len(opts.Clients)),
 		apps:    make(map[string]bool, len(opts.Apps)),
 		metrics: opts.Metrics,
 		log:     opts.Logger,
@@ -155,20 +151,11 @@ func New(opts Options) (*Handler, error) {
 	h.jsonType = []string{contentTypeJSON}
 	h.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	h.unmatchedMetrics = h.metrics.Route(routeUnmatched)
-	for i, c := range opts.Clients {
-		// The value is never quoted in these errors: a key pasted where
-		// its hash belongs must not end up in a log.
-		sum, err := hex.DecodeString(strings.ToLower(c.KeySHA256))
-		if err != nil || len(sum) != sha256.Size {
-			return nil, fmt.Errorf("httpapi: clients[%d] (%s): key_sha256 must be 64 hex digits, the SHA-256 of the key", i, c.Name)
-		}
-		cl := &client{hash: [sha256.Size]byte(sum), config: c}
-		cl.config.Apps = slices.Clone(c.Apps)
-		if _, dup := h.keys[cl.hash]; dup {
-			return nil, fmt.Errorf("httpapi: clients[%d] (%s): the same key_sha256 as another client", i, c.Name)
-		}
-		h.keys[cl.hash] = cl
+	keys, err := NewKeyRing(opts.Clients)
+	if err != nil {
+		return nil, err
 	}
+	h.keys = keys
 	h.tokenRoute = h.route(routeAccessToken, h.getAccessToken)
 	h.route(routeAccessTokenRefresh, h.refreshAccessToken)
 	h.ticketRoute = h.route(routeTicket, h.getTicket)
