@@ -160,9 +160,17 @@ func (a App) HasTicket(k wxtoken.Kind) bool {
 	return false
 }
 
-// Compat configures the WeChat-compatible front door.
+// Compat configures the WeChat-compatible front door: WeChat's own API
+// paths, served on the HTTP API's listener so that unchanged SDKs can use
+// wxtoken as their API host.
 type Compat struct {
 	Enabled bool `yaml:"enabled"`
+	// BasePath, when set, puts the front door under this path (such as
+	// /wechat, so that an SDK's base URL is http://host:port/wechat) and
+	// hands it every path below it. Empty, the default, serves WeChat's
+	// paths at the root, exactly where an SDK's API host setting expects
+	// them. It starts with "/" and has no trailing "/".
+	BasePath string `yaml:"base_path"`
 }
 
 // AllApps is the client grant that covers every configured app.

@@ -125,6 +125,7 @@ func (ch *checker) check(c *Config) {
 	ch.upstream(c)
 	ch.refresh(c)
 	ch.apps(c)
+	ch.compat(c)
 	ch.clients(c)
 	ch.log(c)
 }
