@@ -42,10 +42,11 @@ func faultKinds() []string {
 // endpoint, appid, kind, errcode, errmsg, count, for and delay.
 type Fault struct {
 	// Endpoint is EndpointToken, EndpointStableToken, EndpointTicket,
-	// EndpointProbe, or "" for all of them.
+	// EndpointProbe, EndpointAPI, or "" for all of them.
 	Endpoint string
-	// AppID limits the fault to one app, "" for any. For getticket and
-	// get_api_domain_ip the app is the owner of the access_token presented.
+	// AppID limits the fault to one app, "" for any. For getticket,
+	// get_api_domain_ip and api the app is the owner of the access_token
+	// presented.
 	AppID string
 	// Kind is one of the Fault* constants.
 	Kind string
@@ -259,6 +260,8 @@ func (s *Simulator) fakeSuccess(endpoint string, empty bool) []byte {
 			b.IPList = probeIPs()
 		}
 		v = b
+	case EndpointAPI:
+		v = errorBody{0, "ok"}
 	default:
 		b := tokenBody{ExpiresIn: seconds(s.opts.TTL)}
 		if !empty {

@@ -1,6 +1,9 @@
 // Package simulator is a stand-in for WeChat's credential API that runs over
 // real HTTP: /cgi-bin/token, /cgi-bin/stable_token, /cgi-bin/ticket/getticket
-// and an ordinary token-checked call, /cgi-bin/get_api_domain_ip.
+// and an ordinary token-checked call, /cgi-bin/get_api_domain_ip. Any other
+// path called with an access_token stands for the rest of WeChat's API: the
+// token is checked the same way and a live one gets {"errcode":0,"errmsg":"ok"},
+// so that SDKs pointed at the simulator have something to call.
 //
 // It keeps the rules a credential server has to live with: a classic token
 // call replaces the previous token, which keeps working for an overlap
@@ -32,11 +35,14 @@ const (
 	EndpointStableToken = "stable_token"      // POST /cgi-bin/stable_token
 	EndpointTicket      = "getticket"         // GET /cgi-bin/ticket/getticket
 	EndpointProbe       = "get_api_domain_ip" // GET or POST /cgi-bin/get_api_domain_ip
+	// EndpointAPI is every other path called with an access_token: the
+	// ordinary WeChat API, answered after the same token check.
+	EndpointAPI = "api"
 )
 
 // endpoints lists the endpoint names in a stable order.
 func endpoints() []string {
-	return []string{EndpointToken, EndpointStableToken, EndpointTicket, EndpointProbe}
+	return []string{EndpointToken, EndpointStableToken, EndpointTicket, EndpointProbe, EndpointAPI}
 }
 
 func validEndpoint(e string) bool { return slices.Contains(endpoints(), e) }
@@ -233,8 +239,9 @@ func (s *Simulator) AppIDs() []string {
 
 // Calls returns how many calls the endpoint received for the app, counting
 // faulted and rejected calls. An empty endpoint or appID matches all. For
-// getticket and get_api_domain_ip the app is the owner of the access_token
-// presented; calls with a token the simulator never issued count under "".
+// getticket, get_api_domain_ip and api the app is the owner of the
+// access_token presented; calls with a token the simulator never issued
+// count under "".
 func (s *Simulator) Calls(endpoint, appID string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -63,6 +63,8 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveProbe(w, r)
 	case p == "/_sim" || strings.HasPrefix(p, "/_sim/"):
 		s.serveControl(w, r)
+	case r.URL.Query().Has("access_token"):
+		s.serveAPI(w, r)
 	default:
 		writeJSON(w, http.StatusNotFound, wxContentType, s.errBody(r, errInvalidURL, ""))
 	}
@@ -254,6 +256,30 @@ func (s *Simulator) serveProbe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeWX(w, ipListBody{probeIPs()})
+}
+
+// serveAPI stands for every WeChat API the simulator does not model: the
+// access_token is checked as for get_api_domain_ip, and a live one gets a
+// plain success (the callback IP list for /cgi-bin/getcallbackip, which
+// SDKs commonly call to check their setup). The body is read and dropped,
+// as the real API reads it.
+func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 16<<20))
+	q := r.URL.Query()
+	if !s.begin(w, r, EndpointAPI, s.owner(q.Get("access_token"))) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, code := s.liveToken(q, s.now()); code != 0 {
+		writeWX(w, s.errBody(r, code, ""))
+		return
+	}
+	if r.URL.Path == "/cgi-bin/getcallbackip" {
+		writeWX(w, ipListBody{probeIPs()})
+		return
+	}
+	writeWX(w, errorBody{0, "ok"})
 }
 
 // owner is the app that the access_token belongs to, "" if none.
