@@ -74,6 +74,12 @@ type AppMeta struct {
 	// classic mode that call may have replaced the token at WeChat, which
 	// then dies an overlap later.
 	MintAttemptAt time.Time `json:"mint_attempt_at,omitzero"`
+	// LastMintAt is the start of the latest classic token call whose
+	// answer is not known, and LastMintBy the replica that made it: a
+	// call of a replica that crashed may still reach WeChat until its
+	// timeout, and mint after it.
+	LastMintAt time.Time `json:"last_mint_at,omitzero"`
+	LastMintBy string    `json:"last_mint_by,omitempty"`
 	// KilledVersion is the highest access_token Version that a force
 	// refresh killed; tickets fetched with it or an older one are refreshed.
 	KilledVersion uint64 `json:"killed_version,omitempty"`

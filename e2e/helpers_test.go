@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/refresh"
 	"github.com/wxtoken/wxtoken/server"
 	"github.com/wxtoken/wxtoken/simulator"
 )
@@ -92,6 +93,10 @@ type env struct {
 	hc      *http.Client
 	// base is the URL of the server started last.
 	base string
+	// yaml is the config's text, and envVars the environment it reads
+	// its secrets from.
+	yaml    string
+	envVars map[string]string
 }
 
 // newEnv starts a simulator and builds a wxtoken config for s; call start
@@ -190,6 +195,7 @@ func newEnv(t *testing.T, s setup) *env {
 		t.Fatalf("config.Parse: %v\n%s", err, y.String())
 	}
 	e.cfg = cfg
+	e.yaml, e.envVars = y.String(), envVars
 
 	// Registered after the simulator's Close and before any server's stop,
 	// so it runs once every server has stopped and before the simulator
@@ -210,8 +216,10 @@ func newEnv(t *testing.T, s setup) *env {
 
 // instance is one running wxtoken server.
 type instance struct {
-	srv    *server.Server
-	base   string
+	srv  *server.Server
+	base string
+	// skew is how far the server's clock runs ahead of the test's.
+	skew   time.Duration
 	cancel context.CancelFunc
 	done   chan error
 	once   sync.Once
@@ -221,9 +229,17 @@ type instance struct {
 // stopped when the test ends, if not before.
 func (e *env) start() *instance {
 	e.t.Helper()
+	return e.startWith(e.cfg, nil, e.log)
+}
+
+// startWith is start with another config (a copy of e's), clock (nil for
+// the system clock) and log.
+func (e *env) startWith(cfg *config.Config, clock refresh.Clock, log *slog.Logger) *instance {
+	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, e.cfg, server.Options{
-		Logger:      e.log,
+	srv, err := server.New(ctx, cfg, server.Options{
+		Logger:      log,
+		Clock:       clock,
 		PolicyScale: e.setup.policyScale,
 		BackoffBase: backoffBase,
 		BackoffMax:  backoffMax,
@@ -273,11 +289,16 @@ func (a answer) String() string { return fmt.Sprintf("HTTP %d %s", a.status, byt
 // any goroutine: it reports leaks with Errorf and returns transport
 // errors.
 func (e *env) request(method, path, key, body string) (answer, error) {
+	return e.requestAt(e.base, method, path, key, body)
+}
+
+// requestAt is request to the server at base.
+func (e *env) requestAt(base, method, path, key, body string) (answer, error) {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, e.base+path, rd)
+	req, err := http.NewRequest(method, base+path, rd)
 	if err != nil {
 		return answer{}, err
 	}
@@ -377,6 +398,12 @@ type healthJSON struct {
 // shape and returns an error for anything off, so that it can be used from
 // any goroutine.
 func parseGrant(a answer, appID, ticketType string) (grant, error) {
+	return parseGrantSkewed(a, appID, ticketType, 0)
+}
+
+// parseGrantSkewed is parseGrant for a server whose clock runs skew ahead
+// of the test's: its expires_at is in its own clock.
+func parseGrantSkewed(a answer, appID, ticketType string, skew time.Duration) (grant, error) {
 	if a.status != http.StatusOK {
 		return grant{}, fmt.Errorf("want HTTP 200, got %s", a)
 	}
@@ -410,6 +437,7 @@ func parseGrant(a answer, appID, ticketType string) (grant, error) {
 	if err != nil {
 		return grant{}, fmt.Errorf("expires_at %q is not RFC 3339: %v", at, err)
 	}
+	expAt = expAt.Add(-skew)
 	g := grant{value: value, expiresIn: time.Duration(in) * time.Second}
 	g.deadline = a.sent.Add(g.expiresIn)
 	if expAt.After(g.deadline) {

@@ -50,6 +50,35 @@ func (h *handedOut) live(now time.Time) map[string]promise {
 	return out
 }
 
+// watchdog checks every 20 ms, until ctx ends, that every credential whose
+// promise still runs is alive at the simulator, and returns how many
+// checks it made. A credential is reported only when the simulator said
+// "dead" and the promise still ran after the simulator had answered, so a
+// slow check cannot blame the server.
+func (e *env) watchdog(ctx context.Context, rec *handedOut, fail func(format string, args ...any)) int {
+	checks := 0
+	reported := map[string]bool{}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for v, p := range rec.live(time.Now()) {
+			st := e.sim.Check(v)
+			checked := time.Now()
+			checks++
+			if !st.Valid && checked.Before(p.deadline) && !reported[v] {
+				reported[v] = true
+				fail("%s handed out %d times with a promise until %s is dead at the simulator (%s) %v before the end of the promise",
+					p.kind, p.count, p.deadline.Format("15:04:05.000"), st.Reason, p.deadline.Sub(checked).Round(time.Millisecond))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return checks
+		case <-tick.C:
+		}
+	}
+}
+
 func (h *handedOut) distinct(kind string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -134,34 +163,8 @@ func TestNoDeadCredentialIsHandedOut(t *testing.T) {
 					}
 				})
 			}
-			// The checker: every 20 ms, every credential whose promise
-			// still runs must be alive at the simulator. A credential is
-			// reported only when the simulator said "dead" and the promise
-			// still ran after the simulator had answered, so a slow check
-			// cannot blame the server.
-			checks := 0
-			reported := map[string]bool{}
-			wg.Go(func() {
-				tick := time.NewTicker(20 * time.Millisecond)
-				defer tick.Stop()
-				for {
-					for v, p := range rec.live(time.Now()) {
-						st := e.sim.Check(v)
-						checked := time.Now()
-						checks++
-						if !st.Valid && checked.Before(p.deadline) && !reported[v] {
-							reported[v] = true
-							fail("%s handed out %d times with a promise until %s is dead at the simulator (%s) %v before the end of the promise",
-								p.kind, p.count, p.deadline.Format("15:04:05.000"), st.Reason, p.deadline.Sub(checked).Round(time.Millisecond))
-						}
-					}
-					select {
-					case <-ctx.Done():
-						return
-					case <-tick.C:
-					}
-				}
-			})
+			var checks int
+			wg.Go(func() { checks = e.watchdog(ctx, rec, fail) })
 			wg.Wait()
 			elapsed := time.Since(started)
 			for _, f := range failures {

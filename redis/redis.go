@@ -273,6 +273,8 @@ type metaRecord struct {
 	TokenCalls     int            `json:"token_calls"`
 	ForceRefreshes []int64        `json:"force_refreshes,omitempty"`
 	MintAttemptAt  int64          `json:"mint_attempt_at,omitempty"`
+	LastMintAt     int64          `json:"last_mint_at,omitempty"`
+	LastMintBy     string         `json:"last_mint_by,omitempty"`
 	KilledVersion  uint64         `json:"killed_version,omitempty"`
 	TokenFailure   *failureRecord `json:"token_failure,omitempty"`
 	Writer         string         `json:"writer,omitempty"`
@@ -452,6 +454,7 @@ func (s *Store) GetMeta(ctx context.Context, appID string) (wxtoken.AppMeta, err
 	m := wxtoken.AppMeta{
 		AppID: appID, QuotaDay: r.QuotaDay, TokenCalls: r.TokenCalls,
 		MintAttemptAt: s.local(r.MintAttemptAt), KilledVersion: r.KilledVersion,
+		LastMintAt: s.local(r.LastMintAt), LastMintBy: r.LastMintBy,
 	}
 	for _, t := range r.ForceRefreshes {
 		m.ForceRefreshes = append(m.ForceRefreshes, s.local(t))
@@ -497,6 +500,7 @@ func (s *Store) putMeta(ctx context.Context, m wxtoken.AppMeta, l *wxtoken.Lease
 	r := metaRecord{
 		AppID: m.AppID, QuotaDay: m.QuotaDay, TokenCalls: m.TokenCalls,
 		MintAttemptAt: s.shared(m.MintAttemptAt), KilledVersion: m.KilledVersion, Writer: s.owner,
+		LastMintAt: s.shared(m.LastMintAt), LastMintBy: m.LastMintBy,
 	}
 	for _, t := range m.ForceRefreshes {
 		r.ForceRefreshes = append(r.ForceRefreshes, s.shared(t))
@@ -523,4 +527,19 @@ func (s *Store) putMeta(ctx context.Context, m wxtoken.AppMeta, l *wxtoken.Lease
 		return fmt.Errorf("redis store: put meta %s: %w", m.AppID, wxtoken.ErrLeaseLost)
 	}
 	return nil
+}
+
+// RouteClientLog sends what the Redis client library logs on its own
+// (every failed dial while Redis is away, for instance) to l at debug
+// level: the engine already reports an outage once, with what it means.
+// The library keeps one logger per process, so this is for a program's
+// main, not for a library.
+func RouteClientLog(l *slog.Logger) {
+	goredis.SetLogger(clientLog{l})
+}
+
+type clientLog struct{ l *slog.Logger }
+
+func (c clientLog) Printf(ctx context.Context, format string, v ...any) {
+	c.l.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
 }

@@ -57,6 +57,46 @@ func (e *Engine) storeDown() (error, time.Time) {
 	return e.cl.syncErr, e.cl.downSince
 }
 
+// owner names this replica in the bookkeeping: its lease owner, or
+// empty for a store of its own.
+func (e *Engine) owner() string {
+	if e.coord == nil {
+		return ""
+	}
+	return e.coord.Owner()
+}
+
+// awaitLostMint waits, before a classic token call, while a call that
+// another replica started and never saw answered could still reach
+// WeChat: that replica may have crashed with the call in flight, and a
+// mint landing after this one would kill the token about to be fetched.
+// A replica's own lost calls ended when it gave up on them.
+func (e *Engine) awaitLostMint(ctx context.Context, a *app) error {
+	if e.coord == nil || a.cfg.TokenAPI != wxtoken.TokenAPIClassic {
+		return nil
+	}
+	a.mu.Lock()
+	last, by := a.meta.LastMintAt, a.meta.LastMintBy
+	a.mu.Unlock()
+	if last.IsZero() || by == e.coord.Owner() {
+		return nil
+	}
+	wait := last.Add(e.opts.UpstreamTimeout).Sub(e.opts.Clock.Now())
+	if wait <= 0 {
+		return nil
+	}
+	e.log.Warn("a classic token call of another replica was never answered; waiting until it can no longer reach WeChat",
+		"appid", a.cfg.AppID, "replica", by, "wait", wait.Round(time.Millisecond))
+	t := e.opts.Clock.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return nil
+	case <-ctx.Done():
+		return e.waitError(a.token, ctx.Err())
+	}
+}
+
 // changes returns a channel that is closed at the next change of s.
 func (s *slot) changes() <-chan struct{} {
 	s.mu.Lock()
@@ -269,6 +309,7 @@ func (e *Engine) holdLease(s *slot, l wxtoken.Lease) func() {
 				// The write at the end will be refused; whoever holds the
 				// lease now does the work.
 				e.log.Warn("lease lost while working", "appid", s.app.cfg.AppID, "kind", s.kind, "token", l.Token)
+				s.lease.CompareAndSwap(&l, nil)
 				return
 			case err != nil:
 				e.log.Warn("renewing a lease failed", "appid", s.app.cfg.AppID, "kind", s.kind, "err", err)

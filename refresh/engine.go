@@ -79,6 +79,10 @@ type Options struct {
 	// LeaseTTL is how long a lease outlives its holder's last renewal;
 	// default 5s.
 	LeaseTTL time.Duration
+	// UpstreamTimeout bounds one upstream call, fallback hosts included:
+	// how long a call may still reach WeChat after it was sent. Default
+	// CallTimeout.
+	UpstreamTimeout time.Duration
 }
 
 // Engine keeps credentials fresh and serves them. It implements
@@ -240,6 +244,7 @@ func setDefaults(o *Options) {
 	def(&o.BackoffMax, 2*time.Minute)
 	def(&o.CallTimeout, 30*time.Second)
 	def(&o.LeaseTTL, 5*time.Second)
+	def(&o.UpstreamTimeout, o.CallTimeout)
 	if o.Early <= 0 {
 		o.Early = 0.66
 	}

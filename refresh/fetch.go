@@ -61,6 +61,9 @@ func (e *Engine) liveToken(ctx context.Context, a *app) (*wxtoken.Credential, er
 // refreshToken makes one token call and installs its answer. force spends a
 // stable force_refresh.
 func (e *Engine) refreshToken(ctx context.Context, s *slot, reason string, force bool) (*wxtoken.Credential, error) {
+	if err := e.awaitLostMint(ctx, s.app); err != nil {
+		return nil, err
+	}
 	w, fetched, err := e.callToken(ctx, s.app, force)
 	if err != nil {
 		return nil, e.fail(s, reason, err)
@@ -81,6 +84,9 @@ func (e *Engine) callToken(ctx context.Context, a *app, force bool) (wechat.Cred
 		m.TokenCalls++
 		if classic && m.MintAttemptAt.IsZero() {
 			m.MintAttemptAt = start
+		}
+		if classic {
+			m.LastMintAt, m.LastMintBy = start, e.owner()
 		}
 		if force {
 			m.ForceRefreshes = append(m.ForceRefreshes, start)
@@ -105,6 +111,9 @@ func (e *Engine) callToken(ctx context.Context, a *app, force bool) (wechat.Cred
 		e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) {
 			if m.MintAttemptAt.Equal(start) {
 				m.MintAttemptAt = time.Time{}
+			}
+			if m.LastMintAt.Equal(start) {
+				m.LastMintAt, m.LastMintBy = time.Time{}, ""
 			}
 		})
 	}
@@ -347,6 +356,9 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 			e.log.Warn("the shared store refused the refreshed credential; keeping what it holds",
 				"appid", a.cfg.AppID, "kind", s.kind, "version", nc.Version, "err", err)
 			e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, "error")
+			// The lease is gone: what the store holds, bookkeeping too,
+			// is now newer than what this replica knows.
+			s.lease.Store(nil)
 			if serr := e.syncSlot(ctx, s); serr != nil {
 				e.log.Warn("reading the shared store failed", "appid", a.cfg.AppID, "kind", s.kind, "err", serr)
 			}
@@ -391,6 +403,7 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 		a.mu.Unlock()
 		e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) {
 			m.MintAttemptAt = time.Time{}
+			m.LastMintAt, m.LastMintBy = time.Time{}, ""
 			m.TokenFailure = nil
 			if killed && cur != nil {
 				m.KilledVersion = cur.Version

@@ -67,7 +67,8 @@ func backoff(n int, base, max time.Duration, u float64) time.Duration {
 // its life, minus the margin, and for a classic token no longer than it
 // outlives the next mint (a classic call kills the previous token overlap
 // after it). mintAt is the start of the first token call made since c was
-// fetched, or zero when there was none known: then the next mint is not
+// fetched, or zero (or a time before c was fetched) when there was none
+// known: then the next mint is not
 // before c.RefreshAt, nor before known, the time up to which every token
 // call made is known (now, when no other process shares the store).
 // The result is whole seconds; zero or less means c must not be served.
@@ -81,7 +82,10 @@ func (p schedule) handout(c *wxtoken.Credential, mintAt, known, now time.Time) t
 		if known.After(kill) {
 			kill = known
 		}
-		if !mintAt.IsZero() && mintAt.Before(kill) {
+		// A call started before c was fetched cannot kill c: one that
+		// made it was answered with c, and the engine never mints while
+		// an older call could still land after c (see awaitLostMint).
+		if mintAt.After(c.FetchedAt) && mintAt.Before(kill) {
 			kill = mintAt
 		}
 		if k := kill.Add(p.overlap); k.Before(end) {

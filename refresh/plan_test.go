@@ -78,11 +78,14 @@ func TestHandoutAfterMintAttempt(t *testing.T) {
 		now    time.Time
 		want   time.Duration
 	}{
+		// The known time is now throughout: a store of the engine's own.
 		{"fresh", time.Time{}, base, 84 * time.Minute},
 		{"past the refresh point", time.Time{}, base.Add(90 * time.Minute), 4 * time.Minute},
 		{"a mint attempt failed a minute ago", base.Add(89 * time.Minute), base.Add(90 * time.Minute), 3 * time.Minute},
 		{"the attempt's overlap is nearly over", base.Add(81 * time.Minute), base.Add(85*time.Minute - time.Second), time.Second},
 		{"the attempt's overlap minus margin is over", base.Add(81 * time.Minute), base.Add(85 * time.Minute), 0},
+		{"the call that fetched it", base, base, 84 * time.Minute},
+		{"an attempt older than the token", base.Add(-time.Minute), base.Add(90 * time.Minute), 4 * time.Minute},
 		{"near expiry", time.Time{}, base.Add(2*time.Hour - 90*time.Second), 30 * time.Second},
 		{"inside the margin", time.Time{}, base.Add(2*time.Hour - 60*time.Second), 0},
 	}
@@ -92,6 +95,32 @@ func TestHandoutAfterMintAttempt(t *testing.T) {
 			c.API = wxtoken.TokenAPIStable
 		}
 		if got := p.handout(&c, tt.mintAt, tt.now, tt.now); got != tt.want {
+			t.Errorf("%s: handout = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestHandoutKnownTime: on a shared store, a classic token past its
+// refresh point is handed out only until an overlap after the time up to
+// which every other replica's mint is known, not an overlap after now.
+func TestHandoutKnownTime(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := schedule{overlap: 5 * time.Minute, margin: time.Minute}
+	c := &wxtoken.Credential{Kind: wxtoken.KindAccessToken, API: wxtoken.TokenAPIClassic, Value: "v",
+		FetchedAt: base, ExpiresAt: base.Add(2 * time.Hour), RefreshAt: base.Add(80 * time.Minute)}
+	now := base.Add(90 * time.Minute)
+	tests := []struct {
+		name  string
+		known time.Time
+		want  time.Duration
+	}{
+		{"the store answers", now.Add(-time.Second), 3*time.Minute + 59*time.Second},
+		{"the store has been away for two minutes", now.Add(-2 * time.Minute), 2 * time.Minute},
+		{"away for longer than the overlap minus margin", now.Add(-4 * time.Minute), 0},
+		{"away since before the refresh point", base.Add(70 * time.Minute), 0},
+	}
+	for _, tt := range tests {
+		if got := p.handout(c, time.Time{}, tt.known, now); got != tt.want {
 			t.Errorf("%s: handout = %v, want %v", tt.name, got, tt.want)
 		}
 	}

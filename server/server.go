@@ -119,6 +119,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		BackoffBase:     opts.BackoffBase,
 		BackoffMax:      opts.BackoffMax,
 		Coordinator:     coord,
+		UpstreamTimeout: cfg.Upstream.Timeout.Std() * time.Duration(1+len(cfg.Upstream.FallbackBaseURLs)),
 		LeaseTTL:        cfg.Store.Redis.LeaseTTL.Std(),
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/redis"
 	"github.com/wxtoken/wxtoken/server"
 )
 
@@ -26,6 +27,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
+	redis.RouteClientLog(log)
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w)
 	}

@@ -137,6 +137,9 @@ func diffMeta(got, want wxtoken.AppMeta) string {
 	if !got.MintAttemptAt.Equal(want.MintAttemptAt) {
 		d = append(d, fmt.Sprintf("MintAttemptAt = %v, want %v", got.MintAttemptAt, want.MintAttemptAt))
 	}
+	if !got.LastMintAt.Equal(want.LastMintAt) || got.LastMintBy != want.LastMintBy {
+		d = append(d, fmt.Sprintf("LastMintAt, LastMintBy = %v, %q, want %v, %q", got.LastMintAt, got.LastMintBy, want.LastMintAt, want.LastMintBy))
+	}
 	if got.KilledVersion != want.KilledVersion {
 		d = append(d, fmt.Sprintf("KilledVersion = %d, want %d", got.KilledVersion, want.KilledVersion))
 	}
@@ -425,6 +428,8 @@ func testMeta(t *testing.T, s wxtoken.Store) {
 		TokenCalls:     17,
 		ForceRefreshes: []time.Time{now.Add(-time.Hour), now, now.In(time.FixedZone("CST", 8*60*60))},
 		MintAttemptAt:  now.Add(-time.Minute),
+		LastMintAt:     now.Add(-time.Second),
+		LastMintBy:     "replica-1",
 		KilledVersion:  4,
 		TokenFailure: &wxtoken.Failure{Count: 3, RetryAt: now.Add(5 * time.Minute), Blocked: true,
 			Error: wxtoken.ErrorInfo{ErrCode: 40164, Class: "ip_whitelist", Message: "invalid ip", Hint: "add the IP", At: now}},
