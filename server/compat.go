@@ -1,20 +1,46 @@
 package server
 
 import (
-	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
+	"github.com/wxtoken/wxtoken/compat"
 	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/httpapi"
 	"github.com/wxtoken/wxtoken/metrics"
 	"github.com/wxtoken/wxtoken/refresh"
 )
 
 // compatHandler returns the handler of the listener: the HTTP API alone,
-// or, with compat.enabled, the WeChat-compatible front door in front of it.
-func compatHandler(cfg *config.Config, api http.Handler, _ *refresh.Engine, _ *metrics.Metrics, _ *slog.Logger) (http.Handler, error) {
+// or, with compat.enabled, the WeChat-compatible front door in front of it,
+// which answers WeChat's paths and hands every other request to the API.
+func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m *metrics.Metrics, log *slog.Logger) (http.Handler, error) {
 	if !cfg.Compat.Enabled {
 		return api, nil
 	}
-	return nil, errors.New("compat: the WeChat-compatible front door is not available yet")
+	keys, err := httpapi.NewKeyRing(cfg.Clients)
+	if err != nil {
+		return nil, fmt.Errorf("compat: %w", err)
+	}
+	apps := make([]compat.App, 0, len(cfg.Apps))
+	for _, a := range cfg.Apps {
+		apps = append(apps, compat.App{AppID: a.AppID, Secret: a.Secret.Reveal()})
+	}
+	h, err := compat.New(compat.Options{
+		Service:  eng,
+		AppOf:    eng.AppOf,
+		Apps:     apps,
+		Keys:     keys,
+		Upstream: cfg.Upstream.BaseURL,
+		Timeout:  cfg.Upstream.Timeout.Std(),
+		BasePath: cfg.Compat.BasePath,
+		Next:     api,
+		Metrics:  m,
+		Logger:   log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
 }

@@ -1,0 +1,389 @@
+// Package compat is wxtoken's WeChat-compatible front door: WeChat's own
+// API paths, answered in WeChat's wire format, so that a team adopts the
+// central server by pointing its SDK's API base URL at wxtoken and changing
+// nothing else.
+//
+//   - GET /cgi-bin/token and POST /cgi-bin/stable_token check the appid and
+//     AppSecret as WeChat does (the secret in constant time) and answer the
+//     cached access_token. They never call WeChat per request, and
+//     force_refresh is a compare-and-refresh report of the current token,
+//     never a blind refresh.
+//   - GET /cgi-bin/ticket/getticket identifies the app by an access_token
+//     that wxtoken handed out and answers the cached ticket.
+//   - Every other WeChat API path is relayed to the configured upstream,
+//     and to nowhere else, with the caller's access_token swapped for the
+//     current one. A 40001, 42001 or 40014 answer is reported
+//     (compare-and-refresh) and the call is made once more with the new
+//     token. A caller may instead send a client key and an appid header and
+//     have the token put in without ever seeing it. A call that carries
+//     neither a token wxtoken handed out, nor a client key, nor the app's
+//     AppSecret is refused without reaching WeChat: wxtoken is no open
+//     relay.
+//
+// Every answer wxtoken makes itself is HTTP 200 with WeChat's JSON content
+// type, as WeChat answers, and its errors are WeChat's errcodes with an
+// errmsg that starts with "wxtoken:". No answer, log line or metric label
+// carries a secret, a key or a token; the route label of the metrics is a
+// path pattern, never the path.
+package compat
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/httpapi"
+	"github.com/wxtoken/wxtoken/metrics"
+)
+
+// HeaderAppID names the app of a call made with a client key instead of an
+// access_token.
+const HeaderAppID = "X-Wxtoken-Appid"
+
+// DefaultMaxRetryBody is how much of a relayed request body is held in
+// memory so that the call can be made again after WeChat rejects the
+// token. Larger bodies (media uploads) are streamed and not retried.
+const DefaultMaxRetryBody = 1 << 20
+
+// The paths answered from wxtoken's cache, below the base path.
+const (
+	pathToken       = "/cgi-bin/token"
+	pathStableToken = "/cgi-bin/stable_token"
+	pathTicket      = "/cgi-bin/ticket/getticket"
+)
+
+// Roots returns the first path segments of WeChat's API that the front
+// door claims when it is served at the root of the listener. Under a base
+// path it claims every path instead.
+func Roots() []string {
+	return []string{
+		"bizwifi", "card", "cgi-bin", "channels", "customservice", "datacube", "device",
+		"intp", "marketing", "merchant", "pay", "payfeedback", "product", "scan",
+		"semantic", "shakearound", "shop", "sns", "tcb", "union", "wxa", "wxaapi",
+	}
+}
+
+// App is a configured app: its appid and AppSecret. New keeps only the
+// secret's SHA-256, to compare against.
+type App struct {
+	AppID  string
+	Secret string
+}
+
+// Options configures New.
+type Options struct {
+	// Service hands out the cached credentials and runs
+	// compare-and-refresh. Required.
+	Service wxtoken.Service
+	// AppOf names the app of an access_token value that wxtoken handed
+	// out, current or replaced, and says whether it is still valid; the
+	// appid is "" for a value wxtoken does not know. Required.
+	AppOf func(token string) (appID string, valid bool)
+	// Apps are the configured apps.
+	Apps []App
+	// Keys authenticates calls made with a client key. Nil refuses them.
+	Keys *httpapi.KeyRing
+	// Upstream is the base URL relayed calls go to, and the only one.
+	// Required.
+	Upstream string
+	// Transport carries relayed calls; nil is a transport of its own whose
+	// wait for response headers is Timeout.
+	Transport http.RoundTripper
+	// Timeout bounds the wait for a relayed call's response headers; 0 is
+	// 10 s. Ignored when Transport is set.
+	Timeout time.Duration
+	// BasePath, when set, is where the front door is served: every path
+	// below it is WeChat's path with it removed. Empty serves the paths of
+	// Roots at the root.
+	BasePath string
+	// MaxRetryBody is how much of a request body is held for a retry; 0
+	// or less is DefaultMaxRetryBody.
+	MaxRetryBody int64
+	// Next answers every request that is not the front door's (the HTTP
+	// API). Nil answers them 404.
+	Next http.Handler
+	// Metrics counts every front-door request by route pattern. Nil
+	// counts nothing.
+	Metrics *metrics.Metrics
+	// Logger receives a debug line per request and a warning per failed
+	// relay. Nil logs nothing.
+	Logger *slog.Logger
+}
+
+// Handler is the front door in front of Options.Next. It is an
+// http.Handler, safe for concurrent use.
+type Handler struct {
+	svc      wxtoken.Service
+	appOf    func(string) (string, bool)
+	secrets  map[string][sha256.Size]byte
+	keys     *httpapi.KeyRing
+	upstream string
+	rt       http.RoundTripper
+	base     string
+	maxRetry int64
+	next     http.Handler
+	log      *slog.Logger
+
+	roots    map[string]*route
+	token    *route
+	stable   *route
+	ticket   *route
+	anyPath  *route // proxied paths under a base path
+	badPath  *route // paths that are not clean
+	noStore  []string
+	jsonType []string
+}
+
+// route is one route pattern of the front door and its metrics.
+type route struct {
+	pattern string
+	metrics *metrics.RouteMetrics
+}
+
+// New returns the front door described by opts.
+func New(opts Options) (*Handler, error) {
+	if opts.Service == nil || opts.AppOf == nil {
+		return nil, errors.New("compat: a Service and AppOf are required")
+	}
+	u, err := url.Parse(opts.Upstream)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("compat: upstream %q: want an absolute http(s) URL without a query", opts.Upstream)
+	}
+	if opts.BasePath != "" && (!strings.HasPrefix(opts.BasePath, "/") || strings.HasSuffix(opts.BasePath, "/") || path.Clean(opts.BasePath) != opts.BasePath) {
+		return nil, fmt.Errorf("compat: base path %q: want a clean path that starts with / and does not end with one", opts.BasePath)
+	}
+	h := &Handler{
+		svc:      opts.Service,
+		appOf:    opts.AppOf,
+		secrets:  make(map[string][sha256.Size]byte, len(opts.Apps)),
+		keys:     opts.Keys,
+		upstream: strings.TrimRight(opts.Upstream, "/"),
+		rt:       opts.Transport,
+		base:     opts.BasePath,
+		maxRetry: opts.MaxRetryBody,
+		next:     opts.Next,
+		log:      opts.Logger,
+		roots:    map[string]*route{},
+		noStore:  []string{"no-store"},
+		jsonType: []string{contentTypeWX},
+	}
+	for _, a := range opts.Apps {
+		if a.AppID == "" || a.Secret == "" {
+			return nil, errors.New("compat: every app needs an appid and a secret")
+		}
+		h.secrets[a.AppID] = sha256.Sum256([]byte(a.Secret))
+	}
+	if h.maxRetry <= 0 {
+		h.maxRetry = DefaultMaxRetryBody
+	}
+	if h.next == nil {
+		h.next = http.NotFoundHandler()
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.rt == nil {
+		h.rt = newTransport(opts.Timeout)
+	}
+	mk := func(p string) *route {
+		p = h.base + p
+		return &route{pattern: p, metrics: opts.Metrics.Route(p)}
+	}
+	h.token, h.stable, h.ticket = mk(pathToken), mk(pathStableToken), mk(pathTicket)
+	for _, r := range Roots() {
+		h.roots[r] = mk("/" + r + "/{path...}")
+	}
+	h.anyPath = mk("/{path...}")
+	h.badPath = mk(" (unclean path)")
+	return h, nil
+}
+
+// newTransport is the transport of relayed calls: the default one's
+// proxy, dial and TLS settings, with a bound on the wait for WeChat's
+// answer.
+func newTransport(timeout time.Duration) *http.Transport {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = timeout
+	t.MaxIdleConnsPerHost = 32
+	t.IdleConnTimeout = 30 * time.Second
+	return t
+}
+
+// claim returns the WeChat path of a request path that is the front
+// door's, and whether it is.
+func (h *Handler) claim(p string) (string, bool) {
+	if h.base != "" {
+		rest, ok := strings.CutPrefix(p, h.base)
+		if !ok || !strings.HasPrefix(rest, "/") {
+			return "", false
+		}
+		return rest, true
+	}
+	if len(p) < 2 || p[0] != '/' {
+		return "", false
+	}
+	root, _, _ := strings.Cut(p[1:], "/")
+	if _, ok := h.roots[root]; !ok {
+		return "", false
+	}
+	return p, true
+}
+
+// routeOf returns the route of a claimed WeChat path.
+func (h *Handler) routeOf(wx string) *route {
+	switch wx {
+	case pathToken:
+		return h.token
+	case pathStableToken:
+		return h.stable
+	case pathTicket:
+		return h.ticket
+	}
+	root, _, _ := strings.Cut(strings.TrimPrefix(wx, "/"), "/")
+	if r, ok := h.roots[root]; ok {
+		return r
+	}
+	return h.anyPath
+}
+
+// ServeHTTP answers the front door's requests and hands every other one
+// to Options.Next.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	wx, ok := h.claim(r.URL.Path)
+	if !ok {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	ex := &exchange{w: w, start: time.Now()}
+	defer h.finish(ex, r)
+	if !cleanPath(wx) {
+		// A path such as /cgi-bin/../v1/apps would be routed here but
+		// mean something else to the upstream; and an unclean spelling
+		// of the token paths must not slip past their local answers.
+		ex.route = h.badPath
+		h.fail(ex, errInvalidURL, "invalid url: the path is not clean")
+		return
+	}
+	ex.route = h.routeOf(wx)
+	switch wx {
+	case pathToken:
+		h.serveToken(ex, r)
+	case pathStableToken:
+		h.serveStableToken(ex, r)
+	case pathTicket:
+		h.serveTicket(ex, r)
+	default:
+		if strings.EqualFold(wx, pathToken) || strings.EqualFold(wx, pathStableToken) || strings.EqualFold(wx, pathTicket) {
+			// Another spelling of a credential path: answering it from
+			// the upstream would mint credentials behind wxtoken's back.
+			h.fail(ex, errInvalidURL, "invalid url: credential paths are spelt "+pathToken+", "+pathStableToken+" and "+pathTicket)
+			return
+		}
+		h.proxy(ex, r, wx)
+	}
+}
+
+// cleanPath reports whether p is a clean absolute path with at least one
+// segment.
+func cleanPath(p string) bool {
+	return len(p) > 1 && path.Clean(p) == p
+}
+
+// finish recovers a panic into a WeChat-shaped answer, then counts the
+// request and logs it.
+func (h *Handler) finish(ex *exchange, r *http.Request) {
+	if p := recover(); p != nil {
+		if ex.route == nil {
+			ex.route = h.badPath
+		}
+		if p == http.ErrAbortHandler {
+			// A relayed answer broke off: net/http drops the connection,
+			// so the caller cannot take half an answer for a whole one.
+			h.observe(ex, r)
+			panic(p)
+		}
+		h.log.LogAttrs(r.Context(), slog.LevelError, "panic serving the front door",
+			slog.String("route", ex.route.pattern), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+		if ex.status == 0 {
+			h.fail(ex, errSystem, "internal error")
+		}
+	}
+	h.observe(ex, r)
+}
+
+func (h *Handler) observe(ex *exchange, r *http.Request) {
+	status := ex.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	took := time.Since(ex.start)
+	ex.route.metrics.Observe(status, took)
+	if !h.log.Enabled(r.Context(), slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("route", ex.route.pattern),
+		slog.Int("status", status),
+		slog.Duration("took", took),
+	}
+	if ex.app != "" {
+		attrs = append(attrs, slog.String("appid", ex.app))
+	}
+	if ex.client != "" {
+		attrs = append(attrs, slog.String("client", ex.client))
+	}
+	if ex.errcode != 0 {
+		attrs = append(attrs, slog.Int("errcode", ex.errcode))
+	}
+	if ex.retried {
+		attrs = append(attrs, slog.Bool("retried", true))
+	}
+	h.log.LogAttrs(r.Context(), slog.LevelDebug, "front door request", attrs...)
+}
+
+// exchange is one front-door request: the writer, and what the metrics
+// and the log need to know of it.
+type exchange struct {
+	w     http.ResponseWriter
+	start time.Time
+	route *route
+	// status is the status written, 0 until then.
+	status int
+	// app and client name the caller, once known, for the log.
+	app, client string
+	// errcode is the errcode of an answer wxtoken made itself.
+	errcode int
+	// retried is set when a relayed call was made again with a new token.
+	retried bool
+}
+
+func (ex *exchange) Header() http.Header { return ex.w.Header() }
+
+func (ex *exchange) WriteHeader(status int) {
+	if ex.status != 0 {
+		return
+	}
+	ex.status = status
+	ex.w.WriteHeader(status)
+}
+
+func (ex *exchange) Write(b []byte) (int, error) {
+	if ex.status == 0 {
+		ex.WriteHeader(http.StatusOK)
+	}
+	return ex.w.Write(b)
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (ex *exchange) Unwrap() http.ResponseWriter { return ex.w }

@@ -1,0 +1,312 @@
+package compat
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/wechat"
+)
+
+// maxPeek bounds how much of a relayed answer is read to look for an
+// errcode that says the token is dead. Such answers are a few dozen
+// bytes; a larger answer is a real one (a media file, a long list) and is
+// streamed to the caller as it comes.
+const maxPeek = 64 << 10
+
+// proxy relays a call to the upstream with the current token, and makes
+// it once more with a new token when WeChat rejects the one it carried.
+func (h *Handler) proxy(ex *exchange, r *http.Request, wx string) {
+	c, ok := h.identify(ex, r, true)
+	if !ok {
+		return
+	}
+	body, err := h.readBody(r)
+	if err != nil {
+		h.fail(ex, errSystem, "system busy: the request body could not be read")
+		return
+	}
+	token := ""
+	if c.by != bySecret {
+		g, err := h.svc.Credential(r.Context(), c.appID, wxtoken.KindAccessToken)
+		if err != nil {
+			h.serviceFailed(ex, r, err)
+			return
+		}
+		token = g.Value
+	}
+	resp, err := h.send(r, wx, token, body)
+	if err != nil {
+		h.upstreamFailed(ex, r, err)
+		return
+	}
+	whole := peek(resp)
+	if token != "" && body.replayable() && whole != nil && tokenRejected(whole) {
+		// The token died early: rotated out of band, or replaced by a
+		// caller outside wxtoken. Report it, as every other caller of
+		// wxtoken would, and try once more with whatever wxtoken holds
+		// after that; a report held back by the rate limit answers the
+		// current token, which may already be another one.
+		if g, rerr := h.svc.Refresh(r.Context(), c.appID, wxtoken.KindAccessToken, token); rerr == nil && g.Value != token {
+			resp.Body.Close()
+			ex.retried = true
+			if resp, err = h.send(r, wx, g.Value, body); err != nil {
+				h.upstreamFailed(ex, r, err)
+				return
+			}
+			whole = peek(resp)
+		}
+	}
+	defer resp.Body.Close()
+	h.relay(ex, resp, whole)
+}
+
+// requestBody is the body of a relayed call: held in memory when it is no
+// larger than the retry limit, so that it can be sent twice, and streamed
+// otherwise.
+type requestBody struct {
+	held   []byte
+	stream io.Reader // nil when held is the whole body
+	length int64     // -1 when unknown
+}
+
+func (b *requestBody) replayable() bool { return b.stream == nil }
+
+// readBody reads a request body up to the retry limit.
+func (h *Handler) readBody(r *http.Request) (*requestBody, error) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return &requestBody{}, nil
+	}
+	if r.ContentLength > h.maxRetry {
+		return &requestBody{stream: r.Body, length: r.ContentLength}, nil
+	}
+	held, err := io.ReadAll(io.LimitReader(r.Body, h.maxRetry+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(held)) > h.maxRetry {
+		return &requestBody{stream: io.MultiReader(bytes.NewReader(held), r.Body), length: r.ContentLength}, nil
+	}
+	return &requestBody{held: held, length: int64(len(held))}, nil
+}
+
+// send makes the call to the upstream: the caller's method, path, query
+// (with token in place of any access_token, unless token is empty), body
+// and end-to-end headers. The target is always the configured upstream:
+// nothing in the request chooses the host.
+func (h *Handler) send(r *http.Request, wx, token string, body *requestBody) (*http.Response, error) {
+	target := h.upstream + h.escapedPath(r, wx)
+	if q := r.URL.RawQuery; token != "" {
+		target += "?" + withToken(q, token)
+	} else if q != "" {
+		target += "?" + q
+	}
+	var rd io.Reader
+	switch {
+	case body.stream != nil:
+		rd = body.stream
+	case len(body.held) > 0:
+		rd = bytes.NewReader(body.held)
+	}
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, target, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body.stream == nil && len(body.held) > 0 {
+		held := body.held
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(held)), nil }
+	}
+	out.ContentLength = body.length
+	if rd == nil {
+		out.ContentLength = 0
+	}
+	out.Header = forwardHeaders(r.Header)
+	return h.rt.RoundTrip(out)
+}
+
+// escapedPath is the caller's path below the base path, escaped as the
+// caller sent it.
+func (h *Handler) escapedPath(r *http.Request, wx string) string {
+	p := r.URL.EscapedPath()
+	if h.base != "" {
+		if rest, ok := strings.CutPrefix(p, h.base); ok && strings.HasPrefix(rest, "/") {
+			return rest
+		}
+		// The base path has only characters that are never escaped, so
+		// this is unreachable; the decoded path is the safe answer.
+		return (&url.URL{Path: wx}).EscapedPath()
+	}
+	return p
+}
+
+// forwardHeaders returns the headers of a request to relay: the caller's,
+// less the hop-by-hop ones, the client key (which is wxtoken's, never
+// WeChat's business), the appid header and Accept-Encoding. The transport
+// asks for gzip on its own and unpacks the answer, so that wxtoken can
+// read an errcode in it; the caller gets it unpacked.
+func forwardHeaders(in http.Header) http.Header {
+	out := make(http.Header, len(in))
+	drop := connectionTokens(in)
+	for k, v := range in {
+		if isHopByHop(k) || drop[k] {
+			continue
+		}
+		switch k {
+		case "Authorization", HeaderAppID, "Accept-Encoding":
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// isHopByHop reports whether the canonical header name k belongs to one
+// connection only (RFC 9110, section 7.6.1), so a proxy must not pass it on.
+func isHopByHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
+// connectionTokens returns the header names a Connection header lists,
+// which are hop-by-hop too.
+func connectionTokens(h http.Header) map[string]bool {
+	var m map[string]bool
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				if m == nil {
+					m = map[string]bool{}
+				}
+				m[textproto.CanonicalMIMEHeaderKey(f)] = true
+			}
+		}
+	}
+	return m
+}
+
+// peek reads a relayed answer that may be an errcode, and returns it whole
+// (leaving resp.Body to read it again), or nil when it is too large or not
+// text, in which case resp.Body still yields all of it.
+func peek(resp *http.Response) []byte {
+	if resp.ContentLength > maxPeek || !textual(resp.Header.Get("Content-Type")) {
+		return nil
+	}
+	buf, err := io.ReadAll(io.LimitReader(resp.Body, maxPeek+1))
+	if err == nil && len(buf) <= maxPeek {
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(buf))
+		return buf
+	}
+	// Too long, or broken off: hand on what came and the rest as it
+	// comes, so that the caller sees the same failure.
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(buf), resp.Body), resp.Body}
+	return nil
+}
+
+// textual reports whether a Content-Type can carry a JSON errcode. WeChat
+// labels JSON variously (application/json, text/plain), and a missing one
+// is read too.
+func textual(ct string) bool {
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || strings.HasPrefix(mt, "text/")
+}
+
+// tokenRejected reports whether a relayed answer is WeChat saying that the
+// access_token it carried is dead.
+func tokenRejected(body []byte) bool {
+	var a struct {
+		ErrCode *int `json:"errcode"`
+	}
+	if json.Unmarshal(body, &a) != nil || a.ErrCode == nil {
+		return false
+	}
+	switch *a.ErrCode {
+	case wechat.ErrInvalidCredential, wechat.ErrTokenExpired, wechat.ErrInvalidToken:
+		return true
+	}
+	return false
+}
+
+// relay answers with the upstream's answer: its status, end-to-end
+// headers and body. An answer that was read whole and is JSON is labelled
+// so, as some SDKs parse only then (WeChat labels some of its JSON
+// text/plain).
+func (h *Handler) relay(ex *exchange, resp *http.Response, whole []byte) {
+	hdr := ex.Header()
+	drop := connectionTokens(resp.Header)
+	for k, v := range resp.Header {
+		if isHopByHop(k) || drop[k] || k == "Content-Length" {
+			continue
+		}
+		hdr[k] = v
+	}
+	if whole != nil {
+		if looksJSON(whole) && !isJSONType(hdr.Get("Content-Type")) {
+			hdr["Content-Type"] = h.jsonType
+		}
+		hdr["Content-Length"] = []string{strconv.Itoa(len(whole))}
+	} else if resp.ContentLength >= 0 {
+		hdr["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
+	}
+	ex.WriteHeader(resp.StatusCode)
+	if whole != nil {
+		_, _ = ex.Write(whole)
+		return
+	}
+	if _, err := io.Copy(ex, resp.Body); err != nil {
+		// Part of the answer has gone out: abort the connection so the
+		// caller cannot mistake it for a whole one.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func looksJSON(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[') && json.Valid(b)
+}
+
+func isJSONType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// upstreamFailed answers a relayed call that got no answer: -1, system
+// busy, which SDKs retry. The log says why without the URL, whose query
+// holds the token.
+func (h *Handler) upstreamFailed(ex *exchange, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The caller went away; nobody reads the answer.
+		h.fail(ex, errSystem, "system busy: request canceled")
+		return
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	h.log.LogAttrs(r.Context(), slog.LevelWarn, "relaying a call to the upstream failed",
+		slog.String("route", ex.route.pattern), slog.String("appid", ex.app), slog.String("error", err.Error()))
+	h.fail(ex, errSystem, "system busy: the upstream did not answer")
+}
