@@ -348,3 +348,33 @@ wxtoken_http_requests_total{route="GET /healthz",status="200"} 1600
 		t.Error(err)
 	}
 }
+
+func TestClusterGauges(t *testing.T) {
+	m := metrics.New(metrics.WithNow(fixedNow))
+	m.WatchStatus(func(context.Context) []wxtoken.AppStatus {
+		return []wxtoken.AppStatus{{
+			AppID: "wxa",
+			Credentials: []wxtoken.CredentialStatus{
+				{Kind: wxtoken.KindAccessToken, State: wxtoken.StateStale, LeaseHolder: "api-1", HeardAt: ptr(t0.Add(-1500 * time.Millisecond))},
+				{Kind: wxtoken.KindJSAPITicket, State: wxtoken.StateFresh, HeardAt: ptr(t0.Add(-20 * time.Second))},
+			},
+		}, {
+			// Without a shared store: neither gauge.
+			AppID:       "wxb",
+			Credentials: []wxtoken.CredentialStatus{{Kind: wxtoken.KindAccessToken, State: wxtoken.StateFresh}},
+		}}
+	})
+	want := `
+# HELP wxtoken_lease_holder_info 1 for the replica that holds the credential's lease on the shared store (the one working on it now); absent while none does.
+# TYPE wxtoken_lease_holder_info gauge
+wxtoken_lease_holder_info{appid="wxa",holder="api-1",kind="access_token"} 1
+# HELP wxtoken_credential_heard_age_seconds Seconds since this replica last had the credential confirmed by the shared store; only with a shared store.
+# TYPE wxtoken_credential_heard_age_seconds gauge
+wxtoken_credential_heard_age_seconds{appid="wxa",kind="access_token"} 1.5
+wxtoken_credential_heard_age_seconds{appid="wxa",kind="jsapi"} 20
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
+		"wxtoken_lease_holder_info", "wxtoken_credential_heard_age_seconds"); err != nil {
+		t.Error(err)
+	}
+}
