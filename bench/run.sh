@@ -13,12 +13,23 @@
 # other processes to use under QUIET_PCT % of a CPU) OTHER_MAX=10 RETRIES=6
 # (run a round again, RETRIES times at most in all, when other processes
 # took more than OTHER_MAX % of a CPU during it)
+# COMPARE=handler (the default) measures wxtoken on the memory store
+# against the constant handler; COMPARE=cluster measures wxtoken on Redis
+# (cluster mode, the Redis of REDIS=127.0.0.1:6379) against wxtoken on the
+# embedded bolt store: what cluster mode costs a read.
 # PROFILE=1 adds a CPU profile of benchserver under wrk load, one per
 # target (a fresh benchserver each), with `go tool pprof -top` of them and
 # a table of server CPU per request by function, in the results folder.
 set -euo pipefail
 
 CONNS=${CONNS:-32}
+COMPARE=${COMPARE:-handler}
+REDIS=${REDIS:-127.0.0.1:6379}
+case $COMPARE in
+handler) server_flags=() ;;
+cluster) server_flags=(--store redis --redis "$REDIS" --baseline-store bolt) ;;
+*) echo "run.sh: COMPARE=$COMPARE: want handler or cluster" >&2; exit 2 ;;
+esac
 DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-3s}
 ROUNDS=${ROUNDS:-6}
@@ -91,7 +102,7 @@ go build -o "$work/benchserver" ./bench/cmd/benchserver
 
 # start_server [flags...]: starts benchserver and reads its key and URLs.
 start_server() {
-	"${server_cpu[@]}" "$work/benchserver" --listen "$WX_ADDR" --baseline "$BASE_ADDR" "$@" \
+	"${server_cpu[@]}" "$work/benchserver" --listen "$WX_ADDR" --baseline "$BASE_ADDR" "${server_flags[@]}" "$@" \
 		>"$work/server.out" 2>"$results/benchserver.stderr" &
 	server_pid=$!
 	for _ in $(seq 100); do
@@ -106,6 +117,8 @@ start_server() {
 	BASELINE_URL=$(field baseline_url)
 	BODY_BYTES=$(field body_bytes)
 	GOMAXPROCS_SEEN=$(field gomaxprocs)
+	STORE=$(field store)
+	BASELINE_STORE=$(field baseline_store)
 }
 
 # bench NAME OUTFILE DURATION: one wrk run against target NAME.
@@ -215,6 +228,7 @@ stop_server
 
 {
 	echo "machine: $ncpu CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(go version | awk '{ print $3 }'), $(wrk -v 2>&1 | head -n1 | awk '{ print $1, $2 }')"
+	echo "targets: wxtoken on the $STORE store; baseline: $([[ $BASELINE_STORE == handler ]] && echo "a constant JSON handler" || echo "wxtoken on the $BASELINE_STORE store")"
 	echo "tree: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$([[ -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]] && echo ' with local changes')"
 	if [[ $PIN == 1 ]]; then
 		echo "placement: wrk on CPU 0, servers on CPUs 1-$((ncpu - 1)) (GOMAXPROCS $GOMAXPROCS_SEEN)"

@@ -168,15 +168,17 @@ func (e *Engine) syncMeta(ctx context.Context, a *app) error {
 	if a.token.lease.Load() != nil {
 		return nil
 	}
+	return e.loadMeta(ctx, a)
+}
+
+// loadMeta reads the bookkeeping of a from the store and installs it.
+func (e *Engine) loadMeta(ctx context.Context, a *app) error {
 	m, err := e.opts.Store.GetMeta(ctx, a.cfg.AppID)
 	if errors.Is(err, wxtoken.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
-	}
-	if a.token.lease.Load() != nil {
-		return nil // claimed meanwhile
 	}
 	e.setMeta(a, m)
 	now := e.opts.Clock.Now()
@@ -241,9 +243,12 @@ func (e *Engine) claim(ctx context.Context, s *slot, need func(now time.Time) bo
 		l, err := e.coord.AcquireLease(ctx, s.key, e.opts.LeaseTTL)
 		switch {
 		case err == nil:
+			// The previous holder may have written just before it let go,
+			// the bookkeeping included: read before holdLease marks the
+			// lease held, which stops syncMeta.
+			serr := e.syncSlot(ctx, s)
 			release := e.holdLease(s, l)
-			// The previous holder may have written just before it let go.
-			if err := e.syncSlot(ctx, s); err == nil && !need(e.opts.Clock.Now()) {
+			if serr == nil && !need(e.opts.Clock.Now()) {
 				release()
 				return nil, nil
 			}
@@ -437,6 +442,12 @@ func (w watcher) Reset() {
 	w.e.cl.mu.Lock()
 	w.e.cl.reconcile = true
 	w.e.cl.mu.Unlock()
+	// The store counts bookkeeping writes from scratch again.
+	for _, a := range w.e.order {
+		a.mu.Lock()
+		a.metaSeen = 0
+		a.mu.Unlock()
+	}
 	w.e.log.Warn("the shared store lost its data; writing back what this replica holds")
 }
 
