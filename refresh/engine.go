@@ -447,6 +447,11 @@ func (e *Engine) Credential(ctx context.Context, appID string, kind wxtoken.Kind
 	}
 	c, err := e.fetch(ctx, s, reasonFor(s))
 	if err != nil {
+		// Another replica's credential may have arrived while this
+		// one's refresh failed.
+		if g, ok := e.grant(s, s.load(), e.opts.Clock.Now()); ok {
+			return g, nil
+		}
 		return wxtoken.Grant{}, err
 	}
 	if g, ok := e.grant(s, c, e.opts.Clock.Now()); ok {
