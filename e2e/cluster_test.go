@@ -131,22 +131,12 @@ func TestClusterReportsCoalesce(t *testing.T) {
 			endpoint := tokenEndpoint(api)
 			before := e.sim.Calls(endpoint, appID)
 			const n = 100
-			values := make([]string, n)
-			errs := make([]error, n)
 			body := fmt.Sprintf(`{"stale":%q}`, old)
-			allAtOnce(n, func(i int) {
-				a, err := e.requestAt(bases[i%3], http.MethodPost, "/v1/apps/"+appID+"/access_token/refresh", e.key, body)
-				if err == nil {
-					var g grant
-					g, err = parseGrant(a, appID, "")
-					values[i] = g.value
-				}
-				errs[i] = err
+			// Report i goes to replica i%3.
+			values := e.tokensAtOnce(t, appID, n, func(i int) (string, string, string, string) {
+				return bases[i%3], http.MethodPost, "/v1/apps/" + appID + "/access_token/refresh", body
 			})
-			for i, err := range errs {
-				if err != nil {
-					t.Fatalf("report %d (replica %d): %v", i, i%3+1, err)
-				}
+			for i := range values {
 				if values[i] != values[0] || values[i] == old {
 					t.Fatalf("report %d got another token than report 0, or the dead one", i)
 				}

@@ -28,21 +28,10 @@ func TestConcurrentFirstReadsMakeOneUpstreamCall(t *testing.T) {
 			e.start()
 
 			const n = 200
-			values := make([]string, n)
-			errs := make([]error, n)
-			allAtOnce(n, func(i int) {
-				a, err := e.request(http.MethodGet, "/v1/apps/"+appID+"/access_token", e.key, "")
-				if err == nil {
-					var g grant
-					g, err = parseGrant(a, appID, "")
-					values[i] = g.value
-				}
-				errs[i] = err
+			values := e.tokensAtOnce(t, appID, n, func(int) (string, string, string, string) {
+				return e.base, http.MethodGet, "/v1/apps/" + appID + "/access_token", ""
 			})
-			for i, err := range errs {
-				if err != nil {
-					t.Fatalf("reader %d: %v", i, err)
-				}
+			for i := range values {
 				if values[i] != values[0] {
 					t.Fatalf("reader %d got another token than reader 0", i)
 				}
@@ -90,24 +79,10 @@ func TestConcurrentStaleReportsMakeOneUpstreamCall(t *testing.T) {
 
 			report := func(n int) []string {
 				t.Helper()
-				values := make([]string, n)
-				errs := make([]error, n)
 				body := fmt.Sprintf(`{"stale":%q}`, old)
-				allAtOnce(n, func(i int) {
-					a, err := e.request(http.MethodPost, "/v1/apps/"+appID+"/access_token/refresh", e.key, body)
-					if err == nil {
-						var g grant
-						g, err = parseGrant(a, appID, "")
-						values[i] = g.value
-					}
-					errs[i] = err
+				return e.tokensAtOnce(t, appID, n, func(int) (string, string, string, string) {
+					return e.base, http.MethodPost, "/v1/apps/" + appID + "/access_token/refresh", body
 				})
-				for i, err := range errs {
-					if err != nil {
-						t.Fatalf("report %d: %v", i, err)
-					}
-				}
-				return values
 			}
 
 			const n = 100

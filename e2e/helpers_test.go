@@ -535,6 +535,32 @@ func allAtOnce(n int, fn func(i int)) {
 	wg.Wait()
 }
 
+// tokensAtOnce sends n access_token requests released together, request i
+// being what req(i) says (the server's base URL, the method, the path and
+// a JSON body or ""), and returns the token of each answer. An answer that
+// is not a valid grant ends the test, naming the request.
+func (e *env) tokensAtOnce(t *testing.T, appID string, n int, req func(i int) (base, method, path, body string)) []string {
+	t.Helper()
+	values := make([]string, n)
+	errs := make([]error, n)
+	allAtOnce(n, func(i int) {
+		base, method, path, body := req(i)
+		a, err := e.requestAt(base, method, path, e.key, body)
+		if err == nil {
+			var g grant
+			g, err = parseGrant(a, appID, "")
+			values[i] = g.value
+		}
+		errs[i] = err
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	return values
+}
+
 // logBuffer collects the server's log; it is safe for concurrent use.
 type logBuffer struct {
 	mu sync.Mutex

@@ -46,15 +46,15 @@ func (e *Engine) known(now time.Time) time.Time {
 	return h
 }
 
-// storeDown returns the last failure to reach the shared store and since
-// when it fails, or nil.
-func (e *Engine) storeDown() (error, time.Time) {
+// storeDown returns since when the shared store cannot be reached and the
+// last failure, or a nil error while it answers.
+func (e *Engine) storeDown() (time.Time, error) {
 	if e.coord == nil {
-		return nil, time.Time{}
+		return time.Time{}, nil
 	}
 	e.cl.mu.Lock()
 	defer e.cl.mu.Unlock()
-	return e.cl.syncErr, e.cl.downSince
+	return e.cl.downSince, e.cl.syncErr
 }
 
 // owner names this replica in the bookkeeping: its lease owner, or

@@ -100,7 +100,7 @@ func (e *Engine) Replica() string {
 func (e *Engine) NotReady(context.Context) []string {
 	now := e.opts.Clock.Now()
 	var reasons []string
-	if err, since := e.storeDown(); err != nil {
+	if since, err := e.storeDown(); err != nil {
 		reasons = append(reasons, fmt.Sprintf(
 			"the shared store is unreachable since %s (%v): serving credentials from memory while they last; none is refreshed but stable access_tokens",
 			since.UTC().Format(time.RFC3339), err))

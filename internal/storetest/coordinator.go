@@ -325,7 +325,7 @@ func testSkewedClocks(t *testing.T, open func(func() time.Time) Shared) {
 	got := mustGet(t, b, appA, wxtoken.KindAccessToken)
 	// B, whose clock is a minute behind A's, must see the same hour left,
 	// not an hour and a minute.
-	left := got.ExpiresAt.Sub(time.Now())
+	left := time.Until(got.ExpiresAt)
 	if d := left - time.Hour; d > time.Second || d < -time.Second {
 		t.Fatalf("a replica a minute behind sees %v left of a credential with an hour left", left)
 	}
