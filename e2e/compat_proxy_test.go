@@ -258,6 +258,9 @@ func TestCompatDisabledAndBasePath(t *testing.T) {
 	e := newEnv(t, setup{apps: []appSpec{{id: appID, api: "stable"}}, ttl: time.Minute, overlap: 5 * time.Second})
 	first := e.start()
 	secret := e.secretOf(appID)
+	// Let the first fetch land, so that stopping this server does not
+	// cancel it and leave a retry for the next one to wait out.
+	e.token(t, appID)
 	apiError(t, e.mustDo(t, http.MethodGet, classicTokenPath(appID, secret), "", ""), 404, "not_found")
 	first.stop(t)
 
