@@ -187,9 +187,12 @@ func TestSilenceper50ClientsDuringRefresh(t *testing.T) {
 			close(start)
 			wg.Wait()
 			took := time.Since(began)
+			// Each client gets the valid token of the moment: the old one
+			// while the refresh is in flight, the new one if a loaded
+			// machine let the refresh land first.
 			for i := range n {
-				if errs[i] != nil || tokens[i] != old {
-					t.Fatalf("client %d: %v (the valid token: %v)", i, errs[i], tokens[i] == old)
+				if errs[i] != nil || tokens[i] == "" || (tokens[i] != old && !st.sim.Check(tokens[i]).Valid) {
+					t.Fatalf("client %d: %v", i, errs[i])
 				}
 			}
 			if got := st.sim.Calls(endpoint, a.id); got != 2 {
