@@ -3,6 +3,7 @@ package refresh
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
@@ -469,5 +470,37 @@ func TestUnknownAppAndKind(t *testing.T) {
 	}
 	if _, err := h.eng.Credential(ctx, appA, wxtoken.KindWxCard); wxtoken.ErrorCode(err) != wxtoken.ENotFound {
 		t.Fatalf("unconfigured ticket: %v", err)
+	}
+}
+
+// TestRestartKeepsTheErrorPolicy: a restart does not call WeChat again
+// before the error policy's wait after 45009 has passed; after a
+// configuration error it tries again at once, since a restart is how a
+// corrected config takes effect.
+func TestRestartKeepsTheErrorPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		errcode  int
+		retryNow bool
+	}{{45009, false}, {40125, true}} {
+		t.Run(fmt.Sprint(tc.errcode), func(t *testing.T) {
+			h := newHarness(t, wxtoken.TokenAPIStable, nil, nil)
+			if err := h.sim.Inject(simulator.Fault{Endpoint: simulator.EndpointStableToken, Kind: simulator.FaultErrCode, ErrCode: tc.errcode, Count: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.eng.Credential(context.Background(), appA, wxtoken.KindAccessToken); err == nil {
+				t.Fatal("the first fetch succeeded through the fault")
+			}
+			h.eng.Close()
+			before := h.calls(simulator.EndpointStableToken)
+			h.start()
+			_, err := h.eng.Credential(context.Background(), appA, wxtoken.KindAccessToken)
+			after := h.calls(simulator.EndpointStableToken) - before
+			switch {
+			case tc.retryNow && (err != nil || after != 1):
+				t.Fatalf("after a restart: %v, %d calls; want one call and a token", err, after)
+			case !tc.retryNow && (err == nil || after != 0):
+				t.Fatalf("after a restart: %v, %d calls; want the wait kept: no call, unavailable", err, after)
+			}
+		})
 	}
 }

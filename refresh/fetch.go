@@ -459,8 +459,14 @@ func (e *Engine) fail(s *slot, reason string, err error) error {
 		}
 		// Kept with the bookkeeping, so that a restart, and every
 		// replica on a shared store, hold back as long as this one.
+		// Except a configuration error: a restart with a corrected
+		// config must try again at once, as it would on a reload.
+		shared := &failure
+		if c.Class == wechat.ClassConfig {
+			shared = nil
+		}
 		ctx, cancel := e.detached(e.opts.LeaseTTL)
-		e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) { m.TokenFailure = &failure })
+		e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) { m.TokenFailure = shared })
 		cancel()
 	}
 	e.queue.set(s, retry)
