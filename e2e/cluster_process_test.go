@@ -191,9 +191,14 @@ func TestClusterLeaseHolderDies(t *testing.T) {
 					tick := time.NewTicker(50 * time.Millisecond)
 					defer tick.Stop()
 					for {
-						g, err := get(p)
+						// A request to the replica that was stopped, or
+						// is being stopped, while it ran may fail.
 						victMu.Lock()
 						isVictim := victimN == name
+						victMu.Unlock()
+						g, err := get(p)
+						victMu.Lock()
+						isVictim = isVictim || victimN == name
 						victMu.Unlock()
 						switch {
 						case err == nil:

@@ -349,6 +349,16 @@ func (e *Engine) Close() error {
 	return nil
 }
 
+// closing reports whether Close has been called.
+func (e *Engine) closing() bool {
+	select {
+	case <-e.stop:
+		return true
+	default:
+		return false
+	}
+}
+
 // detached returns a context that ends when the engine closes or after
 // timeout (none when zero), independent of any caller: a refresh that many
 // callers wait on must not die with the first caller's request.
@@ -448,7 +458,11 @@ func (e *Engine) Credential(ctx context.Context, appID string, kind wxtoken.Kind
 	c, err := e.fetch(ctx, s, reasonFor(s))
 	if err != nil {
 		// Another replica's credential may have arrived while this
-		// one's refresh failed.
+		// one's refresh failed, or be in the store unannounced yet (this
+		// replica was paused, or its feed is behind).
+		if e.coord != nil {
+			_ = e.syncSlot(ctx, s) // on failure, the refresh's error says more
+		}
 		if g, ok := e.grant(s, s.load(), e.opts.Clock.Now()); ok {
 			return g, nil
 		}

@@ -461,13 +461,17 @@ func (e *Engine) fail(s *slot, reason string, err error) error {
 		// replica on a shared store, hold back as long as this one.
 		// Except a configuration error: a restart with a corrected
 		// config must try again at once, as it would on a reload.
+		// Nor a call cut short by the engine's own shutdown: it says
+		// nothing about WeChat.
 		shared := &failure
 		if c.Class == wechat.ClassConfig {
 			shared = nil
 		}
-		ctx, cancel := e.detached(e.opts.LeaseTTL)
-		e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) { m.TokenFailure = shared })
-		cancel()
+		if !e.closing() {
+			ctx, cancel := e.detached(e.opts.LeaseTTL)
+			e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) { m.TokenFailure = shared })
+			cancel()
+		}
 	}
 	e.queue.set(s, retry)
 	e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, "error")
