@@ -329,8 +329,22 @@ func (e *Engine) Start(ctx context.Context) error {
 			defer e.wg.Done()
 			ctx, cancel := e.detached(0)
 			defer cancel()
-			// Watch returns only when ctx ends, at Close.
-			_ = e.coord.Watch(ctx, watcher{e})
+			for {
+				err := e.coord.Watch(ctx, watcher{e})
+				if ctx.Err() != nil {
+					return // Close
+				}
+				// Not expected: a watch follows outages by itself. Start
+				// another rather than go deaf to the other replicas.
+				e.log.Error("watching the shared store stopped; starting again", "err", err)
+				t := e.opts.Clock.NewTimer(time.Second)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return
+				case <-t.C():
+				}
+			}
 		}()
 	}
 	return nil
