@@ -75,7 +75,9 @@ func (e *Engine) leaseHolders(ctx context.Context) map[string]string {
 			names = append(names, s.key)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.opts.LeaseTTL)
+	// Status must answer while the store is away: a scrape or an
+	// operator waits at most a second for the holders.
+	ctx, cancel := context.WithTimeout(ctx, min(e.opts.LeaseTTL, time.Second))
 	defer cancel()
 	h, err := e.coord.LeaseHolders(ctx, names)
 	if err != nil {
