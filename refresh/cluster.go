@@ -118,19 +118,18 @@ func (s *slot) notify() {
 }
 
 // adopt makes c, read from the store, the current value of s if it is
-// newer than what s holds. It reports whether it was.
-func (e *Engine) adopt(s *slot, c *wxtoken.Credential) bool {
+// newer than what s holds.
+func (e *Engine) adopt(s *slot, c *wxtoken.Credential) {
 	for {
 		cur := s.cur.Load()
 		if cur != nil && cur.Version >= c.Version {
-			return false
+			return
 		}
 		if s.cur.CompareAndSwap(cur, c) {
 			break
 		}
 	}
 	now := e.opts.Clock.Now()
-	s.heard.Store(now.UnixNano())
 	e.remember(s.app, c)
 	e.queue.set(s, e.nextDue(s, now))
 	if s.kind == wxtoken.KindAccessToken {
@@ -141,25 +140,35 @@ func (e *Engine) adopt(s *slot, c *wxtoken.Credential) bool {
 	}
 	s.notify()
 	e.log.Debug("credential learnt from the shared store", "appid", c.AppID, "kind", c.Kind, "version", c.Version)
-	return true
 }
 
 // syncSlot reads the record of s from the store and adopts it if it is
 // newer; for an access_token it reads the app's bookkeeping too.
 func (e *Engine) syncSlot(ctx context.Context, s *slot) error {
+	_, err := e.readSlot(ctx, s)
+	return err
+}
+
+// readSlot is syncSlot, returning the record read: nil when the store
+// holds none.
+func (e *Engine) readSlot(ctx context.Context, s *slot) (*wxtoken.Credential, error) {
 	c, err := e.opts.Store.Get(ctx, s.app.cfg.AppID, s.kind)
+	var stored *wxtoken.Credential
 	switch {
 	case err == nil:
-		e.adopt(s, &c)
+		stored = &c
+		e.adopt(s, stored)
 		s.heard.Store(e.opts.Clock.Now().UnixNano())
 	case errors.Is(err, wxtoken.ErrNotFound):
 	default:
-		return err
+		return nil, err
 	}
 	if s.kind == wxtoken.KindAccessToken {
-		return e.syncMeta(ctx, s.app)
+		if err := e.syncMeta(ctx, s.app); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	return stored, nil
 }
 
 // syncMeta reads the bookkeeping of a from the store. While this replica
@@ -473,22 +482,15 @@ func (e *Engine) reconcile() {
 }
 
 func (e *Engine) reconcileSlot(ctx context.Context, s *slot) error {
-	if err := e.syncSlot(ctx, s); err != nil {
+	stored, err := e.readSlot(ctx, s)
+	if err != nil {
 		return err
 	}
 	cur := s.load()
-	if cur == nil || !cur.ValidAt(e.opts.Clock.Now()) {
+	if cur == nil || !cur.ValidAt(e.opts.Clock.Now()) || stored != nil && stored.Version >= cur.Version {
 		return nil
 	}
 	a := s.app
-	stored, err := e.opts.Store.Get(ctx, a.cfg.AppID, s.kind)
-	switch {
-	case err == nil && stored.Version >= cur.Version:
-		s.unsaved.Store(false)
-		return nil
-	case err != nil && !errors.Is(err, wxtoken.ErrNotFound):
-		return err
-	}
 	l, err := e.coord.AcquireLease(ctx, s.key, e.opts.LeaseTTL)
 	if errors.Is(err, wxtoken.ErrLeaseHeld) {
 		return nil // its holder writes what counts
@@ -512,7 +514,6 @@ func (e *Engine) reconcileSlot(ctx context.Context, s *slot) error {
 			}
 		}
 	}
-	s.unsaved.Store(false)
 	e.log.Info("credential written back to the shared store", "appid", a.cfg.AppID, "kind", s.kind, "version", cur.Version)
 	return nil
 }

@@ -153,12 +153,10 @@ type slot struct {
 	changed chan struct{}
 
 	// With a shared store: the lease this replica holds on the
-	// credential, if any; when the store last confirmed the credential
-	// (unix nanoseconds); and whether memory holds a value the store
-	// lacks.
-	lease   atomic.Pointer[wxtoken.Lease]
-	heard   atomic.Int64
-	unsaved atomic.Bool
+	// credential, if any, and when the store last confirmed the
+	// credential (unix nanoseconds).
+	lease atomic.Pointer[wxtoken.Lease]
+	heard atomic.Int64
 
 	// due and index belong to the scheduler.
 	due   time.Time
@@ -548,8 +546,7 @@ func (e *Engine) flight(ctx context.Context, s *slot, mode string, fn func(conte
 		}
 		return r.Val.(*wxtoken.Credential), nil
 	case <-ctx.Done():
-		return nil, &wxtoken.Error{Code: wxtoken.EUnavailable,
-			Message: fmt.Sprintf("gave up waiting for %s of app %s: %v", s.kind, s.app.cfg.AppID, ctx.Err()), Err: ctx.Err()}
+		return nil, e.waitError(s, ctx.Err())
 	}
 }
 

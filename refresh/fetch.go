@@ -378,8 +378,8 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 		default:
 			// Serving a good credential beats refusing to: keep it in
 			// memory and say that it will not survive a restart. A
-			// shared store gets it back when it answers again.
-			s.unsaved.Store(true)
+			// shared store gets it back when it answers again (see
+			// reconcile).
 			e.log.Error("persisting credential failed; serving it from memory", "appid", a.cfg.AppID, "kind", s.kind, "err", err)
 		}
 	}
