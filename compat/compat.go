@@ -5,9 +5,16 @@
 //
 //   - GET /cgi-bin/token and POST /cgi-bin/stable_token check the appid and
 //     AppSecret as WeChat does (the secret in constant time) and answer the
-//     cached access_token. They never call WeChat per request, and
-//     force_refresh is a compare-and-refresh report of the current token,
-//     never a blind refresh.
+//     cached access_token. A client key granted the app is taken in place
+//     of the AppSecret, so that business servers need not hold it. They
+//     never call WeChat per request, and force_refresh is a
+//     compare-and-refresh report of the current token, never a blind
+//     refresh.
+//   - The /sns/ calls that carry the caller's own credentials (login code
+//     exchanges, a user's OAuth token or refresh token) are relayed as
+//     they are, for exact paths only, with the AppSecret put in where a
+//     client key stands in for it; a user's token is never taken for, or
+//     swapped with, the app's (sns.go).
 //   - GET /cgi-bin/ticket/getticket identifies the app by an access_token
 //     that wxtoken handed out and answers the cached ticket.
 //   - Every other WeChat API path is relayed to the configured upstream,
@@ -71,8 +78,10 @@ func Roots() []string {
 	}
 }
 
-// App is a configured app: its appid and AppSecret. New keeps only the
-// secret's SHA-256, to compare against.
+// App is a configured app: its appid and AppSecret. New keeps the
+// secret's SHA-256 to compare against, and the secret itself to put into
+// the /sns/ calls that a business server makes with a client key in its
+// place.
 type App struct {
 	AppID  string
 	Secret string
@@ -124,6 +133,7 @@ type Handler struct {
 	svc      wxtoken.Service
 	appOf    func(string) (string, bool)
 	secrets  map[string][sha256.Size]byte
+	plain    map[string]string // the AppSecrets, only ever sent to the upstream
 	keys     *httpapi.KeyRing
 	upstream string
 	rt       http.RoundTripper
@@ -164,6 +174,7 @@ func New(opts Options) (*Handler, error) {
 		svc:      opts.Service,
 		appOf:    opts.AppOf,
 		secrets:  make(map[string][sha256.Size]byte, len(opts.Apps)),
+		plain:    make(map[string]string, len(opts.Apps)),
 		keys:     opts.Keys,
 		upstream: strings.TrimRight(opts.Upstream, "/"),
 		rt:       opts.Transport,
@@ -180,6 +191,7 @@ func New(opts Options) (*Handler, error) {
 			return nil, errors.New("compat: every app needs an appid and a secret")
 		}
 		h.secrets[a.AppID] = sha256.Sum256([]byte(a.Secret))
+		h.plain[a.AppID] = a.Secret
 	}
 	if h.maxRetry <= 0 {
 		h.maxRetry = DefaultMaxRetryBody
@@ -288,6 +300,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// Another spelling of a credential path: answering it from
 			// the upstream would mint credentials behind wxtoken's back.
 			h.fail(ex, errInvalidURL, "invalid url: credential paths are spelt "+pathToken+", "+pathStableToken+" and "+pathTicket)
+			return
+		}
+		if k := snsKindOf(wx); k != snsNone {
+			h.serveSNS(ex, r, wx, k)
 			return
 		}
 		h.proxy(ex, r, wx)

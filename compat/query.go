@@ -25,9 +25,14 @@ func queryKey(part string) (key, value string) {
 // different values, which could make wxtoken check one token and the
 // upstream use another.
 func findToken(raw string) (value string, found, conflict bool) {
+	return findParam(raw, tokenParam)
+}
+
+// findParam is findToken for any parameter name.
+func findParam(raw, name string) (value string, found, conflict bool) {
 	for part := range strings.SplitSeq(raw, "&") {
 		key, v := queryKey(part)
-		if key != tokenParam {
+		if key != name {
 			continue
 		}
 		if d, err := url.QueryUnescape(v); err == nil {
@@ -46,7 +51,12 @@ func findToken(raw string) (value string, found, conflict bool) {
 // none. Every other part of the query is kept byte for byte, in its order,
 // so that the upstream sees what the caller sent.
 func withToken(raw, token string) string {
-	param := tokenParam + "=" + url.QueryEscape(token)
+	return withParam(raw, tokenParam, token)
+}
+
+// withParam is withToken for any parameter name.
+func withParam(raw, name, value string) string {
+	param := url.QueryEscape(name) + "=" + url.QueryEscape(value)
 	if raw == "" {
 		return param
 	}
@@ -55,7 +65,7 @@ func withToken(raw, token string) string {
 	placed := false
 	first := true
 	for part := range strings.SplitSeq(raw, "&") {
-		if key, _ := queryKey(part); key == tokenParam {
+		if key, _ := queryKey(part); key == name {
 			if placed {
 				continue
 			}

@@ -77,8 +77,8 @@ func (h *Handler) serveGrant(ex *exchange, r *http.Request, gt, appID, secret st
 		h.fail(ex, errInvalidAppID, "invalid appid: it is not configured on this wxtoken")
 		return
 	}
-	if !h.secretMatches(appID, secret) {
-		h.fail(ex, errInvalidSecret, "invalid appsecret: it is not the one configured on this wxtoken")
+	if !h.secretOrKey(ex, appID, secret) {
+		h.fail(ex, errInvalidSecret, msgWrongSecret)
 		return
 	}
 	ex.app = appID
@@ -144,6 +144,35 @@ func (h *Handler) secretMatches(appID, secret string) bool {
 	return subtle.ConstantTimeCompare(got[:], want[:]) == 1 && ok
 }
 
+// msgWrongSecret answers a secret that is neither the app's AppSecret nor
+// a client key granted the app. It is the same whether the key is
+// unknown, revoked or granted other apps, so that the answer tells a
+// prober nothing about which keys exist.
+const msgWrongSecret = "invalid appsecret: neither the AppSecret configured on this wxtoken nor a client key granted this app"
+
+// secretOrKey reports whether secret, sent where WeChat takes the app's
+// AppSecret, is that AppSecret or a client key granted the app. A key
+// there lets a business server get the app's credentials without holding
+// its AppSecret, and each server can have its own key, revoked on its own.
+func (h *Handler) secretOrKey(ex *exchange, appID, secret string) bool {
+	return h.secretMatches(appID, secret) || h.keyGrants(ex, appID, secret)
+}
+
+// keyGrants reports whether key is a client key granted appID, and puts
+// the key's client name into ex for the log. The key is looked up by its
+// SHA-256 and compared in constant time, as in the Authorization header.
+func (h *Handler) keyGrants(ex *exchange, appID, key string) bool {
+	if h.keys == nil {
+		return false
+	}
+	c, ok := h.keys.Key(key)
+	if !ok || !c.Allows(appID) {
+		return false
+	}
+	ex.client = c.Name
+	return true
+}
+
 // serveTicket answers GET /cgi-bin/ticket/getticket from the cache, for
 // the app whose token (or client key and appid header) the call carries.
 func (h *Handler) serveTicket(ex *exchange, r *http.Request) {
@@ -180,8 +209,8 @@ const (
 	byToken = iota + 1
 	// byKey: a client key and an appid header; the token is put in.
 	byKey
-	// bySecret: the app's appid and AppSecret in the query (as
-	// /sns/jscode2session takes them); relayed as it is.
+	// bySecret: the app's appid and AppSecret in the query, on a path
+	// other than the /sns/ ones of sns.go; relayed as it is.
 	bySecret
 )
 

@@ -79,3 +79,20 @@ func (k *KeyRing) lookup(r *http.Request) (*client, error) {
 	}
 	return c, nil
 }
+
+// Key returns the configured client whose key is key, for a front end
+// that receives a key somewhere other than the Authorization header (the
+// front door takes one in place of an AppSecret). It is looked up and
+// compared as in Authenticate; ok is false for an unknown key, and the
+// key is never kept or quoted.
+func (k *KeyRing) Key(key string) (c config.Client, ok bool) {
+	if key == "" || len(key) > maxKeyLength {
+		return config.Client{}, false
+	}
+	sum := sha256.Sum256([]byte(key))
+	cl, found := k.keys[sum]
+	if !found || subtle.ConstantTimeCompare(cl.hash[:], sum[:]) != 1 {
+		return config.Client{}, false
+	}
+	return cl.config, true
+}

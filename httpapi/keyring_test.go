@@ -57,3 +57,22 @@ func TestKeyRing(t *testing.T) {
 		t.Error("a repeated key_sha256 was accepted")
 	}
 }
+
+// TestKeyRingKey: a key passed as a value is found as the same key in an
+// Authorization header would be, and nothing else is.
+func TestKeyRingKey(t *testing.T) {
+	const key = "wxt_keyring-test-key"
+	sum := sha256.Sum256([]byte(key))
+	ring, err := httpapi.NewKeyRing([]config.Client{{Name: "shop", KeySHA256: hex.EncodeToString(sum[:]), Apps: []string{"wxA"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := ring.Key(key); !ok || c.Name != "shop" || !c.Allows("wxA") || c.Allows("wxB") {
+		t.Errorf("the configured key: %+v %v", c, ok)
+	}
+	for _, k := range []string{"", key + "x", "Bearer " + key, strings.ToUpper(key), strings.Repeat("k", 513)} {
+		if c, ok := ring.Key(k); ok {
+			t.Errorf("%.24q: found %q", k, c.Name)
+		}
+	}
+}
