@@ -17,6 +17,7 @@ import (
 //	GET    /_sim/calls    call counts (?endpoint=&appid= for one number)
 //	GET    /_sim/check    ?value=V: the CredentialState of a token or ticket
 //	POST   /_sim/rotate   {"appid","what"}: rotate a credential out of band
+//	POST   /_sim/codes    {"appid","openid","scope"}: a login code for /sns/
 
 const ctlContentType = "application/json; charset=utf-8"
 
@@ -79,6 +80,8 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeCtl(w, http.StatusOK, s.Check(v))
+	case "/_sim/codes":
+		s.serveCodes(w, r)
 	case "/_sim/rotate":
 		if r.Method != http.MethodPost {
 			methodNotAllowed(w, r, "POST")
@@ -96,7 +99,7 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		writeCtl(w, http.StatusOK, map[string]string{"value": v})
 	default:
-		ctlFail(w, http.StatusNotFound, fmt.Sprintf("no control route %s (have /_sim/faults, /_sim/calls, /_sim/check, /_sim/rotate)", r.URL.Path))
+		ctlFail(w, http.StatusNotFound, fmt.Sprintf("no control route %s (have /_sim/faults, /_sim/calls, /_sim/check, /_sim/rotate, /_sim/codes)", r.URL.Path))
 	}
 }
 

@@ -72,7 +72,7 @@ func TestControlCallsCheckRotate(t *testing.T) {
 	f.stable("wxB", false)
 	f.probe(tok)
 
-	if got := f.ctl("GET", "/_sim/calls", "", 200); got != `{"calls":{"api":{},"get_api_domain_ip":{"wxA":1},"getticket":{},"stable_token":{"wxB":1},"token":{"wxA":2}}}` {
+	if got := f.ctl("GET", "/_sim/calls", "", 200); got != `{"calls":{"api":{},"get_api_domain_ip":{"wxA":1},"getticket":{},"sns":{},"stable_token":{"wxB":1},"token":{"wxA":2}}}` {
 		t.Errorf("calls: %s", got)
 	}
 	for q, want := range map[string]string{

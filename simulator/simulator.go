@@ -3,7 +3,10 @@
 // and an ordinary token-checked call, /cgi-bin/get_api_domain_ip. Any other
 // path called with an access_token stands for the rest of WeChat's API: the
 // token is checked the same way and a live one gets {"errcode":0,"errmsg":"ok"},
-// so that SDKs pointed at the simulator have something to call.
+// so that SDKs pointed at the simulator have something to call. The login
+// calls under /sns/ (jscode2session, web OAuth's code exchange, refresh,
+// userinfo and auth) work with codes minted through the control API, so
+// that login flows can be tested offline.
 //
 // It keeps the rules a credential server has to live with: a classic token
 // call replaces the previous token, which keeps working for an overlap
@@ -38,11 +41,13 @@ const (
 	// EndpointAPI is every other path called with an access_token: the
 	// ordinary WeChat API, answered after the same token check.
 	EndpointAPI = "api"
+	// EndpointSNS is the login calls under /sns/ (sns.go).
+	EndpointSNS = "sns"
 )
 
 // endpoints lists the endpoint names in a stable order.
 func endpoints() []string {
-	return []string{EndpointToken, EndpointStableToken, EndpointTicket, EndpointProbe, EndpointAPI}
+	return []string{EndpointToken, EndpointStableToken, EndpointTicket, EndpointProbe, EndpointAPI, EndpointSNS}
 }
 
 func validEndpoint(e string) bool { return slices.Contains(endpoints(), e) }
@@ -116,6 +121,7 @@ type Simulator struct {
 	creds  map[string]*cred // every value ever issued, so Check can tell expired from unknown
 	calls  map[callKey]int
 	faults []*activeFault
+	sns    snsState // the login calls' codes and users' tokens
 }
 
 type callKey struct{ endpoint, appID string }
