@@ -33,9 +33,20 @@ type stack struct {
 	sim  *simulator.Simulator
 	srv  *server.Server
 	base string
-	key  string
-	apps map[string]stackApp
-	logs *syncBuffer
+	// key is an admin client key, for wxtoken's own API; shopKey is a
+	// business server's key, granted every app and nothing more, which
+	// an SDK can hold in place of the AppSecret.
+	key, shopKey string
+	apps         map[string]stackApp
+	logs         *syncBuffer
+
+	// What serve needs to start wxtoken again.
+	apis    []string
+	simURL  string
+	dir     string
+	env     map[string]string
+	overlap time.Duration
+	stop    func()
 }
 
 // startStack runs a simulator whose tokens live ttl, and a wxtoken in
@@ -44,15 +55,13 @@ type stack struct {
 // wxtoken, which is why these tests do not run in parallel.
 func startStack(t *testing.T, ttl, overlap time.Duration, apis ...string) *stack {
 	t.Helper()
-	st := &stack{apps: map[string]stackApp{}, logs: &syncBuffer{}}
+	st := &stack{apps: map[string]stackApp{}, logs: &syncBuffer{}, apis: apis, env: map[string]string{}, overlap: overlap, dir: t.TempDir()}
 	simApps := map[string]string{}
-	env := map[string]string{}
-	var y strings.Builder
 	for i, api := range apis {
 		a := stackApp{id: fmt.Sprintf("wx%016x", i+1), api: api, secret: randomHex(16)}
 		st.apps[a.id] = a
 		simApps[a.id] = a.secret
-		env[fmt.Sprintf("SECRET_%d", i)] = a.secret
+		st.env[fmt.Sprintf("SECRET_%d", i)] = a.secret
 	}
 	sim, err := simulator.New(simulator.Options{Apps: simApps, TTL: ttl, Overlap: overlap})
 	if err != nil {
@@ -60,22 +69,45 @@ func startStack(t *testing.T, ttl, overlap time.Duration, apis ...string) *stack
 	}
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
-	st.sim = sim
+	st.sim, st.simURL = sim, simSrv.URL
+	st.key, st.shopKey = "wxt_"+randomHex(24), "wxt_"+randomHex(24)
+	t.Cleanup(func() {
+		for _, a := range st.apps {
+			if strings.Contains(st.logs.String(), a.secret) {
+				t.Errorf("the wxtoken log holds the AppSecret of %s", a.id)
+			}
+		}
+		if strings.Contains(st.logs.String(), st.key) || strings.Contains(st.logs.String(), st.shopKey) {
+			t.Errorf("the wxtoken log holds a client key")
+		}
+	})
+	st.serve(t, true)
 
-	key := make([]byte, 24)
-	_, _ = rand.Read(key)
-	st.key = "wxt_" + hex.EncodeToString(key)
-	sum := sha256.Sum256([]byte(st.key))
+	// The SDK's documented hook: every URL it builds for WeChat's API
+	// host goes to wxtoken instead.
+	util.SetURIModifier(func(uri string) string {
+		return strings.Replace(uri, "https://api.weixin.qq.com", st.base, 1)
+	})
+	t.Cleanup(func() { util.SetURIModifier(nil) })
+	return st
+}
 
-	dir := t.TempDir()
-	fmt.Fprintf(&y, "listen: 127.0.0.1:0\nstore: {driver: bolt, path: %q}\n", filepath.Join(dir, "wxtoken.db"))
-	fmt.Fprintf(&y, "upstream: {base_url: %q, fallback_base_urls: [], timeout: 5s, overlap: %s}\n", simSrv.URL, overlap)
+// serve starts wxtoken on the stack's store, with the business server's
+// key in its config or not; it stops when the test ends, or at restart.
+func (st *stack) serve(t *testing.T, withShopKey bool) {
+	t.Helper()
+	var y strings.Builder
+	fmt.Fprintf(&y, "listen: 127.0.0.1:0\nstore: {driver: bolt, path: %q}\n", filepath.Join(st.dir, "wxtoken.db"))
+	fmt.Fprintf(&y, "upstream: {base_url: %q, fallback_base_urls: [], timeout: 5s, overlap: %s}\n", st.simURL, st.overlap)
 	y.WriteString("refresh: {margin: 500ms, passive_interval: 200ms}\ncompat: {enabled: true}\napps:\n")
-	for i, api := range apis {
+	for i, api := range st.apis {
 		fmt.Fprintf(&y, "  - {appid: wx%016x, secret_env: SECRET_%d, token_api: %s, tickets: [jsapi]}\n", i+1, i, api)
 	}
-	fmt.Fprintf(&y, "clients:\n  - {name: interop, key_sha256: %q, apps: [\"*\"], admin: true}\n", hex.EncodeToString(sum[:]))
-	cfg, err := config.Parse([]byte(y.String()), dir, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	fmt.Fprintf(&y, "clients:\n  - {name: interop, key_sha256: %q, apps: [\"*\"], admin: true}\n", keyHash(st.key))
+	if withShopKey {
+		fmt.Fprintf(&y, "  - {name: shop, key_sha256: %q, apps: [\"*\"]}\n", keyHash(st.shopKey))
+	}
+	cfg, err := config.Parse([]byte(y.String()), st.dir, func(k string) (string, bool) { v, ok := st.env[k]; return v, ok })
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, y.String())
 	}
@@ -89,28 +121,25 @@ func startStack(t *testing.T, ttl, overlap time.Duration, apis ...string) *stack
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
 	st.srv, st.base = srv, srv.URL()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		for _, a := range st.apps {
-			if strings.Contains(st.logs.String(), a.secret) {
-				t.Errorf("the wxtoken log holds the AppSecret of %s", a.id)
+	var once sync.Once
+	st.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
 			}
-		}
-		if strings.Contains(st.logs.String(), st.key) {
-			t.Errorf("the wxtoken log holds the client key")
-		}
-	})
+		})
+	}
+	t.Cleanup(st.stop)
+}
 
-	// The SDK's documented hook: every URL it builds for WeChat's API
-	// host goes to wxtoken instead.
-	util.SetURIModifier(func(uri string) string {
-		return strings.Replace(uri, "https://api.weixin.qq.com", st.base, 1)
-	})
-	t.Cleanup(func() { util.SetURIModifier(nil) })
-	return st
+// restart stops wxtoken and starts it again on the same store, with the
+// business server's key in its config or not: removing a key from the
+// config and restarting is how a key is revoked.
+func (st *stack) restart(t *testing.T, withShopKey bool) {
+	t.Helper()
+	st.stop()
+	st.serve(t, withShopKey)
 }
 
 // app returns the one app of the given token API.
@@ -150,6 +179,11 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func keyHash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
 }
 
 func randomHex(n int) string {
