@@ -50,7 +50,8 @@ function waitForLine(child, stream, match, what) {
 
 // start runs the simulator and wxtoken for one app whose secret only the
 // two of them and the SDK know. It returns the addresses, the app, a
-// client key for wxtoken's own HTTP API, and stop().
+// client key for wxtoken's own HTTP API, a business server's key granted
+// the app, restart() and stop().
 async function start() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wxtoken-interop-'));
   const bin = binary(dir);
@@ -65,38 +66,62 @@ async function start() {
   const simURL = await waitForLine(sim, sim.stdout, (l) => (l.match(/listening on (http:\/\/\S+)/) || [])[1], 'the simulator');
 
   const key = 'wxt_' + crypto.randomBytes(24).toString('hex');
-  const keyHash = crypto.createHash('sha256').update(key).digest('hex');
+  // A business server's key, granted the app and nothing more, which an
+  // SDK can hold in place of the AppSecret.
+  const shopKey = 'wxt_' + crypto.randomBytes(24).toString('hex');
+  const hash = (k) => crypto.createHash('sha256').update(k).digest('hex');
   const config = path.join(dir, 'wxtoken.yaml');
-  fs.writeFileSync(config, [
-    'listen: 127.0.0.1:0',
-    `store: {driver: bolt, path: ${JSON.stringify(path.join(dir, 'wxtoken.db'))}}`,
-    `upstream: {base_url: ${JSON.stringify(simURL)}, fallback_base_urls: [], timeout: 5s}`,
-    'refresh: {passive_interval: 200ms}',
-    'apps:',
-    `  - {appid: ${appid}, secret_env: INTEROP_SECRET, token_api: stable, tickets: [jsapi]}`,
-    'compat: {enabled: true}',
-    'clients:',
-    `  - {name: interop, key_sha256: "${keyHash}", apps: ["*"], admin: true}`,
-    'log: {level: debug, format: json}',
-    '',
-  ].join('\n'));
-  const srv = spawn(bin, ['serve', '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, INTEROP_SECRET: secret },
-  });
-  children.push(srv);
-  srv.stdout.resume();
   const logs = [];
-  const base = await waitForLine(srv, srv.stderr, (l) => {
-    logs.push(l);
-    try {
-      const e = JSON.parse(l);
-      return e.msg === 'wxtoken listening' ? `http://${e.addr}` : null;
-    } catch {
-      return null;
+  let srv;
+  let base;
+
+  // serve starts wxtoken on the stack's store, with the business server's
+  // key in its config or not.
+  async function serve(withShopKey) {
+    fs.writeFileSync(config, [
+      'listen: 127.0.0.1:0',
+      `store: {driver: bolt, path: ${JSON.stringify(path.join(dir, 'wxtoken.db'))}}`,
+      `upstream: {base_url: ${JSON.stringify(simURL)}, fallback_base_urls: [], timeout: 5s}`,
+      'refresh: {passive_interval: 200ms}',
+      'apps:',
+      `  - {appid: ${appid}, secret_env: INTEROP_SECRET, token_api: stable, tickets: [jsapi]}`,
+      'compat: {enabled: true}',
+      'clients:',
+      `  - {name: interop, key_sha256: "${hash(key)}", apps: ["*"], admin: true}`,
+      ...(withShopKey ? [`  - {name: shop, key_sha256: "${hash(shopKey)}", apps: [${appid}]}`] : []),
+      'log: {level: debug, format: json}',
+      '',
+    ].join('\n'));
+    srv = spawn(bin, ['serve', '--config', config], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, INTEROP_SECRET: secret },
+    });
+    children.push(srv);
+    srv.stdout.resume();
+    base = await waitForLine(srv, srv.stderr, (l) => {
+      logs.push(l);
+      try {
+        const e = JSON.parse(l);
+        return e.msg === 'wxtoken listening' ? `http://${e.addr}` : null;
+      } catch {
+        return null;
+      }
+    }, 'wxtoken');
+    srv.stderr.on('data', (b) => logs.push(b.toString()));
+  }
+  await serve(true);
+
+  // restart stops wxtoken and starts it again on the same store, with the
+  // business server's key in its config or not: removing a key from the
+  // config and restarting is how a key is revoked.
+  async function restart({ withShopKey }) {
+    if (srv.exitCode === null) {
+      const exited = new Promise((r) => srv.once('exit', r));
+      srv.kill('SIGTERM');
+      await exited;
     }
-  }, 'wxtoken');
-  srv.stderr.on('data', (b) => logs.push(b.toString()));
+    await serve(withShopKey);
+  }
 
   async function stop() {
     for (const c of children.reverse()) {
@@ -122,7 +147,10 @@ async function start() {
     return r.json();
   }
 
-  return { base, simURL, appid, secret, key, api, sim: sim_, logs: () => logs.join('\n'), stop };
+  return {
+    get base() { return base; },
+    simURL, appid, secret, key, shopKey, api, sim: sim_, restart, logs: () => logs.join('\n'), stop,
+  };
 }
 
 module.exports = { start };

@@ -22,13 +22,15 @@ after(async () => {
   await stack.stop();
   assert.ok(!logs.includes(stack.secret), 'the wxtoken log holds the AppSecret');
   assert.ok(!logs.includes(stack.key), 'the wxtoken log holds the client key');
+  assert.ok(!logs.includes(stack.shopKey), 'the wxtoken log holds the business server\'s client key');
 });
 
 // newSDK is a wechat-api client with its own in-memory token store, as
-// each business server has. setEndpoint() takes a host and forces https,
+// each business server has, configured with the app's AppSecret or what
+// stands in for it. setEndpoint() takes a host and forces https,
 // so the property it sets is assigned directly to reach an http wxtoken.
-function newSDK() {
-  const api = new WechatAPI(stack.appid, stack.secret);
+function newSDK(secret = stack.secret) {
+  const api = new WechatAPI(stack.appid, secret);
   api.endpoint = stack.base;
   return {
     api,
@@ -104,4 +106,31 @@ test('a call answered 40001 at WeChat is healed by wxtoken', async () => {
   assert.equal((await sdk.latestToken()).accessToken, old);
   const ip = await sdk.getIp();
   assert.ok(ip.ip_list.length > 0);
+});
+
+// Last: it restarts wxtoken.
+test('an SDK holding a client key instead of the AppSecret, until the key is revoked', async () => {
+  const want = (await stack.api(`/v1/apps/${stack.appid}/access_token`)).access_token;
+  const ticket = (await stack.api(`/v1/apps/${stack.appid}/tickets/jsapi`)).ticket;
+  const tokenCalls = (await calls('token')) + (await calls('stable_token'));
+
+  const sdk = newSDK(stack.shopKey);
+  assert.equal((await sdk.latestToken()).accessToken, want, 'the SDK with the key got another token');
+  assert.equal((await sdk.getTicket('jsapi')).ticket, ticket);
+  const url = 'https://shop.example.com/login?next=%2Fcart';
+  const cfg = await sdk.getJsConfig({ debug: false, jsApiList: ['scanQRCode'], url });
+  const signed = `jsapi_ticket=${ticket}&noncestr=${cfg.nonceStr}&timestamp=${cfg.timestamp}&url=${url}`;
+  assert.equal(cfg.signature, crypto.createHash('sha1').update(signed).digest('hex'), 'the signature does not verify');
+  const ip = await sdk.getIp();
+  assert.ok(ip.ip_list.length > 0);
+  assert.equal((await calls('token')) + (await calls('stable_token')), tokenCalls, 'the SDK caused token calls at WeChat');
+
+  // Revoke: the key leaves the config, and wxtoken restarts.
+  await stack.restart({ withShopKey: false });
+  const before = await calls('');
+  await assert.rejects(newSDK(stack.shopKey).latestToken(), (err) => err.code === 40125,
+    'want the revoked key refused as a wrong AppSecret');
+  assert.equal(await calls(''), before, 'the revoked key caused calls at WeChat');
+  // The AppSecret still works, from the store.
+  assert.equal((await newSDK().latestToken()).accessToken, want);
 });
