@@ -47,6 +47,23 @@ func TestWithToken(t *testing.T) {
 	}
 }
 
+// TestWithParam: the AppSecret put in where a client key stood, in its
+// place, whatever spelling the parameter's name had, and escaped.
+func TestWithParam(t *testing.T) {
+	for _, c := range []struct{ raw, want string }{
+		{"appid=wxA&secret=wxt_key&js_code=c", "appid=wxA&secret=s%2Bcr%26t&js_code=c"},
+		{"s%65cret=wxt_key&appid=wxA&secret=wxt_key", "secret=s%2Bcr%26t&appid=wxA"},
+		{"appid=wxA", "appid=wxA&secret=s%2Bcr%26t"},
+	} {
+		if got := withParam(c.raw, "secret", "s+cr&t"); got != c.want {
+			t.Errorf("withParam(%q) = %q, want %q", c.raw, got, c.want)
+		}
+	}
+	if v, found, conflict := findParam("secret=a&s%65cret=b", "secret"); v != "" || !found || !conflict {
+		t.Errorf("two different secrets: %q %v %v", v, found, conflict)
+	}
+}
+
 // FuzzWithToken: whatever the query, the result carries exactly the new
 // token, and every other parameter as it was, in order.
 func FuzzWithToken(f *testing.F) {

@@ -283,3 +283,18 @@ func TestKeyInPlaceOfSecretForTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestSNSUnderABasePath: below a base path the login calls are relayed
+// with the base path taken off, and their spelling is checked below it.
+func TestSNSUnderABasePath(t *testing.T) {
+	f := newSNSFront(t)
+	f.h.base = "/wechat"
+	rec, got := f.do(t, http.MethodGet, "/wechat/sns/auth?access_token=U&openid=o1", nil)
+	if rec.Code != 200 || len(got) != 1 || got[0].path != "/sns/auth" || got[0].query != "access_token=U&openid=o1" {
+		t.Fatalf("answer %s; upstream got %+v", rec.Body, got)
+	}
+	rec, got = f.do(t, http.MethodGet, "/wechat/sns%2Fauth?access_token=U&openid=o1", nil)
+	if !strings.Contains(rec.Body.String(), `"errcode":40066`) || len(got) != 0 {
+		t.Fatalf("an escaped spelling below the base path: %s; upstream got %+v", rec.Body, got)
+	}
+}
