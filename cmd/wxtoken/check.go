@@ -34,17 +34,19 @@ func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		return checkFailure(*path, err)
 	}
 	warnings := c.Warnings
+	var problem string
 	if c.Store.Driver == config.DriverBolt {
-		problem, warning := boltPathUsable(c.Store.Path)
-		if problem != "" {
-			return fmt.Errorf("config %s is invalid (1 problem):\n  store.path: %s", *path, problem)
-		}
+		var warning string
+		problem, warning = boltPathUsable(c.Store.Path)
 		if warning != "" {
 			warnings = append(warnings, "store.path: "+warning)
 		}
 	}
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	if problem != "" {
+		return fmt.Errorf("config %s is invalid (1 problem):\n  store.path: %s", *path, problem)
 	}
 	fmt.Fprintf(stdout, "config OK: %s, %s, store %s\n",
 		checkCount(len(c.Apps), "app"), checkCount(len(c.Clients), "client"), c.Store.Driver)
