@@ -26,7 +26,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the wxtoken HTTP API (port 0 picks a free port)")
 	ttl := fs.Duration("ttl", 7200*time.Second, "token lifetime in the simulator; shorten it to watch refreshes happen")
 	overlap := fs.Duration("overlap", 0, "how long a replaced token keeps working (default ttl/24)")
-	verbose := fs.Bool("v", false, "also log debug detail: every upstream call and every HTTP request")
+	verbose := fs.Bool("v", false, "also log every HTTP request (debug level)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
