@@ -14,7 +14,7 @@ import (
 	"log/slog"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/wxtoken/wxtoken"
 )

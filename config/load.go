@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // FieldError is one problem with one config key. Key is a path such as
@@ -239,7 +239,7 @@ func (x *keyIndex) keyAt(line, col int, msg string) string {
 	return vals[len(vals)-1].path
 }
 
-// cutPosition splits "line N: message" (yaml.v3's form) or "line N,
+// cutPosition splits "line N: message" (the YAML decoder's form) or "line N,
 // column C: message" (Duration's) into its parts; column is 0 if absent.
 func cutPosition(msg string) (line, column int, rest string, ok bool) {
 	head, rest, ok := strings.Cut(msg, ": ")

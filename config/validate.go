@@ -464,6 +464,9 @@ func (ch *checker) clients(c *Config) {
 			} else {
 				keys[cl.KeySHA256] = i
 			}
+			if isSampleKeyHash(cl.KeySHA256) {
+				ch.warnf(key+".key_sha256", "client %s still has the sample config's placeholder: no key matches it; put the key_sha256 line of `wxtoken keygen` here", show(cl.Name))
+			}
 		}
 		for j, a := range cl.Apps {
 			if a == AllApps {
@@ -487,4 +490,16 @@ func (ch *checker) log(c *Config) {
 	default:
 		ch.errorf("log.format", "%s is unknown (want text or json)", show(c.Log.Format))
 	}
+}
+
+// isSampleKeyHash reports whether h is one of the key_sha256 placeholders of
+// etc/wxtoken.yaml. Nobody holds a key that matches them, so a config that
+// still has one was copied and not finished: its client cannot log in.
+func isSampleKeyHash(h string) bool {
+	switch h {
+	case "c331b9f8aff2fc4602b6eac1ca2b1f6187f3975fa613aae5f656ee4d5d379355",
+		"0a702302e95b5ce50e82b3585dcb299aab4b3c949f1af62600986420792f0425":
+		return true
+	}
+	return false
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/wxtoken/wxtoken/config"
@@ -31,8 +33,20 @@ func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return checkFailure(*path, err)
 	}
-	for _, w := range c.Warnings {
+	warnings := c.Warnings
+	var problem string
+	if c.Store.Driver == config.DriverBolt {
+		var warning string
+		problem, warning = boltPathUsable(c.Store.Path)
+		if warning != "" {
+			warnings = append(warnings, "store.path: "+warning)
+		}
+	}
+	for _, w := range warnings {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	if problem != "" {
+		return fmt.Errorf("config %s is invalid (1 problem):\n  store.path: %s", *path, problem)
 	}
 	fmt.Fprintf(stdout, "config OK: %s, %s, store %s\n",
 		checkCount(len(c.Apps), "app"), checkCount(len(c.Clients), "client"), c.Store.Driver)
@@ -74,4 +88,56 @@ func checkCount(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// boltPathUsable tells whether serve, run as the same user as check, could
+// open the bolt file at path: read-write, and created if it is missing.
+// Config validation cannot see this, and serve would find out only at
+// start (under systemd's sandbox, a folder outside the state directory is
+// read-only). A folder that does not exist yet is only a warning: the
+// systemd unit's StateDirectory= makes it when the service starts.
+func boltPathUsable(path string) (problem, warning string) {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && fi.IsDir():
+		return fmt.Sprintf("%s is a folder; name the bolt file in it", path), ""
+	case err == nil:
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Sprintf("%s cannot be opened for writing by this user: %v", path, pathCause(err)), ""
+		}
+		_ = f.Close() // opened only to test the permission
+		return "", ""
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("%s cannot be read: %v", path, pathCause(err)), ""
+	}
+	dir := filepath.Dir(path)
+	fi, err = os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Sprintf("folder %s does not exist yet, and serve cannot create %s until it does (under etc/wxtoken.service, systemd makes /var/lib/wxtoken, its StateDirectory, at each start)", dir, filepath.Base(path))
+	case err != nil:
+		return fmt.Sprintf("folder %s cannot be read: %v", dir, pathCause(err)), ""
+	case !fi.IsDir():
+		return fmt.Sprintf("%s is not a folder", dir), ""
+	}
+	// Creating a file is the one test that also sees read-only mounts and
+	// access control lists.
+	f, err := os.CreateTemp(dir, ".wxtoken-check-*")
+	if err != nil {
+		return fmt.Sprintf("%s cannot be created: folder %s is not writable by this user: %v", path, dir, pathCause(err)), ""
+	}
+	_ = f.Close()
+	_ = os.Remove(f.Name()) // best effort: a leftover empty file harms nothing
+	return "", ""
+}
+
+// pathCause drops the operation and path from a file system error, which
+// the message around it already names.
+func pathCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,6 +44,29 @@ clients:
 log: {level: loud}
 `)
 	broken := write("broken.yaml", "apps: [\n")
+	withStore := func(name, store, keyHash string) string {
+		return write(name, `
+store: {driver: bolt, path: `+store+`}
+apps:
+  - appid: wx0123456789abcdef
+    secret_env: WXTOKEN_CHECK_TEST_SECRET
+clients:
+  - {name: shop-backend, key_sha256: "`+keyHash+`", apps: ["*"]}
+`)
+	}
+	for _, d := range []string{"ro", "rofile", "afolder/wxtoken.db"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("rofile/wxtoken.db", "")
+	makeReadOnly(t, filepath.Join(dir, "ro"))
+	makeReadOnly(t, filepath.Join(dir, "rofile", "wxtoken.db"))
+	roFolder := withStore("ro.yaml", "ro/wxtoken.db", "c331b9f8aff2fc4602b6eac1ca2b1f6187f3975fa613aae5f656ee4d5d379355")
+	roFile := withStore("rofile.yaml", "rofile/wxtoken.db", key)
+	noFolder := withStore("nofolder.yaml", "state/wxtoken.db", key)
+	isFolder := withStore("isfolder.yaml", "afolder/wxtoken.db", key)
+	placeholder := withStore("placeholder.yaml", "wxtoken.db", "c331b9f8aff2fc4602b6eac1ca2b1f6187f3975fa613aae5f656ee4d5d379355")
 
 	tests := []struct {
 		name       string
@@ -70,6 +94,31 @@ log: {level: loud}
 				"\n  clients[0].apps[0]: \"wxmissing\" is not a configured appid",
 				"\n  log.level: \"loud\" is unknown",
 			},
+		},
+		{
+			name: "store folder not writable", args: []string{"check", "--config", roFolder}, code: 1, stdoutNone: true,
+			stderr: []string{
+				"is invalid (1 problem):\n  store.path: " + filepath.Join(dir, "ro", "wxtoken.db") + " cannot be created: folder " + filepath.Join(dir, "ro") + " is not writable by this user: ",
+				`warning: clients[0].key_sha256: client "shop-backend"`, // warnings still shown
+			},
+		},
+		{
+			name: "store file not writable", args: []string{"check", "--config", roFile}, code: 1, stdoutNone: true,
+			stderr: []string{"\n  store.path: " + filepath.Join(dir, "rofile", "wxtoken.db") + " cannot be opened for writing by this user: "},
+		},
+		{
+			name: "store path is a folder", args: []string{"check", "--config", isFolder}, code: 1, stdoutNone: true,
+			stderr: []string{"\n  store.path: " + filepath.Join(dir, "afolder", "wxtoken.db") + " is a folder"},
+		},
+		{
+			name: "store folder not made yet", args: []string{"check", "--config", noFolder}, code: 0,
+			stdout: []string{"config OK: 1 app, 1 client, store bolt\n"},
+			stderr: []string{"warning: store.path: folder " + filepath.Join(dir, "state") + " does not exist yet"},
+		},
+		{
+			name: "placeholder key hash", args: []string{"check", "--config", placeholder}, code: 0,
+			stdout: []string{"config OK: 1 app, 1 client, store bolt\n"},
+			stderr: []string{`warning: clients[0].key_sha256: client "shop-backend" still has the sample config's placeholder`},
 		},
 		{name: "bad YAML", args: []string{"check", "--config", broken}, code: 1, stdoutNone: true, stderr: []string{"is invalid (1 problem):", "line "}},
 		{name: "missing file", args: []string{"check", "--config", filepath.Join(dir, "nope.yaml")}, code: 1, stdoutNone: true, stderr: []string{"no such file"}},
@@ -102,4 +151,25 @@ log: {level: loud}
 			}
 		})
 	}
+}
+
+// makeReadOnly makes path unwritable even for root, who ignores permission
+// bits: by the immutable attribute, removed again when the test ends.
+func makeReadOnly(t *testing.T, path string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if err := os.Chmod(path, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.Chmod(path, 0o700) })
+		return
+	}
+	if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
+		t.Skipf("cannot make %s read-only for root (chattr +i: %v %s)", path, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("chattr", "-i", path).CombinedOutput(); err != nil {
+			t.Errorf("chattr -i %s: %v %s", path, err, out)
+		}
+	})
 }

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +34,13 @@ type verbServer struct {
 }
 
 func startVerbServer(t *testing.T) *verbServer {
+	t.Helper()
+	return newVerbServer(t, httptest.NewServer)
+}
+
+// newVerbServer is startVerbServer with the server that start makes, such
+// as httptest.NewTLSServer.
+func newVerbServer(t *testing.T, start func(http.Handler) *httptest.Server) *verbServer {
 	t.Helper()
 	s := &verbServer{}
 	mux := http.NewServeMux()
@@ -89,7 +99,7 @@ func startVerbServer(t *testing.T) *verbServer {
 			{AppID: "wxempty", TokenAPI: wxtoken.TokenAPIClassic, BlockedUntil: &blocked},
 		}})
 	}))
-	s.Server = httptest.NewServer(mux)
+	s.Server = start(mux)
 	t.Cleanup(s.Close)
 	return s
 }
@@ -334,5 +344,49 @@ wxa  wx_card       missing  -           -             timeout
 	b.Reset()
 	if err := printStatus(&b, nil, now); err != nil || b.String() != "no apps configured\n" {
 		t.Errorf("no apps: %q, %v", b.String(), err)
+	}
+}
+
+// TestClientVerbsPrivateCA: an https server whose certificate comes from a
+// CA of its own is refused until the CLI is told to trust that CA, by
+// --cacert or WXTOKEN_CACERT.
+func TestClientVerbsPrivateCA(t *testing.T) {
+	s := newVerbServer(t, httptest.NewTLSServer)
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
+	if err := os.WriteFile(caFile, ca, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(envServer, s.URL)
+	t.Setenv(envKey, verbKey)
+
+	tests := []struct {
+		name   string
+		env    string // WXTOKEN_CACERT
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{name: "system CAs only", args: []string{"token", verbAppID}, code: 1, stderr: "certificate signed by unknown authority"},
+		{name: "--cacert", args: []string{"token", verbAppID, "--cacert", caFile}, stdout: "current-token\n"},
+		{name: "WXTOKEN_CACERT", env: caFile, args: []string{"ticket", verbAppID}, stdout: "current-jsapi\n"},
+		{name: "--cacert over WXTOKEN_CACERT", env: notPEM, args: []string{"status", "--cacert", caFile, "--json"}, stdout: `"appid": "wx0123456789abcdef"`},
+		{name: "not PEM", args: []string{"token", verbAppID, "--cacert", notPEM}, code: 1, stderr: "--cacert: " + notPEM + " holds no PEM certificate"},
+		{name: "missing file", args: []string{"token", verbAppID, "--cacert", filepath.Join(dir, "nope.pem")}, code: 1, stderr: "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(envCACert, tt.env)
+			code, stdout, stderr := runVerb(tt.args...)
+			if code != tt.code || !strings.Contains(stdout, tt.stdout) || !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, stdout with %q, stderr with %q", code, stdout, stderr, tt.code, tt.stdout, tt.stderr)
+			}
+		})
 	}
 }

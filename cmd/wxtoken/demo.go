@@ -26,7 +26,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the wxtoken HTTP API (port 0 picks a free port)")
 	ttl := fs.Duration("ttl", 7200*time.Second, "token lifetime in the simulator; shorten it to watch refreshes happen")
 	overlap := fs.Duration("overlap", 0, "how long a replaced token keeps working (default ttl/24)")
-	verbose := fs.Bool("v", false, "log every request and refresh")
+	verbose := fs.Bool("v", false, "also log every HTTP request (debug level)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -74,11 +74,13 @@ clients:
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
-	level := slog.LevelWarn
+	// Info shows what the demo is for, one line per refresh (appid, kind,
+	// reason, result, expiry), and little else; -v adds every request.
+	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: demoTimes}))
 	srv, err := server.New(ctx, cfg, server.Options{Logger: log})
 	if err != nil {
 		return err
@@ -95,12 +97,13 @@ Try, in another terminal:
   curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/v1/apps/%[3]s/access_token
   curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/v1/apps/%[3]s/tickets/jsapi
   curl -s -H "Authorization: Bearer $WXTOKEN_KEY" "$WXTOKEN_SERVER/v1/apps/%[3]s/jssdk_config?url=https://example.com/page?id=1"
-  curl -s -H "Authorization: Bearer $WXTOKEN_KEY" -X POST -d '{"stale":"<a token WeChat rejected>"}' $WXTOKEN_SERVER/v1/apps/%[3]s/access_token/refresh
+  curl -s -H "Authorization: Bearer $WXTOKEN_KEY" -H "Content-Type: application/json" -d '{"stale":"<a token WeChat rejected>"}' $WXTOKEN_SERVER/v1/apps/%[3]s/access_token/refresh
   curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/v1/apps
   curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/metrics | grep ^wxtoken_
 
 or with the CLI: wxtoken token %[3]s; wxtoken status
 
+Each refresh is logged below as it happens (-v logs every request too).
 Ctrl-C stops the demo.
 `, simLn.Addr(), base, demoAppID, ttl.String(), base, key)
 	err = srv.Serve(ctx)
@@ -108,4 +111,13 @@ Ctrl-C stops the demo.
 		err = nil
 	}
 	return err
+}
+
+// demoTimes shortens the log's times to the time of day: a demo lasts
+// minutes, and expires_at and refresh_at then read at a glance.
+func demoTimes(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindTime {
+		return slog.String(a.Key, a.Value.Time().Local().Format("15:04:05"))
+	}
+	return a
 }
