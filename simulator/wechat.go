@@ -61,6 +61,8 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveTicket(w, r)
 	case p == "/cgi-bin/get_api_domain_ip":
 		s.serveProbe(w, r)
+	case p == "/cgi-bin/media/upload":
+		s.serveMediaUpload(w, r)
 	case p == "/_sim" || strings.HasPrefix(p, "/_sim/"):
 		s.serveControl(w, r)
 	case r.URL.Query().Has("access_token"):
