@@ -46,9 +46,15 @@ type mediaBody struct {
 // and the token checked as for any other call. An upload is a call to
 // check what reaches WeChat, so nothing is kept but its size.
 func (s *Simulator) serveMediaUpload(w http.ResponseWriter, r *http.Request) {
-	size, readErr := mediaSize(r)
+	body := &uploadBody{r: r.Body}
+	size, readErr := mediaSize(r.Header.Get("Content-Type"), body)
 	// Whatever the parts said, the rest of the body is taken too.
-	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxMediaBody))
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, maxMediaBody))
+	if body.err != nil {
+		// The upload broke off: the caller is gone, and WeChat makes
+		// no call of what it did not receive whole.
+		return
+	}
 	q := r.URL.Query()
 	if !s.begin(w, r, EndpointAPI, s.owner(q.Get("access_token"))) {
 		return
@@ -79,14 +85,29 @@ func (s *Simulator) serveMediaUpload(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// uploadBody is a request body that keeps the error of a read that
+// failed, which tells an upload that broke off from a malformed one.
+type uploadBody struct {
+	r   io.Reader
+	err error
+}
+
+func (b *uploadBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
 // mediaSize reads a multipart upload up to its "media" part and returns
 // that part's size.
-func mediaSize(r *http.Request) (int64, error) {
-	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+func mediaSize(contentType string, body io.Reader) (int64, error) {
+	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
 		return 0, errors.New("not a multipart/form-data body")
 	}
-	mr := multipart.NewReader(io.LimitReader(r.Body, maxMediaBody), params["boundary"])
+	mr := multipart.NewReader(io.LimitReader(body, maxMediaBody), params["boundary"])
 	for {
 		p, err := mr.NextPart()
 		if err != nil {
