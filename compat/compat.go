@@ -14,14 +14,18 @@
 //     and to nowhere else, with the caller's access_token swapped for the
 //     current one. A 40001, 42001 or 40014 answer is reported
 //     (compare-and-refresh) and the call is made once more with the new
-//     token. A caller may instead send a client key and an appid header and
+//     token, or, when the check finds the token alive, with the same one
+//     after a short pause. A relayed body may stream for as long as it
+//     keeps coming; one that stalls is answered as the caller's failure,
+//     never as WeChat's. A caller may instead send a client key and an appid header and
 //     have the token put in without ever seeing it. A call that carries
 //     neither a token wxtoken handed out, nor a client key, nor the app's
 //     AppSecret is refused without reaching WeChat: wxtoken is no open
 //     relay.
 //
-// Every answer wxtoken makes itself is HTTP 200 with WeChat's JSON content
-// type, as WeChat answers, and its errors are WeChat's errcodes with an
+// Every answer wxtoken makes itself is HTTP 200 (but HTTP 408 for a
+// relayed body that stalled) with WeChat's JSON content type, as WeChat
+// answers, and its errors are WeChat's errcodes with an
 // errmsg that starts with "wxtoken:". No answer, log line or metric label
 // carries a secret, a key or a token; the route label of the metrics is a
 // path pattern, never the path.
