@@ -3,7 +3,9 @@
 // and an ordinary token-checked call, /cgi-bin/get_api_domain_ip. Any other
 // path called with an access_token stands for the rest of WeChat's API: the
 // token is checked the same way and a live one gets {"errcode":0,"errmsg":"ok"},
-// so that SDKs pointed at the simulator have something to call.
+// so that SDKs pointed at the simulator have something to call;
+// /cgi-bin/media/upload also reads a multipart upload whole before it
+// answers, as WeChat does.
 //
 // It keeps the rules a credential server has to live with: a classic token
 // call replaces the previous token, which keeps working for an overlap
