@@ -287,9 +287,11 @@ func TestCompatRetriesLoneRejectionOfLiveToken(t *testing.T) {
 	if len(sends) != 2 || sends[0].query != "access_token="+token || sends[1].query != "access_token="+token || string(sends[1].body) != body {
 		t.Fatalf("want the call made twice with the same token and body, got %+v", sends)
 	}
-	if gap := sends[1].at.Sub(sends[0].at); gap < compat.DefaultAlivePause {
+	gap := sends[1].at.Sub(sends[0].at)
+	if gap < compat.DefaultAlivePause {
 		t.Errorf("the second call came %v after the first, want a pause of at least %v", gap, compat.DefaultAlivePause)
 	}
+	t.Logf("the call was made again %v after WeChat rejected it", gap.Round(time.Millisecond))
 	if got := e.sim.Calls(simulator.EndpointToken, appID); got != mints {
 		t.Errorf("%d token calls, want %d: the check spent a refresh", got, mints)
 	}
