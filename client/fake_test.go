@@ -33,6 +33,9 @@ type fakeServer struct {
 	fail func(w http.ResponseWriter)
 	// hold, when set, holds credential GETs until it is closed.
 	hold chan struct{}
+	// alive makes a refresh find the reported value alive at WeChat and
+	// keep it, as the server does after a check.
+	alive bool
 	// raw, when set, is the body of every credential answer.
 	raw   string
 	apps  any
@@ -151,7 +154,7 @@ func (f *fakeServer) refreshCredential(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.calls["refresh "+string(kind)]++
 	failing := f.fail != nil
-	if !failing && body.Stale == f.valueLocked(appID, kind) {
+	if !failing && !f.alive && body.Stale == f.valueLocked(appID, kind) {
 		f.seq[appID+"/"+string(kind)]++
 	}
 	f.mu.Unlock()

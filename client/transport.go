@@ -2,12 +2,14 @@ package client
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // MaxInspectBytes bounds the request bodies Transport buffers to replay
@@ -15,6 +17,12 @@ import (
 // WeChat's error answers are tiny; larger bodies (media uploads and
 // downloads) pass through untouched.
 const MaxInspectBytes = 1 << 20
+
+// RetryPause is how long Transport waits before it sends a request once
+// more with the same token, when WeChat rejected the token and the
+// server's check found it alive: WeChat's servers disagree for a moment
+// after a refresh, and a few hundred milliseconds let them agree.
+const RetryPause = 300 * time.Millisecond
 
 // The WeChat errcodes that mean the access_token a call carried is dead.
 // They are WeChat's, listed here so that business servers importing this
@@ -33,7 +41,10 @@ const (
 // When WeChat answers HTTP 200 with a JSON errcode 40001, 42001 or 40014,
 // the token is reported with Invalidate and the request is sent once more
 // with the token that replaces it; the second answer is returned whatever
-// it says. A request body is replayed with the request's GetBody or, when
+// it says. When the server's check finds the token alive (Invalidate
+// answers the same token), the request is sent once more with it after
+// RetryPause, unless the request's context ends first, when WeChat's
+// rejection is returned. A request body is replayed with the request's GetBody or, when
 // that is nil, from a copy of up to MaxInspectBytes; a request whose body
 // cannot be replayed still gets the token reported, but its answer is
 // returned as it is. Answers of up to MaxInspectBytes that may be JSON are
@@ -73,9 +84,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	fresh, err := t.c.Invalidate(ctx, t.appID, token)
-	if err != nil || fresh == token || replay == nil {
+	if err != nil || replay == nil {
 		// WeChat's own answer tells the caller more than a failed report
 		// would.
+		return resp, nil
+	}
+	if fresh == token && !pause(ctx, RetryPause) {
 		return resp, nil
 	}
 	body, err := replay()
@@ -84,6 +98,18 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body.Close()
 	return t.base.RoundTrip(withToken(req, fresh, body))
+}
+
+// pause waits d, and reports false if ctx ends first.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // replayable returns the body to send first and a way to get it again for

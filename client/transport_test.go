@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/client"
@@ -25,6 +27,7 @@ type fakeWeChat struct {
 	errcode  int
 	dead     map[string]bool
 	allDead  bool                        // reject every token
+	lone     int                         // reject this many calls, whatever the token
 	answer   func(w http.ResponseWriter) // replaces the success answer
 	requests []wechatRequest
 }
@@ -33,6 +36,7 @@ type wechatRequest struct {
 	token    string
 	rawQuery string
 	body     string
+	at       time.Time
 }
 
 func newFakeWeChat(t *testing.T, errcode int, dead ...string) *fakeWeChat {
@@ -55,8 +59,11 @@ func (f *fakeWeChat) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	token := r.URL.Query().Get("access_token")
 	f.mu.Lock()
-	f.requests = append(f.requests, wechatRequest{token: token, rawQuery: r.URL.RawQuery, body: string(body)})
-	rejected := f.allDead || f.dead[token]
+	f.requests = append(f.requests, wechatRequest{token: token, rawQuery: r.URL.RawQuery, body: string(body), at: time.Now()})
+	rejected := f.allDead || f.dead[token] || f.lone > 0
+	if f.lone > 0 {
+		f.lone--
+	}
 	errcode, answer := f.errcode, f.answer
 	f.mu.Unlock()
 	if rejected {
@@ -147,6 +154,71 @@ func TestTransportRetriesOnceOnDeadToken(t *testing.T) {
 				t.Errorf("%d GETs, want 1", n)
 			}
 		})
+	}
+}
+
+// TestTransportRetriesLiveTokenOnce: WeChat rejects a token once that
+// the server's check finds alive (its servers disagree for a moment after
+// a refresh). The request is sent once more with the same token after
+// RetryPause, and the caller gets the success.
+func TestTransportRetriesLiveTokenOnce(t *testing.T) {
+	for _, errcode := range []int{40001, 42001, 40014} {
+		t.Run(fmt.Sprint(errcode), func(t *testing.T) {
+			hc, wxt, wc := setupTransport(t, errcode)
+			wxt.set(func(f *fakeServer) { f.alive = true })
+			wc.mu.Lock()
+			wc.dead, wc.lone = nil, 1
+			wc.mu.Unlock()
+			const payload = `{"touser":"o1","msgtype":"text","text":{"content":"hi"}}`
+			resp, err := hc.Post(wc.URL+"/cgi-bin/message/custom/send", "application/json", strings.NewReader(payload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body := readAll(t, resp); !strings.HasPrefix(body, `{"errcode":0,`) {
+				t.Errorf("answer %s, want the retry's success", body)
+			}
+			seen := wc.seen()
+			if got := wc.tokens(); !equal(got, []string{tok(1), tok(1)}) {
+				t.Fatalf("WeChat saw tokens %q, want the same token twice", got)
+			}
+			if seen[1].body != payload {
+				t.Errorf("the retry carried %q", seen[1].body)
+			}
+			if gap := seen[1].at.Sub(seen[0].at); gap < client.RetryPause {
+				t.Errorf("retried after %v, want a pause of at least %v", gap, client.RetryPause)
+			}
+			if n := wxt.count("refresh access_token"); n != 1 {
+				t.Errorf("%d reports to the server, want 1", n)
+			}
+		})
+	}
+}
+
+// TestTransportLiveTokenRetryEndsWithContext: a caller whose context ends
+// during the pause gets WeChat's rejection, and WeChat sees no retry.
+func TestTransportLiveTokenRetryEndsWithContext(t *testing.T) {
+	hc, wxt, wc := setupTransport(t, 40001)
+	wxt.set(func(f *fakeServer) { f.alive = true })
+	wc.mu.Lock()
+	wc.dead, wc.lone = nil, 1
+	wc.mu.Unlock()
+	// Time for the call and the report, which take milliseconds, but it
+	// ends inside the pause.
+	ctx, cancel := context.WithTimeout(context.Background(), client.RetryPause/2)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, wc.URL+"/cgi-bin/get_api_domain_ip", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); !strings.Contains(body, `"errcode":40001`) {
+		t.Errorf("answer %s, want WeChat's rejection", body)
+	}
+	if n := len(wc.seen()); n != 1 {
+		t.Errorf("WeChat saw %d requests, want 1", n)
 	}
 }
 

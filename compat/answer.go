@@ -60,13 +60,23 @@ type ticketBody struct {
 // "wxtoken:" prefix tells an operator reading an SDK's error that the
 // answer came from wxtoken, not from WeChat.
 func (h *Handler) fail(ex *exchange, errcode int, msg string) {
+	h.failStatus(ex, http.StatusOK, errcode, msg)
+}
+
+// failStatus is fail with another HTTP status than WeChat's 200, for the
+// one failure WeChat would answer so too (a request body that stalled).
+func (h *Handler) failStatus(ex *exchange, status, errcode int, msg string) {
 	ex.errcode = errcode
-	h.writeJSON(ex, errorBody{ErrCode: errcode, ErrMsg: "wxtoken: " + msg})
+	h.writeJSONStatus(ex, status, errorBody{ErrCode: errcode, ErrMsg: "wxtoken: " + msg})
 }
 
 // writeJSON answers v with HTTP 200, as WeChat answers success and failure
 // alike. Answers can hold credentials: no cache may keep them.
 func (h *Handler) writeJSON(ex *exchange, v any) {
+	h.writeJSONStatus(ex, http.StatusOK, v)
+}
+
+func (h *Handler) writeJSONStatus(ex *exchange, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		// Only this package's plain structs come here.
@@ -76,7 +86,7 @@ func (h *Handler) writeJSON(ex *exchange, v any) {
 	hdr["Content-Type"] = h.jsonType
 	hdr["Cache-Control"] = h.noStore
 	hdr["Content-Length"] = []string{strconv.Itoa(len(b))}
-	ex.WriteHeader(http.StatusOK)
+	ex.WriteHeader(status)
 	_, _ = ex.Write(b)
 }
 

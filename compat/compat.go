@@ -21,14 +21,18 @@
 //     and to nowhere else, with the caller's access_token swapped for the
 //     current one. A 40001, 42001 or 40014 answer is reported
 //     (compare-and-refresh) and the call is made once more with the new
-//     token. A caller may instead send a client key and an appid header and
+//     token, or, when the check finds the token alive, with the same one
+//     after a short pause. A relayed body may stream for as long as it
+//     keeps coming; one that stalls is answered as the caller's failure,
+//     never as WeChat's. A caller may instead send a client key and an appid header and
 //     have the token put in without ever seeing it. A call that carries
 //     neither a token wxtoken handed out, nor a client key, nor the app's
 //     AppSecret is refused without reaching WeChat: wxtoken is no open
 //     relay.
 //
-// Every answer wxtoken makes itself is HTTP 200 with WeChat's JSON content
-// type, as WeChat answers, and its errors are WeChat's errcodes with an
+// Every answer wxtoken makes itself is HTTP 200 (but HTTP 408 for a
+// relayed body that stalled) with WeChat's JSON content type, as WeChat
+// answers, and its errors are WeChat's errcodes with an
 // errmsg that starts with "wxtoken:". No answer, log line or metric label
 // carries a secret, a key or a token; the route label of the metrics is a
 // path pattern, never the path.
@@ -59,6 +63,23 @@ const HeaderAppID = "X-Wxtoken-Appid"
 // memory so that the call can be made again after WeChat rejects the
 // token. Larger bodies (media uploads) are streamed and not retried.
 const DefaultMaxRetryBody = 1 << 20
+
+// DefaultAlivePause is how long a relayed call waits before it is made
+// again with the same token, after WeChat rejected the token and the
+// check right after found it alive: long enough for WeChat's servers to
+// agree on a token that was just refreshed, short enough for a caller
+// waiting on the answer.
+const DefaultAlivePause = 300 * time.Millisecond
+
+// DefaultBodyIdle is the longest pause a relayed call allows between two
+// reads of the caller's body, or two writes of the answer to the caller;
+// the same 15 s that bounds the whole of an HTTP API request.
+const DefaultBodyIdle = 15 * time.Second
+
+// DefaultMaxRelayTime caps a relayed call from its first byte to its
+// last, however steadily its body flows: a 20 MB video at 50 KB/s takes
+// under 7 minutes.
+const DefaultMaxRelayTime = 10 * time.Minute
 
 // The paths answered from wxtoken's cache, below the base path.
 const (
@@ -119,8 +140,20 @@ type Options struct {
 	// Next answers every request that is not the front door's (the HTTP
 	// API). Nil answers them 404.
 	Next http.Handler
-	// Metrics counts every front-door request by route pattern. Nil
-	// counts nothing.
+	// AlivePause is how long a relayed call waits before it is made again
+	// with the same token when WeChat rejected the token and the check
+	// found it alive; 0 or less is DefaultAlivePause.
+	AlivePause time.Duration
+	// BodyIdle bounds each pause of a relayed call's request body and of
+	// the caller taking its answer; 0 or less is DefaultBodyIdle. A body
+	// may take as long as it needs while it keeps coming, up to
+	// MaxRelayTime.
+	BodyIdle time.Duration
+	// MaxRelayTime caps a relayed call as a whole; 0 or less is
+	// DefaultMaxRelayTime.
+	MaxRelayTime time.Duration
+	// Metrics counts every front-door request by route pattern, and the
+	// relayed calls made twice. Nil counts nothing.
 	Metrics *metrics.Metrics
 	// Logger receives a debug line per request and a warning per failed
 	// relay. Nil logs nothing.
@@ -141,6 +174,12 @@ type Handler struct {
 	maxRetry int64
 	next     http.Handler
 	log      *slog.Logger
+	metrics  *metrics.Metrics
+	// alivePause, bodyIdle and maxRelay are the Options of the same
+	// names, defaults filled in.
+	alivePause time.Duration
+	bodyIdle   time.Duration
+	maxRelay   time.Duration
 
 	roots    map[string]*route
 	token    *route
@@ -182,6 +221,7 @@ func New(opts Options) (*Handler, error) {
 		maxRetry: opts.MaxRetryBody,
 		next:     opts.Next,
 		log:      opts.Logger,
+		metrics:  opts.Metrics,
 		roots:    map[string]*route{},
 		noStore:  []string{"no-store"},
 		jsonType: []string{contentTypeWX},
@@ -196,6 +236,9 @@ func New(opts Options) (*Handler, error) {
 	if h.maxRetry <= 0 {
 		h.maxRetry = DefaultMaxRetryBody
 	}
+	h.alivePause = positiveOr(opts.AlivePause, DefaultAlivePause)
+	h.bodyIdle = positiveOr(opts.BodyIdle, DefaultBodyIdle)
+	h.maxRelay = positiveOr(opts.MaxRelayTime, DefaultMaxRelayTime)
 	if h.next == nil {
 		h.next = http.NotFoundHandler()
 	}
@@ -216,6 +259,13 @@ func New(opts Options) (*Handler, error) {
 	h.anyPath = mk("/{path...}")
 	h.badPath = mk(" (unclean path)")
 	return h, nil
+}
+
+func positiveOr(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 // newTransport is the transport of relayed calls: the default one's
@@ -380,8 +430,11 @@ type exchange struct {
 	app, client string
 	// errcode is the errcode of an answer wxtoken made itself.
 	errcode int
-	// retried is set when a relayed call was made again with a new token.
+	// retried is set when a relayed call was made again.
 	retried bool
+	// deadlines, set for a relayed call, moves the write deadline on with
+	// every write of the answer.
+	deadlines *relayDeadlines
 }
 
 func (ex *exchange) Header() http.Header { return ex.w.Header() }
@@ -391,6 +444,7 @@ func (ex *exchange) WriteHeader(status int) {
 		return
 	}
 	ex.status = status
+	ex.deadlines.extendWrite()
 	ex.w.WriteHeader(status)
 }
 
@@ -398,6 +452,7 @@ func (ex *exchange) Write(b []byte) (int, error) {
 	if ex.status == 0 {
 		ex.WriteHeader(http.StatusOK)
 	}
+	ex.deadlines.extendWrite()
 	return ex.w.Write(b)
 }
 

@@ -13,8 +13,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/metrics"
 	"github.com/wxtoken/wxtoken/wechat"
 )
 
@@ -25,15 +27,25 @@ import (
 const maxPeek = 64 << 10
 
 // proxy relays a call to the upstream with the current token, and makes
-// it once more with a new token when WeChat rejects the one it carried.
+// it once more when WeChat rejects the token it carried: with the new
+// token, or, when the check finds the token alive, with the same one after
+// a short pause.
 func (h *Handler) proxy(ex *exchange, r *http.Request, wx string) {
 	c, ok := h.identify(ex, r, true)
 	if !ok {
 		return
 	}
+	ex.deadlines = h.newDeadlines(ex)
+	var caller *callerBody
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		caller = &callerBody{rc: r.Body, d: ex.deadlines}
+		r.Body = caller
+	} else {
+		ex.deadlines.bodyDone()
+	}
 	body, err := h.readBody(r)
 	if err != nil {
-		h.fail(ex, errSystem, "system busy: the request body could not be read")
+		h.callerFailed(ex, r, caller)
 		return
 	}
 	token := ""
@@ -45,9 +57,12 @@ func (h *Handler) proxy(ex *exchange, r *http.Request, wx string) {
 		}
 		token = g.Value
 	}
-	resp, err := h.send(r, wx, token, body)
+	// The upstream call, answer included, ends with the relayed call.
+	ctx, cancel := context.WithDeadline(r.Context(), ex.deadlines.upstreamEnd())
+	defer cancel()
+	resp, err := h.send(ctx, r, wx, token, body)
 	if err != nil {
-		h.upstreamFailed(ex, r, err)
+		h.sendFailed(ex, r, caller, err)
 		return
 	}
 	whole := peek(resp)
@@ -55,20 +70,53 @@ func (h *Handler) proxy(ex *exchange, r *http.Request, wx string) {
 		// The token died early: rotated out of band, or replaced by a
 		// caller outside wxtoken. Report it, as every other caller of
 		// wxtoken would, and try once more with whatever wxtoken holds
-		// after that; a report held back by the rate limit answers the
-		// current token, which may already be another one.
-		if g, rerr := h.svc.Refresh(r.Context(), c.appID, wxtoken.KindAccessToken, token); rerr == nil && g.Value != token {
-			resp.Body.Close()
-			ex.retried = true
-			if resp, err = h.send(r, wx, g.Value, body); err != nil {
-				h.upstreamFailed(ex, r, err)
-				return
+		// after that. A token the check finds alive was rejected by a
+		// WeChat server that had not yet heard of it (they disagree for
+		// a moment after a refresh): try it once more after a pause. A
+		// report held back by the rate limit fails, and the rejection is
+		// passed on.
+		if g, rerr := h.svc.Refresh(ctx, c.appID, wxtoken.KindAccessToken, token); rerr == nil {
+			reason := metrics.RetryTokenReplaced
+			if g.Value == token {
+				reason = metrics.RetryTokenAlive
 			}
-			whole = peek(resp)
+			if reason == metrics.RetryTokenReplaced || pause(ctx, h.alivePause) {
+				resp.Body.Close()
+				ex.retried = true
+				h.metrics.CompatRetry(reason)
+				if resp, err = h.send(ctx, r, wx, g.Value, body); err != nil {
+					h.sendFailed(ex, r, caller, err)
+					return
+				}
+				whole = peek(resp)
+			}
 		}
 	}
 	defer resp.Body.Close()
 	h.relay(ex, resp, whole)
+}
+
+// pause waits d, and reports false if ctx ends first.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// sendFailed answers a relayed call that got no answer, blaming the side
+// that failed it: the caller, when its body did not come whole, else the
+// upstream.
+func (h *Handler) sendFailed(ex *exchange, r *http.Request, caller *callerBody, err error) {
+	if _, cerr := caller.failed(); cerr != nil {
+		h.callerFailed(ex, r, caller)
+		return
+	}
+	h.upstreamFailed(ex, r, err)
 }
 
 // requestBody is the body of a relayed call: held in memory when it is no
@@ -104,7 +152,7 @@ func (h *Handler) readBody(r *http.Request) (*requestBody, error) {
 // (with token in place of any access_token, unless token is empty), body
 // and end-to-end headers. The target is always the configured upstream:
 // nothing in the request chooses the host.
-func (h *Handler) send(r *http.Request, wx, token string, body *requestBody) (*http.Response, error) {
+func (h *Handler) send(ctx context.Context, r *http.Request, wx, token string, body *requestBody) (*http.Response, error) {
 	target := h.upstream + h.escapedPath(r, wx)
 	if q := r.URL.RawQuery; token != "" {
 		target += "?" + withToken(q, token)
@@ -118,7 +166,7 @@ func (h *Handler) send(r *http.Request, wx, token string, body *requestBody) (*h
 	case len(body.held) > 0:
 		rd = bytes.NewReader(body.held)
 	}
-	out, err := http.NewRequestWithContext(r.Context(), r.Method, target, rd)
+	out, err := http.NewRequestWithContext(ctx, r.Method, target, rd)
 	if err != nil {
 		return nil, err
 	}
@@ -307,6 +355,7 @@ func (h *Handler) upstreamFailed(ex *exchange, r *http.Request, err error) {
 		err = ue.Err
 	}
 	h.log.LogAttrs(r.Context(), slog.LevelWarn, "relaying a call to the upstream failed",
-		slog.String("route", ex.route.pattern), slog.String("appid", ex.app), slog.String("error", err.Error()))
+		slog.String("route", ex.route.pattern), slog.String("appid", ex.app), slog.String("side", "upstream"),
+		slog.String("error", err.Error()), slog.Duration("took", time.Since(ex.start)))
 	h.fail(ex, errSystem, "system busy: the upstream did not answer")
 }

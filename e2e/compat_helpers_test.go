@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // wxContentType is the content type of WeChat's JSON answers, which the
@@ -132,6 +133,8 @@ type upstreamCall struct {
 	method, path, rawPath, query, host string
 	header                             http.Header
 	body                               []byte
+	// at is when the call arrived.
+	at time.Time
 }
 
 // upstreamRecorder stands between wxtoken and the simulator and records every
@@ -147,7 +150,7 @@ func (rc *upstreamRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.mu.Lock()
 	rc.calls = append(rc.calls, upstreamCall{
 		method: r.Method, path: r.URL.Path, rawPath: r.URL.EscapedPath(), query: r.URL.RawQuery,
-		host: r.Host, header: r.Header.Clone(), body: b,
+		host: r.Host, header: r.Header.Clone(), body: b, at: time.Now(),
 	})
 	rc.mu.Unlock()
 	r.Body = io.NopCloser(bytes.NewReader(b))

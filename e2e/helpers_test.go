@@ -74,6 +74,9 @@ type setup struct {
 	// policyScale multiplies every wait of the error policy; default 1/600
 	// (a 5-minute wait becomes 0.5 s).
 	policyScale float64
+	// readTimeout is the server's read timeout (server.Options); 0 keeps
+	// the default.
+	readTimeout time.Duration
 }
 
 // env is a running simulator, the config of a wxtoken in front of it, the
@@ -243,6 +246,7 @@ func (e *env) startWith(cfg *config.Config, clock refresh.Clock, log *slog.Logge
 		PolicyScale: e.setup.policyScale,
 		BackoffBase: backoffBase,
 		BackoffMax:  backoffMax,
+		ReadTimeout: e.setup.readTimeout,
 	})
 	if err != nil {
 		cancel()

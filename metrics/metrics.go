@@ -55,6 +55,7 @@ type Metrics struct {
 	refreshes        *prometheus.CounterVec
 	httpRequests     *prometheus.CounterVec
 	httpDuration     *prometheus.HistogramVec
+	compatRetries    *prometheus.CounterVec
 
 	status *statusCollector
 }
@@ -108,6 +109,11 @@ func New(opts ...Option) *Metrics {
 			Help:      "Duration of HTTP API requests, by route pattern.",
 			Buckets:   httpBuckets(),
 		}, []string{"route"}),
+		compatRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "compat_retries_total",
+			Help:      "Relayed front-door calls made a second time after WeChat rejected the token, by reason (token_replaced: with the new token; token_alive: with the same token, which WeChat's check still accepted).",
+		}, []string{"reason"}),
 	}
 	for _, o := range opts {
 		o(m)
@@ -121,8 +127,14 @@ func New(opts ...Option) *Metrics {
 		m.refreshes,
 		m.httpRequests,
 		m.httpDuration,
+		m.compatRetries,
 		m.status,
 	)
+	for _, r := range retryReasons() {
+		// Present from the start at 0, so that a rate over them is
+		// defined before the first retry.
+		m.compatRetries.WithLabelValues(r)
+	}
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		// One failing collector must not blank the whole scrape: the
 		// lifetimes are most needed exactly when something is wrong.
@@ -164,6 +176,32 @@ func (m *Metrics) Refreshed(appID string, kind wxtoken.Kind, reason, result stri
 	}
 	if c, err := m.refreshes.GetMetricWithLabelValues(appID, string(kind), reason, result); err == nil {
 		c.Inc()
+	}
+}
+
+// The reasons of CompatRetry.
+const (
+	// RetryTokenReplaced: WeChat rejected the token, the report replaced
+	// it, and the call was made again with the new one.
+	RetryTokenReplaced = "token_replaced"
+	// RetryTokenAlive: WeChat rejected the token, yet its check right
+	// after found it alive (WeChat's servers disagree for a moment after
+	// a refresh), and the call was made again with the same token.
+	RetryTokenAlive = "token_alive"
+)
+
+func retryReasons() []string { return []string{RetryTokenReplaced, RetryTokenAlive} }
+
+// CompatRetry counts one relayed call of the front door made a second
+// time. reason is one of the Retry* constants; any other value is
+// dropped, which keeps the label's values to that fixed set.
+func (m *Metrics) CompatRetry(reason string) {
+	if m == nil {
+		return
+	}
+	switch reason {
+	case RetryTokenReplaced, RetryTokenAlive:
+		m.compatRetries.WithLabelValues(reason).Inc()
 	}
 }
 

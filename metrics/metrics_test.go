@@ -85,6 +85,23 @@ wxtoken_refreshes_total{appid="wxa",kind="jsapi",reason="ticket",result="error"}
 	}
 }
 
+func TestCompatRetry(t *testing.T) {
+	m := metrics.New()
+	m.CompatRetry(metrics.RetryTokenAlive)
+	m.CompatRetry(metrics.RetryTokenAlive)
+	// Reasons outside the fixed set are dropped: the label stays bounded.
+	m.CompatRetry("40001 from 10.0.0.1")
+	want := `
+# HELP wxtoken_compat_retries_total Relayed front-door calls made a second time after WeChat rejected the token, by reason (token_replaced: with the new token; token_alive: with the same token, which WeChat's check still accepted).
+# TYPE wxtoken_compat_retries_total counter
+wxtoken_compat_retries_total{reason="token_alive"} 2
+wxtoken_compat_retries_total{reason="token_replaced"} 0
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "wxtoken_compat_retries_total"); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestObserveHTTP(t *testing.T) {
 	m := metrics.New()
 	const route = "GET /v1/apps/{appid}/access_token"
@@ -161,6 +178,7 @@ func TestNilMetricsObserveNothing(t *testing.T) {
 	m.Route("GET /healthz").Observe(200, time.Millisecond)
 	m.UpstreamCall("wxa", "/cgi-bin/token", 0, "", time.Millisecond)
 	m.Refreshed("wxa", wxtoken.KindAccessToken, wxtoken.ReasonStartup, "ok")
+	m.CompatRetry(metrics.RetryTokenAlive)
 	m.WatchStatus(nil)
 }
 

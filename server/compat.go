@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/wxtoken/wxtoken/compat"
 	"github.com/wxtoken/wxtoken/config"
@@ -15,7 +16,10 @@ import (
 // compatHandler returns the handler of the listener: the HTTP API alone,
 // or, with compat.enabled, the WeChat-compatible front door in front of it,
 // which answers WeChat's paths and hands every other request to the API.
-func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m *metrics.Metrics, log *slog.Logger) (http.Handler, error) {
+//
+// bodyIdle is the longest pause a relayed call allows in its body: the
+// server's read timeout, applied between reads rather than in total.
+func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m *metrics.Metrics, log *slog.Logger, bodyIdle time.Duration) (http.Handler, error) {
 	if !cfg.Compat.Enabled {
 		return api, nil
 	}
@@ -35,6 +39,7 @@ func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m 
 		Upstream: cfg.Upstream.BaseURL,
 		Timeout:  cfg.Upstream.Timeout.Std(),
 		BasePath: cfg.Compat.BasePath,
+		BodyIdle: bodyIdle,
 		Next:     api,
 		Metrics:  m,
 		Logger:   log,

@@ -44,7 +44,14 @@ type Options struct {
 	// Store, when set, is used instead of the configured one (and is not
 	// closed by the Server).
 	Store wxtoken.Store
+	// ReadTimeout bounds reading a request of the HTTP API, and each
+	// pause of a relayed call's body (which may take as long as it needs
+	// while it keeps coming); 0 is DefaultReadTimeout.
+	ReadTimeout time.Duration
 }
+
+// DefaultReadTimeout is Options.ReadTimeout when none is set.
+const DefaultReadTimeout = 15 * time.Second
 
 // Server is a running wxtoken.
 type Server struct {
@@ -140,14 +147,20 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	if err != nil {
 		return nil, err
 	}
-	handler, err := compatHandler(cfg, h, s.engine, s.metrics, log)
+	readTimeout := opts.ReadTimeout
+	if readTimeout <= 0 {
+		readTimeout = DefaultReadTimeout
+	}
+	handler, err := compatHandler(cfg, h, s.engine, s.metrics, log, readTimeout)
 	if err != nil {
 		return nil, err
 	}
 	s.http = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
+		// The front door's relayed calls set deadlines of their own, per
+		// request, that follow a body as it streams.
+		ReadTimeout: readTimeout,
 		// A refresh waits up to the upstream timeout on every host.
 		WriteTimeout:   cfg.Upstream.Timeout.Std()*time.Duration(1+len(cfg.Upstream.FallbackBaseURLs)) + 15*time.Second,
 		IdleTimeout:    2 * time.Minute,

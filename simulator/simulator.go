@@ -3,10 +3,12 @@
 // and an ordinary token-checked call, /cgi-bin/get_api_domain_ip. Any other
 // path called with an access_token stands for the rest of WeChat's API: the
 // token is checked the same way and a live one gets {"errcode":0,"errmsg":"ok"},
-// so that SDKs pointed at the simulator have something to call. The login
-// calls under /sns/ (jscode2session, web OAuth's code exchange, refresh,
-// userinfo and auth) work with codes minted through the control API, so
-// that login flows can be tested offline.
+// so that SDKs pointed at the simulator have something to call;
+// /cgi-bin/media/upload also reads a multipart upload whole before it
+// answers, as WeChat does. The login calls under /sns/ (jscode2session,
+// web OAuth's code exchange, refresh, userinfo and auth) work with codes
+// minted through the control API, so that login flows can be tested
+// offline.
 //
 // It keeps the rules a credential server has to live with: a classic token
 // call replaces the previous token, which keeps working for an overlap

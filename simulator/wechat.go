@@ -63,6 +63,8 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveProbe(w, r)
 	case isSNSPath(p):
 		s.serveSNS(w, r)
+	case p == "/cgi-bin/media/upload":
+		s.serveMediaUpload(w, r)
 	case p == "/_sim" || strings.HasPrefix(p, "/_sim/"):
 		s.serveControl(w, r)
 	case r.URL.Query().Has("access_token"):
