@@ -57,6 +57,9 @@ type Metrics struct {
 	httpDuration     *prometheus.HistogramVec
 
 	status *statusCollector
+	// health is registered by the first WatchHealth.
+	health     *healthCollector
+	healthOnce sync.Once
 }
 
 var _ wxtoken.Observer = (*Metrics)(nil)

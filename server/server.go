@@ -144,6 +144,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		return nil, err
 	}
 	s.metrics.WatchStatus(s.engine.Status)
+	s.metrics.WatchHealth(s.engine.Health)
 	h, err := httpapi.New(httpapi.Options{
 		Service: s.engine,
 		Clients: cfg.Clients,
@@ -206,7 +207,11 @@ func openStore(ctx context.Context, cfg *config.Config, clock refresh.Clock, log
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
-		log.Info("shared store", "driver", "redis", "replica", owner, "prefix", r.Prefix, "clock_offset", st.Offset())
+		attrs := []any{"driver", "redis", "replica", owner, "prefix", r.Prefix}
+		if st.Measured() {
+			attrs = append(attrs, "clock_offset", st.Offset())
+		}
+		log.Info("shared store", attrs...)
 		return st, nil
 	case config.DriverMemory:
 		return memory.New(), nil
@@ -267,6 +272,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down")
+	// Requests still in flight, /readyz among them, hear that this
+	// replica is going away.
+	s.engine.Drain()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	err := s.http.Shutdown(sctx)
