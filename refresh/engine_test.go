@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
-	"sync"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
