@@ -147,7 +147,7 @@ func TestClusterReplicaStartsDuringOutage(t *testing.T) {
 				}
 			}
 			logs := e.logs.String()
-			if !strings.Contains(logs, "replica=r2") || !strings.Contains(logs, "loading them as soon as it answers") {
+			if !strings.Contains(logs, "replica=r2") || !strings.Contains(logs, "trying again until they are loaded") {
 				t.Errorf("the replica did not say it keeps trying:\n%s", lastLines(logs, 20))
 			}
 

@@ -286,7 +286,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	case err == nil:
 	case e.coord != nil && ctx.Err() == nil:
 		e.storeAway(err)
-		e.log.Error("the shared store is unreachable; starting without the stored credentials, and loading them as soon as it answers", "err", err)
+		e.log.Error("reading the shared store failed; starting without the stored credentials, and trying again until they are loaded", "err", err)
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()

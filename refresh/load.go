@@ -111,6 +111,7 @@ func (e *Engine) loadLater() {
 	ctx, cancel := e.detached(0)
 	defer cancel()
 	began := e.opts.Clock.Now()
+	warned := began
 	step := e.opts.BackoffBase
 	for attempt := 1; ; attempt++ {
 		wait := step/2 + time.Duration(e.opts.Rand()*float64(step/2))
@@ -130,7 +131,15 @@ func (e *Engine) loadLater() {
 		}
 		if err != nil {
 			e.storeAway(err)
-			e.log.Debug("the shared store still does not answer; trying again", "attempt", attempt, "err", err)
+			// Once a minute at warning level, so that the log shows the
+			// replica still trying without a line per attempt.
+			if now := e.opts.Clock.Now(); now.Sub(warned) >= time.Minute {
+				warned = now
+				e.log.Warn("the shared store still cannot be read; trying again",
+					"for", now.Sub(began).Round(time.Second), "attempts", attempt, "err", err)
+			} else {
+				e.log.Debug("the shared store still cannot be read; trying again", "attempt", attempt, "err", err)
+			}
 			continue
 		}
 		// Reachable now; the watch's first check writes back what was
