@@ -152,10 +152,12 @@ func TestClusterReplicaStartsDuringOutage(t *testing.T) {
 			}
 
 			rs.Start()
+			back := time.Now()
 			waitFor(t, 10*time.Second, "the replica started during the outage to become ready", func() bool {
 				a, err := e.requestAt(r2.base, http.MethodGet, "/readyz", "", "")
 				return err == nil && a.status == http.StatusOK
 			})
+			t.Logf("ready %v after Redis answered again", time.Since(back).Round(time.Millisecond))
 			if _, d := e.readyz(t, r2.base); d.Store == nil || !d.Store.Reachable || !d.Store.Loaded {
 				t.Errorf("the detail once Redis is back: %+v", d.Store)
 			}
