@@ -34,8 +34,9 @@ type Service interface {
 	Refresh(ctx context.Context, appID string, kind Kind, stale string) (Grant, error)
 	// Status reports every configured app.
 	Status(ctx context.Context) []AppStatus
-	// NotReady returns why the service cannot serve every app's
-	// access_token now; empty when it can.
+	// NotReady returns why the service is not ready to serve (see
+	// Health); empty when it is. An app that cannot be served does not
+	// make the service unready on its own.
 	NotReady(ctx context.Context) []string
 }
 

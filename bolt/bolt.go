@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +52,9 @@ type Options struct {
 	// Timeout bounds the wait for the exclusive file lock held by another
 	// process or handle. Zero means DefaultTimeout.
 	Timeout time.Duration
+	// Logger receives the warning about an empty store file. Nil logs
+	// nothing.
+	Logger *slog.Logger
 }
 
 // Store is a wxtoken.Store backed by a bbolt file. It is safe for
@@ -78,6 +82,17 @@ func Open(path string, opts Options) (*Store, error) {
 		timeout = DefaultTimeout
 	}
 
+	empty, err := check(path)
+	if err != nil {
+		return nil, err
+	}
+	if empty && opts.Logger != nil {
+		// bbolt takes an empty file for a new one. That is what it is
+		// after a crash before the first write, but also after a copy or
+		// a disk that failed: say so, since every credential is then
+		// fetched from WeChat again.
+		opts.Logger.Warn("the bolt store file is empty; starting with an empty store, and every credential is fetched again", "path", path)
+	}
 	db, err := openDB(path, timeout)
 	if err != nil {
 		return nil, err
@@ -100,7 +115,7 @@ func openDB(path string, timeout time.Duration) (db *bbolt.DB, err error) {
 	// such a failed open leaks; the process is about to exit anyway.
 	defer func() {
 		if r := recover(); r != nil {
-			db, err = nil, fmt.Errorf("bolt store %s: the file is damaged and cannot be opened (%v); it was left untouched", path, r)
+			db, err = nil, fmt.Errorf("bolt store %s: the file is damaged and cannot be opened (%v); it was left untouched: %s", path, r, recoverHint)
 		}
 	}()
 	db, err = bbolt.Open(path, fileMode, &bbolt.Options{Timeout: timeout})
@@ -110,7 +125,7 @@ func openDB(path string, timeout time.Duration) (db *bbolt.DB, err error) {
 	case errors.Is(err, bolterrors.ErrTimeout):
 		return nil, fmt.Errorf("bolt store %s: another process holds the file lock (waited %s); stop the other wxtoken instance or give this one its own store path: %w", path, timeout, err)
 	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum), errors.Is(err, bolterrors.ErrVersionMismatch):
-		return nil, fmt.Errorf("bolt store %s: not a valid bbolt database (damaged, or some other kind of file); it was left untouched: %w", path, err)
+		return nil, fmt.Errorf("bolt store %s: not a valid bbolt database (damaged, or some other kind of file); it was left untouched: %w; if it is the store, %s", path, err, recoverHint)
 	default:
 		return nil, fmt.Errorf("bolt store %s: open: %w", path, err)
 	}
@@ -131,7 +146,7 @@ func prepare(db *bbolt.DB, path string) error {
 			}
 		}
 		if len(problems) > 0 {
-			return fmt.Errorf("bolt store %s: the file is damaged; it was left untouched: %s", path, strings.Join(problems, "; "))
+			return fmt.Errorf("bolt store %s: the file is damaged; it was left untouched: %s; %s", path, strings.Join(problems, "; "), recoverHint)
 		}
 		// Writing our buckets into another program's database would
 		// mix data and hide a configuration mistake.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -357,5 +359,95 @@ func TestCloseIsIdempotent(t *testing.T) {
 	err = s.Put(t.Context(), wxtoken.Credential{AppID: appID, Kind: wxtoken.KindAccessToken, Value: "v", Version: 1})
 	if err == nil {
 		t.Error("Put after Close succeeded")
+	}
+}
+
+// grownFile writes a store file at path that spans many pages, and
+// returns its contents.
+func grownFile(t *testing.T, path string) []byte {
+	t.Helper()
+	s := mustOpen(t, path)
+	for i := range 40 {
+		c := wxtoken.Credential{AppID: fmt.Sprintf("wx%016d", i), Kind: wxtoken.KindAccessToken, Value: strings.Repeat("v", 1500), Version: 1}
+		if err := s.Put(t.Context(), c); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+	}
+	mustClose(t, s)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) <= 64<<10 {
+		t.Fatalf("the store file is %d bytes; the test needs one larger than 64 KiB", len(data))
+	}
+	return data
+}
+
+// A file cut short must be refused before bbolt maps it: bbolt reads its
+// pages through the mapping, and a page past the end of the file is a
+// SIGBUS that kills this test process.
+func TestTruncatedFileIsRejected(t *testing.T) {
+	data := grownFile(t, dbPath(t))
+	for _, size := range []int{8 << 10, 12 << 10, 20 << 10, 20<<10 + 100, 2<<10 + 100} {
+		t.Run(fmt.Sprintf("%d bytes", size), func(t *testing.T) {
+			path := dbPath(t)
+			if err := os.WriteFile(path, data[:size], 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err := bolt.Open(path, bolt.Options{})
+			if err == nil {
+				s.Close()
+			}
+			wantErrNaming(t, "Open of a truncated file", err, path, "cut short", "move it aside")
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("the error is not one line: %q", err)
+			}
+			if after, err := os.ReadFile(path); err != nil || !bytes.Equal(after, data[:size]) {
+				t.Errorf("Open changed the truncated file (read error: %v)", err)
+			}
+		})
+	}
+}
+
+func TestWholeFileOpens(t *testing.T) {
+	path := dbPath(t)
+	grownFile(t, path)
+	s := mustOpen(t, path)
+	defer mustClose(t, s)
+	list, err := s.List(t.Context())
+	if err != nil || len(list) != 40 {
+		t.Errorf("List of the reopened file: %d records, %v; want 40", len(list), err)
+	}
+}
+
+func TestEmptyFileStartsFreshWithAWarning(t *testing.T) {
+	path := dbPath(t)
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	s, err := bolt.Open(path, bolt.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatalf("Open of an empty file: %v", err)
+	}
+	defer mustClose(t, s)
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), path) {
+		t.Errorf("no warning naming %s: %q", path, logs.String())
+	}
+	c := wxtoken.Credential{AppID: appID, Kind: wxtoken.KindAccessToken, Value: "v", Version: 1}
+	if err := s.Put(t.Context(), c); err != nil {
+		t.Fatalf("Put into the fresh store: %v", err)
+	}
+
+	// A new file is no cause for a warning.
+	logs.Reset()
+	s2, err := bolt.Open(dbPath(t), bolt.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, s2)
+	if logs.Len() != 0 {
+		t.Errorf("a new file was warned about: %q", logs.String())
 	}
 }

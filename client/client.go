@@ -236,9 +236,10 @@ func (c *Client) Status(ctx context.Context) []wxtoken.AppStatus {
 	return apps
 }
 
-// NotReady asks the server's /readyz why it cannot serve every app's
-// access_token now; it is empty when it can. A server that cannot be asked
-// is not ready, and the reason says so.
+// NotReady asks the server's /readyz whether it is ready to serve; it is
+// empty when it is. The server says why it is not only to an admin key;
+// to any other key it says only that it is not. A server that cannot be
+// asked is not ready, and the reason says so.
 func (c *Client) NotReady(ctx context.Context) []string {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -247,6 +248,7 @@ func (c *Client) NotReady(ctx context.Context) []string {
 		return []string{fmt.Sprintf("wxtoken server: %v", err)}
 	}
 	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.key)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return []string{fmt.Sprintf("wxtoken server %s cannot be reached: %v", c.base.Redacted(), unwrapURLError(err))}

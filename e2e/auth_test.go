@@ -104,7 +104,7 @@ func TestKeysAndSecrets(t *testing.T) {
 		{"failing app, token", "GET", "/v1/apps/" + appB + "/access_token", ops, "", 503, "unavailable"},
 		{"failing app, refresh", "POST", "/v1/apps/" + appB + "/access_token/refresh", ops, `{"stale":"x"}`, 503, "unavailable"},
 		{"healthz", "GET", "/healthz", "", "", 200, ""},
-		{"readyz with a failing app", "GET", "/readyz", "", "", 503, ""},
+		{"readyz with a failing app", "GET", "/readyz", "", "", 200, ""},
 		{"no such route", "GET", "/v1/nothing", shop, "", 404, "not_found"},
 		{"wrong method", "DELETE", "/v1/apps", ops, "", 405, "invalid"},
 	} {
@@ -131,8 +131,10 @@ func TestKeysAndSecrets(t *testing.T) {
 				t.Errorf("%s: want wechat_errcode 40164, got %s", c.name, a)
 			}
 		case "readyz with a failing app":
-			if !strings.Contains(string(a.body), appB) || !strings.Contains(string(a.body), "40164") {
-				t.Errorf("%s: the reasons should name %s and 40164: %s", c.name, appB, a)
+			// One app that cannot be served leaves the replica ready, and
+			// without a key /readyz names no app and no WeChat error.
+			if strings.TrimSpace(string(a.body)) != `{"status":"ready"}` {
+				t.Errorf("%s: want the status alone, got %s", c.name, a)
 			}
 		case "refresh of a replaced token":
 			if g, err := parseGrant(a, appA, ""); err != nil || g.value != tokA.value {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -227,7 +226,7 @@ func runErrorRow(t *testing.T, row errorRow) {
 			if firstUnavailableLeft < 0 {
 				firstUnavailableLeft = e.sim.Check(cached.value).ExpiresIn
 			}
-			if err := notReady(t, e, row); err != nil {
+			if err := reportedInReadiness(t, e, row, appID); err != nil {
 				once("readyz", "%v", err)
 			}
 			if !checkedStatus {
@@ -249,9 +248,10 @@ func runErrorRow(t *testing.T, row errorRow) {
 		t.Errorf("no 503 after the cached token expired: the window did not outlast it (last served at %s, window ended %s)",
 			lastServed.Format("15:04:05.000"), clearedAt.Format("15:04:05.000"))
 	}
-	// Ready again once a new token is there.
-	waitFor(t, 3*time.Second, "/readyz to answer 200", func() bool {
-		return e.mustDo(t, http.MethodGet, "/readyz", "", "").status == http.StatusOK
+	// Served again once a new token is there.
+	waitFor(t, 3*time.Second, "the readiness detail to list no app", func() bool {
+		status, d := e.readyz(t, e.base)
+		return status == http.StatusOK && len(d.Apps) == 0
 	})
 	recovered := time.Since(clearedAt)
 
@@ -279,24 +279,23 @@ func runErrorRow(t *testing.T, row errorRow) {
 		served, unavailable, firstUnavailableLeft, windowCalls, window.Round(time.Millisecond), bound, recovered.Round(time.Millisecond))
 }
 
-// notReady checks that /readyz answers 503 with a reason that names the
-// row's class and errcode.
-func notReady(t *testing.T, e *env, row errorRow) error {
+// reportedInReadiness checks that /readyz stays 200 while the one app
+// cannot be served (no other replica could serve it either), that its
+// plain answer names nothing, and that the admin detail lists the app with
+// the row's class and errcode.
+func reportedInReadiness(t *testing.T, e *env, row errorRow, appID string) error {
 	t.Helper()
-	a := e.mustDo(t, http.MethodGet, "/readyz", "", "")
-	if a.status != http.StatusServiceUnavailable {
-		return fmt.Errorf("/readyz while no token can be served: want 503, got %s", a)
+	status, d := e.readyz(t, e.base)
+	if status != http.StatusOK {
+		return fmt.Errorf("/readyz while one app cannot be served: HTTP %d %+v, want 200", status, d)
 	}
-	var h healthJSON
-	if err := strictJSON(a.body, &h); err != nil {
-		return fmt.Errorf("/readyz: %v", err)
+	for _, a := range d.Apps {
+		if a.AppID == appID && len(a.Unservable) > 0 && a.LastError != nil && a.LastError.Class == row.class &&
+			(row.errcode == 0 || a.LastError.ErrCode == row.errcode) {
+			return nil
+		}
 	}
-	reasons := strings.Join(h.Reasons, "\n")
-	if h.Status == "ready" || !strings.Contains(reasons, row.class) ||
-		(row.errcode != 0 && !strings.Contains(reasons, strconv.Itoa(row.errcode))) {
-		return fmt.Errorf("/readyz 503 should name class %s and errcode %d: %s", row.class, row.errcode, a)
-	}
-	return nil
+	return fmt.Errorf("the readiness detail should list %s with class %s and errcode %d: %+v", appID, row.class, row.errcode, d.Apps)
 }
 
 // checkReported asserts that status and metrics say what failed.

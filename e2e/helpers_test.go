@@ -393,11 +393,6 @@ type errorJSON struct {
 	} `json:"error"`
 }
 
-type healthJSON struct {
-	Status  string   `json:"status"`
-	Reasons []string `json:"reasons"`
-}
-
 // parseGrant reads a 200 answer of a token or ticket route. It checks the
 // shape and returns an error for anything off, so that it can be used from
 // any goroutine.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -419,20 +420,82 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Errorf("readyz body %q", a.body)
 	}
 
-	svc.notReady = []string{appShop + ": access_token missing: IP not whitelisted (errcode 40164)"}
-	a := e.get(t, "/readyz", "")
-	if a.status != http.StatusServiceUnavailable {
-		t.Fatalf("not ready: status %d", a.status)
+	svc.notReady = []string{"the shared store has not answered since the start"}
+	// Without a key, and with a key that is not an admin's, only the
+	// status: the reasons are for operators.
+	for _, key := range []string{"", keyShop} {
+		a := e.get(t, "/readyz", key)
+		if a.status != http.StatusServiceUnavailable {
+			t.Fatalf("not ready, key %q: status %d", key, a.status)
+		}
+		wantJSON(t, a)
+		if a.body != `{"status":"not_ready"}`+"\n" {
+			t.Errorf("not ready, key %q: body %q, want the status alone", key, a.body)
+		}
 	}
-	wantJSON(t, a)
-	var got httpapi.HealthResponse
+	a := e.get(t, "/readyz", keyAdmin)
+	var got httpapi.ReadinessResponse
 	decode(t, a, &got)
-	if got.Status != "not_ready" || len(got.Reasons) != 1 || got.Reasons[0] != svc.notReady[0] {
-		t.Errorf("not ready: %+v", got)
+	if a.status != http.StatusServiceUnavailable || got.Status != "not_ready" || len(got.Reasons) != 1 || got.Reasons[0] != svc.notReady[0] {
+		t.Errorf("not ready, admin key: %d %+v", a.status, got)
+	}
+	if a := e.get(t, "/readyz", keyUnknown); a.status != http.StatusUnauthorized {
+		t.Errorf("readyz with an unknown key: status %d, want 401", a.status)
 	}
 	// The health routes need no key and take none amiss.
 	if a := e.get(t, "/healthz", keyUnknown); a.status != http.StatusOK {
 		t.Errorf("healthz with an unknown key: status %d", a.status)
+	}
+}
+
+// healthStub is a stub that also reports its Health.
+type healthStub struct {
+	*stub
+	health wxtoken.Health
+}
+
+func (s healthStub) Health(context.Context) wxtoken.Health { return s.health }
+
+// The detail of /readyz, apps that cannot be served and WeChat's error
+// text with the server's IP, goes to an admin key only; one app that
+// cannot be served leaves the replica ready.
+func TestReadinessDetail(t *testing.T) {
+	until := t0.Add(5 * time.Minute)
+	down := t0.Add(-time.Minute)
+	hs := healthStub{stub: &stub{}, health: wxtoken.Health{
+		Ready: true,
+		Store: &wxtoken.StoreHealth{Reachable: false, Loaded: true, DownSince: &down, Error: "dial tcp 10.0.0.5:6379: connection refused"},
+		Apps: []wxtoken.AppHealth{{AppID: appOther, Unservable: []wxtoken.Kind{wxtoken.KindAccessToken}, BlockedUntil: &until,
+			LastError: &wxtoken.ErrorInfo{ErrCode: 40164, Class: "ip_whitelist", Message: "invalid ip 203.0.113.7", Hint: "add 203.0.113.7 to the whitelist", At: t0}}},
+	}}
+	e := newEnv(t, hs.stub, func(o *httpapi.Options) { o.Service = hs; o.Replica = "api-2" })
+	for _, key := range []string{"", keyShop} {
+		a := e.get(t, "/readyz", key)
+		if a.status != http.StatusOK || a.body != `{"status":"ready"}`+"\n" {
+			t.Errorf("key %q: %d %q, want 200 and the status alone", key, a.status, a.body)
+		}
+	}
+	a := e.get(t, "/readyz", keyAdmin)
+	if a.status != http.StatusOK {
+		t.Fatalf("admin key: status %d", a.status)
+	}
+	var got httpapi.ReadinessResponse
+	decode(t, a, &got)
+	want := httpapi.ReadinessResponse{Status: "ready", Replica: "api-2", Store: hs.health.Store, Apps: hs.health.Apps}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("admin key: %+v\nwant %+v", got, want)
+	}
+	if !strings.Contains(a.body, "203.0.113.7") {
+		t.Errorf("the detail lacks the hint: %s", a.body)
+	}
+	// Not ready: the same rules.
+	hs.health.Ready, hs.health.Reasons = false, []string{"shutting down"}
+	e = newEnv(t, hs.stub, func(o *httpapi.Options) { o.Service = hs })
+	if a := e.get(t, "/readyz", ""); a.status != http.StatusServiceUnavailable || a.body != `{"status":"not_ready"}`+"\n" {
+		t.Errorf("not ready, no key: %d %q", a.status, a.body)
+	}
+	if a := e.get(t, "/readyz", keyAdmin); a.status != http.StatusServiceUnavailable || !strings.Contains(a.body, `"reasons":["shutting down"]`) {
+		t.Errorf("not ready, admin key: %d %q", a.status, a.body)
 	}
 }
 

@@ -49,11 +49,23 @@ type AppsResponse struct {
 	Apps    []wxtoken.AppStatus `json:"apps"`
 }
 
-// HealthResponse is the answer of /healthz and /readyz. Reasons, set only
-// when not ready, say which apps cannot be served and why.
+// HealthResponse is the answer of /healthz, and of /readyz to anyone but
+// an admin key: "ok", "ready" or "not_ready", and nothing else.
 type HealthResponse struct {
-	Status  string   `json:"status"`
-	Reasons []string `json:"reasons,omitempty"`
+	Status string `json:"status"`
+}
+
+// ReadinessResponse is the answer of /readyz to an admin key: the status,
+// why the replica is not ready (Reasons), and what needs a human even
+// while it is ready (the shared store away, apps that cannot be served or
+// are held back by the error policy).
+type ReadinessResponse struct {
+	Status string `json:"status"`
+	// Replica names the replica that answered, on a shared store.
+	Replica string               `json:"replica,omitempty"`
+	Reasons []string             `json:"reasons,omitempty"`
+	Store   *wxtoken.StoreHealth `json:"store,omitempty"`
+	Apps    []wxtoken.AppHealth  `json:"apps"`
 }
 
 func (h *Handler) getAccessToken(ex *exchange, r *http.Request, p params) error {
@@ -338,16 +350,46 @@ func (h *Handler) healthz(ex *exchange, _ *http.Request, _ params) error {
 	return nil
 }
 
-// readyz says whether every app's access_token can be served. It needs no
-// key; the reasons come from the Service, which words them without
-// secrets.
+// readyz says whether this replica is ready to serve (see
+// wxtoken.Health). It needs no key and then says nothing but that: the
+// detail names apps and quotes WeChat's errors, which hold the server's
+// outbound IP, so it goes only to an admin key. A key that is sent must
+// be valid; one that is not an admin's gets the plain answer.
 func (h *Handler) readyz(ex *exchange, r *http.Request, _ params) error {
-	if reasons := h.svc.NotReady(r.Context()); len(reasons) > 0 {
-		h.writeJSON(ex, http.StatusServiceUnavailable, HealthResponse{Status: "not_ready", Reasons: reasons})
+	admin := false
+	if _, sent := r.Header["Authorization"]; sent {
+		c, err := h.authenticate(r)
+		if err != nil {
+			return err
+		}
+		ex.client = c.config.Name
+		admin = c.config.Admin
+	}
+	hl := h.health(r)
+	status, word := http.StatusOK, "ready"
+	if !hl.Ready {
+		status, word = http.StatusServiceUnavailable, "not_ready"
+	}
+	if !admin {
+		h.writeJSON(ex, status, HealthResponse{Status: word})
 		return nil
 	}
-	h.writeJSON(ex, http.StatusOK, HealthResponse{Status: "ready"})
+	apps := hl.Apps
+	if apps == nil {
+		apps = []wxtoken.AppHealth{}
+	}
+	h.writeJSON(ex, status, ReadinessResponse{Status: word, Replica: h.replica, Reasons: hl.Reasons, Store: hl.Store, Apps: apps})
 	return nil
+}
+
+// health asks the Service for its health; one that only says why it is
+// not ready gets a Health from that.
+func (h *Handler) health(r *http.Request) wxtoken.Health {
+	if hr, ok := h.svc.(wxtoken.HealthReporter); ok {
+		return hr.Health(r.Context())
+	}
+	reasons := h.svc.NotReady(r.Context())
+	return wxtoken.Health{Ready: len(reasons) == 0, Reasons: reasons}
 }
 
 // serveMetrics hands the exposition to any valid client key: Prometheus

@@ -58,6 +58,9 @@ type Metrics struct {
 	compatRetries    *prometheus.CounterVec
 
 	status *statusCollector
+	// health is registered by the first WatchHealth.
+	health     *healthCollector
+	healthOnce sync.Once
 }
 
 var _ wxtoken.Observer = (*Metrics)(nil)

@@ -90,9 +90,9 @@ type Store struct {
 	// offset is Redis's clock minus this replica's, in nanoseconds, as
 	// last measured; see measureOffset.
 	offset atomic.Int64
-	// offsetMu serializes measurements.
+	// offsetMu serializes measurements; measured is set by the first.
 	offsetMu sync.Mutex
-	measured bool
+	measured atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -103,8 +103,11 @@ var (
 	_ wxtoken.Coordinator = (*Store)(nil)
 )
 
-// Open connects to Redis and measures the clock offset. It fails when
-// Redis does not answer.
+// Open connects to Redis and measures the clock offset. A Redis that does
+// not answer yet is no error: a replica must start during an outage and
+// serve what it can. The Store's commands fail until Redis answers, and
+// the first that reaches it measures the offset before any time is read
+// or written.
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	if len(opts.Addrs) == 0 {
 		return nil, errors.New("redis store: no address")
@@ -151,10 +154,22 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		log:      opts.Logger,
 	}
 	if err := s.measureOffset(ctx); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("redis store: %s: %w", strings.Join(opts.Addrs, ","), err)
+		opts.Logger.Debug("Redis does not answer yet", "addrs", strings.Join(opts.Addrs, ","), "err", err)
 	}
 	return s, nil
+}
+
+// Measured reports whether the clock offset has been measured, which
+// takes Redis answering once.
+func (s *Store) Measured() bool { return s.measured.Load() }
+
+// ensureOffset measures the clock offset if no measurement was made yet:
+// until then, no time may be translated to or from Redis's clock.
+func (s *Store) ensureOffset(ctx context.Context) error {
+	if s.measured.Load() {
+		return nil
+	}
+	return s.measureOffset(ctx)
 }
 
 // Owner implements wxtoken.Coordinator.
@@ -221,12 +236,13 @@ func (s *Store) measureOffset(ctx context.Context) error {
 	rtt := s.now().Sub(t0)
 	est := rt.UnixNano() - t0.Add(rtt/2).UnixNano()
 	slack := max(50*time.Millisecond, rtt)
-	if d := time.Duration(est - s.offset.Load()); !s.measured || d > slack || d < -slack {
-		if s.measured {
+	measured := s.measured.Load()
+	if d := time.Duration(est - s.offset.Load()); !measured || d > slack || d < -slack {
+		if measured {
 			s.log.Warn("clock offset to Redis changed", "offset", time.Duration(est), "was", time.Duration(s.offset.Load()))
 		}
 		s.offset.Store(est)
-		s.measured = true
+		s.measured.Store(true)
 	}
 	return nil
 }
@@ -318,6 +334,9 @@ func (s *Store) decode(key string, b []byte) (wxtoken.Credential, error) {
 
 // Get implements wxtoken.Store.
 func (s *Store) Get(ctx context.Context, appID string, kind wxtoken.Kind) (wxtoken.Credential, error) {
+	if err := s.ensureOffset(ctx); err != nil {
+		return wxtoken.Credential{}, fmt.Errorf("redis store: get %s/%s: %w", appID, kind, err)
+	}
 	key := s.k.cred(appID, kind)
 	b, err := s.c.Get(ctx, key).Bytes()
 	if errors.Is(err, goredis.Nil) {
@@ -336,6 +355,9 @@ func (s *Store) Get(ctx context.Context, appID string, kind wxtoken.Kind) (wxtok
 // List implements wxtoken.Store: every credential listed in the versions
 // hash, ordered by AppID and Kind.
 func (s *Store) List(ctx context.Context) ([]wxtoken.Credential, error) {
+	if err := s.ensureOffset(ctx); err != nil {
+		return nil, fmt.Errorf("redis store: list: %w", err)
+	}
 	fields, err := s.c.HKeys(ctx, s.k.versions()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redis store: list: %w", err)
@@ -408,6 +430,9 @@ func (s *Store) put(ctx context.Context, c wxtoken.Credential, l *wxtoken.Lease)
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("redis store: put: %w", err)
 	}
+	if err := s.ensureOffset(ctx); err != nil {
+		return fmt.Errorf("redis store: put %s/%s: %w", c.AppID, c.Kind, err)
+	}
 	b, err := s.encode(c)
 	if err != nil {
 		return fmt.Errorf("redis store: put %s/%s: %w", c.AppID, c.Kind, err)
@@ -439,6 +464,9 @@ func (s *Store) put(ctx context.Context, c wxtoken.Credential, l *wxtoken.Lease)
 
 // GetMeta implements wxtoken.Store.
 func (s *Store) GetMeta(ctx context.Context, appID string) (wxtoken.AppMeta, error) {
+	if err := s.ensureOffset(ctx); err != nil {
+		return wxtoken.AppMeta{}, fmt.Errorf("redis store: get meta %s: %w", appID, err)
+	}
 	key := s.k.meta(appID)
 	b, err := s.c.Get(ctx, key).Bytes()
 	if errors.Is(err, goredis.Nil) {
@@ -496,6 +524,9 @@ func (s *Store) PutMetaFenced(ctx context.Context, m wxtoken.AppMeta, l wxtoken.
 func (s *Store) putMeta(ctx context.Context, m wxtoken.AppMeta, l *wxtoken.Lease) error {
 	if m.AppID == "" {
 		return errors.New("redis store: put meta: empty appid")
+	}
+	if err := s.ensureOffset(ctx); err != nil {
+		return fmt.Errorf("redis store: put meta %s: %w", m.AppID, err)
 	}
 	r := metaRecord{
 		AppID: m.AppID, QuotaDay: m.QuotaDay, TokenCalls: m.TokenCalls,

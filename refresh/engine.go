@@ -107,6 +107,10 @@ type Engine struct {
 	stopped sync.Once
 	wg      sync.WaitGroup
 	started atomic.Bool
+	// loaded is set once the stored credentials have been read;
+	// draining once Drain has been called.
+	loaded   atomic.Bool
+	draining atomic.Bool
 }
 
 // app is one configured app's state.
@@ -268,51 +272,28 @@ func setDefaults(o *Options) {
 // Start loads the persisted credentials and starts the scheduler. A
 // credential that is still valid is served as it is, with no upstream call;
 // the rest are fetched in the background, spread by the rate limit.
+//
+// A shared store that does not answer does not stop the start: the
+// replica serves what it can (see claim for what it may fetch without the
+// store) and loads the stored credentials in the background as soon as
+// the store answers. Any other store's failure to load is an error.
 func (e *Engine) Start(ctx context.Context) error {
 	if !e.started.CompareAndSwap(false, true) {
 		return errors.New("refresh: engine already started")
 	}
-	loaded := e.opts.Clock.Now()
-	stored, err := e.opts.Store.List(ctx)
-	if err != nil {
-		return fmt.Errorf("refresh: load credentials: %w", err)
-	}
-	e.cl.heard.Store(loaded.UnixNano())
-	for i := range stored {
-		c := stored[i]
-		s := e.slotOf(c.AppID, c.Kind)
-		if s == nil {
-			continue // an app or ticket no longer configured
-		}
-		if c.Kind == wxtoken.KindAccessToken && c.API != s.app.cfg.TokenAPI {
-			// The token API changed: the stored token still works, but its
-			// schedule belongs to the other API. Keep serving it and
-			// refresh it now.
-			c.RefreshAt = c.FetchedAt
-		}
-		s.cur.Store(&c)
-		s.heard.Store(loaded.UnixNano())
-		e.remember(s.app, &c)
-	}
-	now := e.opts.Clock.Now()
-	for _, a := range e.order {
-		m, err := e.opts.Store.GetMeta(ctx, a.cfg.AppID)
-		switch {
-		case err == nil:
-			// With the failure it records, so that a restart does not
-			// hammer WeChat where the error policy said to wait.
-			e.setMeta(a, m)
-		case errors.Is(err, wxtoken.ErrNotFound):
-		default:
-			return fmt.Errorf("refresh: load bookkeeping of %s: %w", a.cfg.AppID, err)
-		}
-		for _, s := range a.slots() {
-			e.queue.set(s, e.nextDue(s, now))
-			if c := s.load(); c != nil && e.handout(s, c, now) > 0 {
-				e.log.Info("credential loaded from store", "appid", a.cfg.AppID, "kind", s.kind,
-					"expires_at", c.ExpiresAt, "refresh_at", c.RefreshAt)
-			}
-		}
+	err := e.load(ctx)
+	switch {
+	case err == nil:
+	case e.coord != nil && ctx.Err() == nil:
+		e.storeAway(err)
+		e.log.Error("reading the shared store failed; starting without the stored credentials, and trying again until they are loaded", "err", err)
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.loadLater()
+		}()
+	default:
+		return err
 	}
 	e.wg.Add(1)
 	go func() {
@@ -321,29 +302,8 @@ func (e *Engine) Start(ctx context.Context) error {
 		defer cancel()
 		e.queue.loop(ctx)
 	}()
-	if e.coord != nil {
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			ctx, cancel := e.detached(0)
-			defer cancel()
-			for {
-				err := e.coord.Watch(ctx, watcher{e})
-				if ctx.Err() != nil {
-					return // Close
-				}
-				// Not expected: a watch follows outages by itself. Start
-				// another rather than go deaf to the other replicas.
-				e.log.Error("watching the shared store stopped; starting again", "err", err)
-				t := e.opts.Clock.NewTimer(time.Second)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return
-				case <-t.C():
-				}
-			}
-		}()
+	if e.coord != nil && err == nil {
+		e.watch()
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -440,16 +441,23 @@ func TestDailyQuotaStopsCallsAndKeepsServing(t *testing.T) {
 		t.Fatalf("last error %+v", le)
 	}
 	// WeChat minted nothing, so the cached token is served to its own
-	// expiry; only then does the app become not ready.
-	if r := h.eng.NotReady(ctx); len(r) != 0 {
-		t.Fatalf("not ready with a valid cached token: %v", r)
+	// expiry. The block needs a human, which the health says; the engine
+	// stays ready throughout: one app that cannot be served does not take
+	// the replica out of service.
+	if hl := h.eng.Health(ctx); !hl.Ready || len(hl.Apps) != 1 || hl.Apps[0].BlockedUntil == nil || len(hl.Apps[0].Unservable) != 0 {
+		t.Fatalf("health with a valid cached token during the block: %+v", hl)
 	}
 	h.clk.Advance(10 * time.Minute)
 	if _, err := h.eng.Credential(ctx, appA, wxtoken.KindAccessToken); !errors.As(err, &we) || we.WeChatErrCode != 45009 {
 		t.Fatalf("read after expiry during the block: %v", err)
 	}
-	if r := h.eng.NotReady(ctx); len(r) != 1 {
-		t.Fatalf("not ready reasons %v", r)
+	hl := h.eng.Health(ctx)
+	if !hl.Ready || len(hl.Reasons) != 0 || len(h.eng.NotReady(ctx)) != 0 {
+		t.Fatalf("not ready because one app cannot be served: %+v", hl)
+	}
+	if len(hl.Apps) != 1 || hl.Apps[0].AppID != appA || !slices.Contains(hl.Apps[0].Unservable, wxtoken.KindAccessToken) ||
+		hl.Apps[0].LastError == nil || hl.Apps[0].LastError.ErrCode != 45009 {
+		t.Fatalf("health after expiry during the block: %+v", hl)
 	}
 	// After the reset the engine recovers.
 	h.sim.ClearFaults()
@@ -457,8 +465,12 @@ func TestDailyQuotaStopsCallsAndKeepsServing(t *testing.T) {
 	h.wait(wxtoken.KindAccessToken)
 	g := h.get(wxtoken.KindAccessToken)
 	h.assertAlive(g)
-	if len(h.eng.NotReady(ctx)) != 0 {
-		t.Fatal("still not ready after recovery")
+	if hl := h.eng.Health(ctx); !hl.Ready || len(hl.Apps) != 0 {
+		t.Fatalf("health after recovery: %+v", hl)
+	}
+	h.eng.Drain()
+	if r := h.eng.NotReady(ctx); len(r) != 1 || r[0] != "shutting down" {
+		t.Fatalf("not ready reasons while draining: %q", r)
 	}
 }
 

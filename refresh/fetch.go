@@ -426,6 +426,13 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 // retry, and returns the error for the callers.
 func (e *Engine) fail(s *slot, reason string, err error) error {
 	a := s.app
+	if e.closing() && errors.Is(err, context.Canceled) {
+		// The engine's own shutdown cut the call short: that says
+		// nothing about WeChat, so it is neither recorded nor reported
+		// as an upstream failure.
+		e.log.Debug("refresh cut short by shutdown", "appid", a.cfg.AppID, "kind", s.kind, "reason", reason)
+		return e.waitError(s, err)
+	}
 	now := e.opts.Clock.Now()
 	c := wechat.Classify(err, now)
 	wait := time.Duration(float64(c.NotBefore.Sub(now)) * e.opts.PolicyScale)

@@ -96,33 +96,77 @@ func (e *Engine) Replica() string {
 	return e.coord.Owner()
 }
 
-// NotReady implements wxtoken.Service: an app is ready when its
-// access_token can be served now, and, on a shared store, the store
-// answers.
-func (e *Engine) NotReady(context.Context) []string {
-	now := e.opts.Clock.Now()
-	var reasons []string
-	if since, err := e.storeDown(); err != nil {
-		reasons = append(reasons, fmt.Sprintf(
-			"the shared store is unreachable since %s (%v): serving credentials from memory while they last; none is refreshed but stable access_tokens",
-			since.UTC().Format(time.RFC3339), err))
-	}
-	for _, a := range e.order {
-		c := a.token.load()
-		if e.sch.handout(c, a.mintAt(), e.known(now), now) > 0 {
-			continue
-		}
-		r := fmt.Sprintf("app %s: access_token is %s", a.cfg.AppID, e.state(a.token, c, now))
-		if le := a.token.lastError(); le != nil {
-			r += fmt.Sprintf(" (last error %s", le.Class)
-			if le.ErrCode != 0 {
-				r += fmt.Sprintf(" %d", le.ErrCode)
-			}
-			r += ": " + le.Hint + ")"
-		}
-		reasons = append(reasons, r)
-	}
-	return reasons
+// Drain marks the engine as shutting down: it goes on serving, but
+// reports not ready, so that load balancers stop sending it requests.
+func (e *Engine) Drain() { e.draining.Store(true) }
+
+// NotReady implements wxtoken.Service: the reasons of Health.
+func (e *Engine) NotReady(ctx context.Context) []string {
+	return e.Health(ctx).Reasons
 }
+
+// Health implements wxtoken.HealthReporter. The replica is ready unless
+// it is shutting down, or it relies on a shared store that cannot be
+// reached (or has not answered since the start) and holds no app's
+// access_token to serve; see wxtoken.Health for why one app that cannot
+// be served does not count.
+func (e *Engine) Health(context.Context) wxtoken.Health {
+	now := e.opts.Clock.Now()
+	h := wxtoken.Health{Ready: true, Apps: []wxtoken.AppHealth{}}
+	servable := 0
+	for _, a := range e.order {
+		ah := wxtoken.AppHealth{AppID: a.cfg.AppID}
+		for _, s := range a.slots() {
+			if e.handout(s, s.load(), now) > 0 {
+				if s == a.token {
+					servable++
+				}
+				continue
+			}
+			ah.Unservable = append(ah.Unservable, s.kind)
+			if ah.LastError == nil {
+				ah.LastError = s.lastError()
+			}
+		}
+		if le := a.token.lastError(); le != nil {
+			ah.LastError = le
+		}
+		if b := a.blocked(); b.After(now) {
+			ah.BlockedUntil = &b
+		}
+		if len(ah.Unservable) > 0 || ah.BlockedUntil != nil {
+			h.Apps = append(h.Apps, ah)
+		}
+	}
+	since, storeErr := e.storeDown()
+	if !e.loaded.Load() && storeErr == nil {
+		// Start has not read the store yet.
+		h.Ready = false
+		h.Reasons = append(h.Reasons, "starting: the stored credentials are not loaded yet")
+	}
+	if e.coord != nil {
+		st := &wxtoken.StoreHealth{Reachable: storeErr == nil, Loaded: e.loaded.Load()}
+		if storeErr != nil {
+			since = since.UTC()
+			st.DownSince, st.Error = &since, storeErr.Error()
+			if servable == 0 {
+				h.Ready = false
+				what := "is unreachable since " + since.Format(time.RFC3339)
+				if !st.Loaded {
+					what = "has not answered since the start (" + since.Format(time.RFC3339) + "), so the stored credentials are not loaded"
+				}
+				h.Reasons = append(h.Reasons, fmt.Sprintf("the shared store %s, and no access_token is held in memory to serve", what))
+			}
+		}
+		h.Store = st
+	}
+	if e.draining.Load() || e.closing() {
+		h.Ready = false
+		h.Reasons = append(h.Reasons, "shutting down")
+	}
+	return h
+}
+
+var _ wxtoken.HealthReporter = (*Engine)(nil)
 
 var _ wxtoken.Service = (*Engine)(nil)

@@ -65,9 +65,9 @@ type Server struct {
 	ln        net.Listener
 }
 
-// New opens the store, loads the persisted credentials, starts the engine
-// and listens. It returns once the server can accept connections; call
-// Serve to serve them.
+// New listens, opens the store, loads the persisted credentials and
+// starts the engine. It returns once the server can accept connections;
+// call Serve to serve them.
 func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err error) {
 	log := opts.Logger
 	if log == nil {
@@ -79,6 +79,21 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 			s.Close()
 		}
 	}()
+	// The address first: a port taken, or a TLS key that cannot be read,
+	// must fail the start before the store is opened or WeChat is called.
+	s.ln = opts.Listener
+	if s.ln == nil {
+		if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+	}
+	if cfg.TLS.Enabled() {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		s.ln = tls.NewListener(s.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
 	if s.store == nil {
 		if s.store, err = openStore(ctx, cfg, opts.Clock, log); err != nil {
 			return nil, err
@@ -136,6 +151,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		return nil, err
 	}
 	s.metrics.WatchStatus(s.engine.Status)
+	s.metrics.WatchHealth(s.engine.Health)
 	h, err := httpapi.New(httpapi.Options{
 		Service: s.engine,
 		Clients: cfg.Clients,
@@ -156,7 +172,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		return nil, err
 	}
 	s.http = &http.Server{
-		Handler:           handler,
+		Handler:           limitHeaders(handler, maxHeaderBytes),
 		ReadHeaderTimeout: 5 * time.Second,
 		// The front door's relayed calls set deadlines of their own, per
 		// request, that follow a body as it streams.
@@ -164,21 +180,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		// A refresh waits up to the upstream timeout on every host.
 		WriteTimeout:   cfg.Upstream.Timeout.Std()*time.Duration(1+len(cfg.Upstream.FallbackBaseURLs)) + 15*time.Second,
 		IdleTimeout:    2 * time.Minute,
-		MaxHeaderBytes: 16 << 10,
+		MaxHeaderBytes: readHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	s.ln = opts.Listener
-	if s.ln == nil {
-		if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return nil, fmt.Errorf("listen: %w", err)
-		}
-	}
-	if cfg.TLS.Enabled() {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls: %w", err)
-		}
-		s.ln = tls.NewListener(s.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	log.Info("wxtoken listening", "addr", s.ln.Addr().String(), "apps", len(cfg.Apps),
 		"store", string(cfg.Store.Driver), "version", wxtoken.Version)
@@ -217,12 +220,16 @@ func openStore(ctx context.Context, cfg *config.Config, clock refresh.Clock, log
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
-		log.Info("shared store", "driver", "redis", "replica", owner, "prefix", r.Prefix, "clock_offset", st.Offset())
+		attrs := []any{"driver", "redis", "replica", owner, "prefix", r.Prefix}
+		if st.Measured() {
+			attrs = append(attrs, "clock_offset", st.Offset())
+		}
+		log.Info("shared store", attrs...)
 		return st, nil
 	case config.DriverMemory:
 		return memory.New(), nil
 	case config.DriverBolt, "":
-		st, err := bolt.Open(cfg.Store.Path, bolt.Options{})
+		st, err := bolt.Open(cfg.Store.Path, bolt.Options{Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
@@ -278,6 +285,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down")
+	// Requests still in flight, /readyz among them, hear that this
+	// replica is going away.
+	s.engine.Drain()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	err := s.http.Shutdown(sctx)

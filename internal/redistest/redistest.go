@@ -81,11 +81,12 @@ func DeleteKeys(t testing.TB, addr, prefix string) {
 }
 
 // Server is a redis-server of the test's own, on a free port, keeping
-// nothing on disk.
+// nothing on disk unless Save is called.
 type Server struct {
 	t    testing.TB
 	Addr string
 	cmd  *exec.Cmd
+	dir  string
 }
 
 // StartServer starts a private redis-server; it is stopped when the test
@@ -101,19 +102,19 @@ func StartServer(t testing.TB) *Server {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &Server{t: t, Addr: addr}
+	s := &Server{t: t, Addr: addr, dir: t.TempDir()}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
 }
 
-// Start starts the server (again, after Stop), empty, and waits until it
-// answers.
+// Start starts the server (again, after Stop) and waits until it
+// answers. It starts empty, or with what the last Save wrote.
 func (s *Server) Start() {
 	s.t.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
 	s.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.t.TempDir(), "--loglevel", "warning")
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning")
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("starting redis-server: %v", err)
 	}
@@ -126,7 +127,20 @@ func (s *Server) Start() {
 	}
 }
 
-// Stop kills the server; what it held is lost.
+// Save writes what the server holds to disk, for the next Start: a Redis
+// that goes away and comes back with its data.
+func (s *Server) Save() {
+	s.t.Helper()
+	c := goredis.NewClient(&goredis.Options{Addr: s.Addr})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Save(ctx).Err(); err != nil {
+		s.t.Fatalf("SAVE on %s: %v", s.Addr, err)
+	}
+}
+
+// Stop kills the server; what it held is lost, but for what Save wrote.
 func (s *Server) Stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
