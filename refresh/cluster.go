@@ -206,6 +206,7 @@ func (e *Engine) setMeta(a *app, m wxtoken.AppMeta) {
 	} else {
 		a.mint.Store(m.MintAttemptAt.UnixNano())
 	}
+	a.killed.Store(m.KilledVersion)
 	a.blockedUntil = time.Time{}
 	if f := m.TokenFailure; f != nil && f.Blocked {
 		a.blockedUntil = f.RetryAt

@@ -119,9 +119,11 @@ type app struct {
 	meta wxtoken.AppMeta
 	// blockedUntil holds back token calls while the error policy says so.
 	blockedUntil time.Time
-	// mint mirrors meta.MintAttemptAt (unix nanoseconds, 0 for none) for
-	// the read path, which must not wait on a lock held across store I/O.
-	mint atomic.Int64
+	// mint mirrors meta.MintAttemptAt (unix nanoseconds, 0 for none) and
+	// killed meta.KilledVersion for the read path, which must not wait on
+	// a lock held across store I/O.
+	mint   atomic.Int64
+	killed atomic.Uint64
 	// saveMu orders bookkeeping writes, so the last state is written last.
 	saveMu sync.Mutex
 	// known are the app's latest access_token values, oldest first; see
@@ -350,7 +352,7 @@ func (e *Engine) Start(ctx context.Context) error {
 
 // handout is schedule.handout for credential c of s at now.
 func (e *Engine) handout(s *slot, c *wxtoken.Credential, now time.Time) time.Duration {
-	return e.sch.handout(c, s.app.mintAt(), e.known(now), now)
+	return e.sch.handout(c, s.app.tokenView(), e.known(now), now)
 }
 
 // Close stops the scheduler and waits for running refreshes to end. It is
@@ -413,6 +415,13 @@ func (a *app) mintAt() time.Time {
 	return time.Unix(0, n)
 }
 
+// tokenView reads what a handout needs to know of the app's access_token,
+// without a lock. Read it before the credential to be handed out: an
+// install between the two reads then errs on the short side.
+func (a *app) tokenView() tokenView {
+	return tokenView{mintAt: a.mintAt(), killed: a.killed.Load(), cur: a.token.load()}
+}
+
 func (e *Engine) slotOf(appID string, kind wxtoken.Kind) *slot {
 	a := e.apps[appID]
 	if a == nil {
@@ -456,11 +465,11 @@ func (e *Engine) Credential(ctx context.Context, appID string, kind wxtoken.Kind
 		return wxtoken.Grant{}, err
 	}
 	now := e.opts.Clock.Now()
-	// mintAt before the credential: an install between the two reads then
-	// errs on the short side.
-	mint := s.app.mintAt()
+	// The token's state before the credential: an install between the
+	// two reads then errs on the short side.
+	tv := s.app.tokenView()
 	if cur := s.load(); cur != nil {
-		if d := e.sch.handout(cur, mint, e.known(now), now); d > 0 {
+		if d := e.sch.handout(cur, tv, e.known(now), now); d > 0 {
 			if !now.Before(cur.RefreshAt) {
 				e.ensureDue(s, now)
 			}

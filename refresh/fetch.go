@@ -142,6 +142,7 @@ func (e *Engine) updateMeta(ctx context.Context, a *app, fn func(*wxtoken.AppMet
 	} else {
 		a.mint.Store(a.meta.MintAttemptAt.UnixNano())
 	}
+	a.killed.Store(a.meta.KilledVersion)
 	m := a.meta
 	m.ForceRefreshes = append([]time.Time(nil), a.meta.ForceRefreshes...)
 	a.mu.Unlock()
@@ -193,10 +194,17 @@ func (e *Engine) refreshTicket(ctx context.Context, s *slot, reason string) (*wx
 			return nil, e.fail(s, reason, err)
 		}
 		start := e.opts.Clock.Now()
+		if err := e.noteTicketCall(ctx, s, start); err != nil {
+			return nil, e.fail(s, reason, err)
+		}
 		w, err := e.opts.Upstream.Ticket(ctx, tok.Value, s.kind)
 		e.observeCall(a.cfg.AppID, wechat.PathTicket, err, start)
 		if err == nil {
 			return e.install(ctx, s, reason, w, start, tok.Version, false)
+		}
+		if api := (*wechat.APIError)(nil); errors.As(err, &api) {
+			// WeChat answered with an errcode: it issued no ticket.
+			e.clearTicketCall(ctx, s, start)
 		}
 		if attempt > 0 || !wechat.IsTokenRejected(err) {
 			return nil, e.fail(s, reason, err)
@@ -211,6 +219,62 @@ func (e *Engine) refreshTicket(ctx context.Context, s *slot, reason string) (*wx
 		}
 		tok = fresh
 	}
+}
+
+// noteTicketCall records, before a call for ticket s that starts at start,
+// that the call may replace the current ticket: WeChat may end the old one
+// an overlap later, and handout must know before the call is made. The
+// mark is the ticket's CallAttemptAt, written to the store with it so
+// that the other replicas sharing the store and a restart know too. A
+// ticket that already carries a mark keeps the earlier one.
+//
+// On a shared store, a mark that cannot be written stops the call: the
+// other replicas would go on handing the ticket out for as long as if no
+// call had been made.
+func (e *Engine) noteTicketCall(ctx context.Context, s *slot, start time.Time) error {
+	cur := s.load()
+	if cur == nil || !cur.CallAttemptAt.IsZero() {
+		return nil
+	}
+	nc := *cur
+	nc.CallAttemptAt = start
+	nc.Version++
+	if err := e.rewrite(ctx, s, cur, &nc); err != nil {
+		return fmt.Errorf("recording a %s call in the shared store before making it: %w", s.kind, err)
+	}
+	return nil
+}
+
+// clearTicketCall takes back the mark of noteTicketCall for the call that
+// started at start, which WeChat answered with an errcode: it replaced
+// nothing.
+func (e *Engine) clearTicketCall(ctx context.Context, s *slot, start time.Time) {
+	cur := s.load()
+	if cur == nil || !cur.CallAttemptAt.Equal(start) {
+		return
+	}
+	nc := *cur
+	nc.CallAttemptAt = time.Time{}
+	nc.Version++
+	if err := e.rewrite(ctx, s, cur, &nc); err != nil {
+		// The mark stays: handouts stay short until the next fetch.
+		e.log.Warn("clearing a ticket call's mark in the shared store failed", "appid", s.app.cfg.AppID, "kind", s.kind, "err", err)
+	}
+}
+
+// rewrite replaces cur, the current record of s, with nc, the same
+// credential with other bookkeeping. With a store of its own, a failed
+// write is logged and nc served from memory all the same (only a restart
+// loses it); on a shared store it is returned and cur kept.
+func (e *Engine) rewrite(ctx context.Context, s *slot, cur, nc *wxtoken.Credential) error {
+	if err := e.persist(ctx, s, nc); err != nil {
+		if e.coord != nil {
+			return err
+		}
+		e.log.Error("persisting credential bookkeeping failed; keeping it in memory", "appid", s.app.cfg.AppID, "kind", s.kind, "err", err)
+	}
+	s.cur.CompareAndSwap(cur, nc)
+	return nil
 }
 
 // passive handles a caller's report that stale was rejected by WeChat.

@@ -109,7 +109,7 @@ func (e *Engine) NotReady(context.Context) []string {
 	}
 	for _, a := range e.order {
 		c := a.token.load()
-		if e.sch.handout(c, a.mintAt(), e.known(now), now) > 0 {
+		if e.handout(a.token, c, now) > 0 {
 			continue
 		}
 		r := fmt.Sprintf("app %s: access_token is %s", a.cfg.AppID, e.state(a.token, c, now))
