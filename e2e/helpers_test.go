@@ -74,6 +74,9 @@ type setup struct {
 	// policyScale multiplies every wait of the error policy; default 1/600
 	// (a 5-minute wait becomes 0.5 s).
 	policyScale float64
+	// oldTicket is the simulator's OldTicket: what a new ticket does to the
+	// one it replaces; "" for the simulator's default.
+	oldTicket string
 }
 
 // env is a running simulator, the config of a wxtoken in front of it, the
@@ -138,7 +141,8 @@ func newEnv(t *testing.T, s setup) *env {
 		appSecrets[a.id] = secret
 		e.secrets[secret] = "the AppSecret of " + a.id
 	}
-	sim, err := simulator.New(simulator.Options{Apps: simApps, TTL: s.ttl, Overlap: s.overlap, TicketTTL: s.ticketTTL})
+	sim, err := simulator.New(simulator.Options{Apps: simApps, TTL: s.ttl, Overlap: s.overlap, TicketTTL: s.ticketTTL,
+		OldTicket: s.oldTicket})
 	if err != nil {
 		t.Fatalf("simulator.New: %v", err)
 	}
