@@ -504,3 +504,72 @@ func TestRestartKeepsTheErrorPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestTicketCallIsMarkedBeforeItIsMade: a ticket call records its start in
+// the ticket's stored record before it is sent, and the handout then ends
+// an overlap (minus the margin) after it; an errcode answer, which issued
+// nothing, takes the mark back, an answer never heard keeps it, and the
+// next ticket fetched starts without one.
+func TestTicketCallIsMarkedBeforeItIsMade(t *testing.T) {
+	h := newHarness(t, wxtoken.TokenAPIStable, []wxtoken.Kind{wxtoken.KindJSAPITicket}, nil)
+	ctx := context.Background()
+	first := h.get(wxtoken.KindJSAPITicket)
+	stored := func() wxtoken.Credential {
+		t.Helper()
+		c, err := h.store.Get(ctx, appA, wxtoken.KindJSAPITicket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := stored()
+	if !c.CallAttemptAt.IsZero() {
+		t.Fatalf("a fresh ticket carries a call mark: %v", c.CallAttemptAt)
+	}
+	// Rand 0.5: refreshed at 0.66 of its hour; handed out until then plus
+	// the overlap, minus the margin.
+	if want := c.RefreshAt.Add(5*time.Minute - 30*time.Second).Sub(h.clk.Now()).Truncate(time.Second); first.ExpiresIn != want {
+		t.Fatalf("fresh ticket handed out for %v, want %v", first.ExpiresIn, want)
+	}
+
+	if err := h.sim.Inject(simulator.Fault{Endpoint: simulator.EndpointTicket, Kind: simulator.FaultErrCode, ErrCode: -1, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	h.clk.Advance(c.RefreshAt.Sub(h.clk.Now()))
+	if e := h.wait(wxtoken.KindJSAPITicket); e.result != "error" {
+		t.Fatalf("event %+v", e)
+	}
+	if got := stored(); !got.CallAttemptAt.IsZero() || got.Value != first.Value {
+		t.Fatalf("after an errcode answer: mark %v, same ticket %v", got.CallAttemptAt, got.Value == first.Value)
+	}
+
+	// The retry's answer is cut short: WeChat may have issued a ticket.
+	if err := h.sim.Inject(simulator.Fault{Endpoint: simulator.EndpointTicket, Kind: simulator.FaultTruncated, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	h.clk.Advance(2 * time.Second) // the first backoff is at most BackoffBase
+	if e := h.wait(wxtoken.KindJSAPITicket); e.result != "error" {
+		t.Fatalf("event %+v", e)
+	}
+	mark := stored().CallAttemptAt
+	if mark.IsZero() || mark.After(h.clk.Now()) || h.clk.Now().Sub(mark) > 2*time.Second {
+		t.Fatalf("after a call cut short: mark %v at %v", mark, h.clk.Now())
+	}
+	g, err := h.eng.Credential(ctx, appA, wxtoken.KindJSAPITicket)
+	if err != nil || g.Value != first.Value {
+		t.Fatalf("ticket after a call cut short: %v", err)
+	}
+	if want := mark.Add(5*time.Minute - 30*time.Second).Sub(h.clk.Now()).Truncate(time.Second); g.ExpiresIn != want {
+		t.Fatalf("ticket handed out for %v after a call at %v, want %v", g.ExpiresIn, mark, want)
+	}
+
+	// The next retry fetches a new ticket, which carries no mark.
+	h.clk.Advance(4 * time.Second)
+	for e := h.wait(wxtoken.KindJSAPITicket); e.result != "ok"; e = h.wait(wxtoken.KindJSAPITicket) {
+		h.clk.Advance(4 * time.Second)
+	}
+	if got := stored(); got.Value == first.Value || !got.CallAttemptAt.IsZero() {
+		t.Fatalf("new ticket: same %v, mark %v", got.Value == first.Value, got.CallAttemptAt)
+	}
+	h.assertAlive(h.get(wxtoken.KindJSAPITicket))
+}
