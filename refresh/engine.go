@@ -62,6 +62,10 @@ type Options struct {
 	// failures; default 2s and 2m.
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
+	// RefusedBackoffMax caps those retries instead of BackoffMax while no
+	// valid credential is left to serve, so that callers refused during
+	// an outage are served again soon after WeChat recovers; default 15s.
+	RefusedBackoffMax time.Duration
 	// CallTimeout bounds one refresh, all its upstream calls together;
 	// default 30s.
 	CallTimeout time.Duration
@@ -132,6 +136,10 @@ type app struct {
 	// metaSeen is the last bookkeeping change a shared store told of.
 	// Guarded by mu.
 	metaSeen uint64
+	// forgotRetry is the RetryAt of the transient token failure found in
+	// the store at Start, whose wait this process does not keep; see
+	// forgetBackoff. Guarded by mu.
+	forgotRetry time.Time
 }
 
 // slot is one credential of one app.
@@ -242,6 +250,7 @@ func setDefaults(o *Options) {
 	def(&o.ForceInterval, 30*time.Second)
 	def(&o.BackoffBase, 2*time.Second)
 	def(&o.BackoffMax, 2*time.Minute)
+	def(&o.RefusedBackoffMax, 15*time.Second)
 	def(&o.CallTimeout, 30*time.Second)
 	def(&o.LeaseTTL, 5*time.Second)
 	def(&o.UpstreamTimeout, o.CallTimeout)
@@ -302,8 +311,9 @@ func (e *Engine) Start(ctx context.Context) error {
 		switch {
 		case err == nil:
 			// With the failure it records, so that a restart does not
-			// hammer WeChat where the error policy said to wait.
-			e.setMeta(a, m)
+			// hammer WeChat where the error policy said to wait; but for
+			// a transient failure's backoff (see forgetBackoff).
+			e.setMeta(a, e.forgetBackoff(a, m))
 		case errors.Is(err, wxtoken.ErrNotFound):
 		default:
 			return fmt.Errorf("refresh: load bookkeeping of %s: %w", a.cfg.AppID, err)

@@ -476,12 +476,13 @@ func TestUnknownAppAndKind(t *testing.T) {
 // TestRestartKeepsTheErrorPolicy: a restart does not call WeChat again
 // before the error policy's wait after 45009 has passed; after a
 // configuration error it tries again at once, since a restart is how a
-// corrected config takes effect.
+// corrected config takes effect, and so it does after a transient error,
+// whose backoff only spaced out retries while WeChat was unreachable.
 func TestRestartKeepsTheErrorPolicy(t *testing.T) {
 	for _, tc := range []struct {
 		errcode  int
 		retryNow bool
-	}{{45009, false}, {40125, true}} {
+	}{{45009, false}, {40125, true}, {-1, true}} {
 		t.Run(fmt.Sprint(tc.errcode), func(t *testing.T) {
 			h := newHarness(t, wxtoken.TokenAPIStable, nil, nil)
 			if err := h.sim.Inject(simulator.Fault{Endpoint: simulator.EndpointStableToken, Kind: simulator.FaultErrCode, ErrCode: tc.errcode, Count: 1}); err != nil {
@@ -572,4 +573,110 @@ func TestTicketCallIsMarkedBeforeItIsMade(t *testing.T) {
 		t.Fatalf("new ticket: same %v, mark %v", got.Value == first.Value, got.CallAttemptAt)
 	}
 	h.assertAlive(h.get(wxtoken.KindJSAPITicket))
+}
+
+// TestRefusedCallersRetrySoon: transient failures back off up to
+// BackoffMax while the cached token is still handed out, but no more than
+// RefusedBackoffMax (15 s) once callers are refused, so that the first
+// retry after WeChat recovers comes within 15 s and serves them.
+func TestRefusedCallersRetrySoon(t *testing.T) {
+	h := newHarness(t, wxtoken.TokenAPIClassic, []wxtoken.Kind{wxtoken.KindJSAPITicket}, nil)
+	ctx := context.Background()
+	h.get(wxtoken.KindAccessToken)
+	h.get(wxtoken.KindJSAPITicket)
+	if err := h.sim.Inject(simulator.Fault{Kind: simulator.FaultErrCode, ErrCode: -1, For: 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	a := h.eng.apps[appA]
+	// retry moves the clock to the next planned attempt of the token and
+	// returns the wait it was given after that attempt failed.
+	retry := func() time.Duration {
+		t.Helper()
+		if d := a.token.retryAtTime().Sub(h.clk.Now()); d > 0 {
+			h.clk.Advance(d)
+		}
+		for {
+			if e := h.wait(wxtoken.KindAccessToken); e.result != "error" {
+				t.Fatalf("event %+v during the outage", e)
+			}
+			if r := a.token.retryAtTime(); r.After(h.clk.Now()) {
+				return r.Sub(h.clk.Now())
+			}
+		}
+	}
+	h.clk.Advance(40*time.Minute + time.Second) // past the planned refresh at 0.66 of the hour
+	if e := h.wait(wxtoken.KindAccessToken); e.result != "error" {
+		t.Fatalf("event %+v", e)
+	}
+	// While the token is still handed out, the backoff grows past 15 s.
+	longest := time.Duration(0)
+	for range 6 {
+		longest = max(longest, retry())
+		if _, err := h.eng.Credential(ctx, appA, wxtoken.KindAccessToken); err != nil {
+			t.Fatalf("the cached token was refused while it lasts: %v", err)
+		}
+	}
+	if longest <= 15*time.Second {
+		t.Fatalf("longest backoff while the token is served = %v, want BackoffMax's growth past 15s", longest)
+	}
+	// WeChat minted nothing, so the token is served to its own expiry,
+	// minus the margin; past that, callers are refused, and retries come
+	// at most 15 s apart however many failed.
+	h.clk.Advance(a.token.load().ExpiresAt.Add(-30 * time.Second).Sub(h.clk.Now()))
+	if _, err := h.eng.Credential(ctx, appA, wxtoken.KindAccessToken); wxtoken.ErrorCode(err) != wxtoken.EUnavailable {
+		t.Fatalf("after the handout's end: %v", err)
+	}
+	for range 8 {
+		if w := retry(); w > 15*time.Second {
+			t.Fatalf("backoff %v while callers are refused, want at most 15s", w)
+		}
+	}
+	// WeChat recovers: the next retry, within 15 s, serves the token and,
+	// with it, the ticket, whose own backoff it ends.
+	h.sim.ClearFaults()
+	h.clk.Advance(a.token.retryAtTime().Sub(h.clk.Now()))
+	if e := h.wait(wxtoken.KindAccessToken); e.result != "ok" {
+		t.Fatalf("event %+v after recovery", e)
+	}
+	h.assertAlive(h.get(wxtoken.KindAccessToken))
+	for e := h.wait(wxtoken.KindJSAPITicket); e.result != "ok"; e = h.wait(wxtoken.KindJSAPITicket) {
+	}
+	h.assertAlive(h.get(wxtoken.KindJSAPITicket))
+}
+
+// TestRestartForgetsOnlyItsOwnBackoff: on a store shared with other
+// replicas, the transient failure read at Start is not waited for, even
+// when the store tells of it again; one written since, by any replica, is.
+func TestRestartForgetsOnlyItsOwnBackoff(t *testing.T) {
+	h := newHarness(t, wxtoken.TokenAPIStable, nil, nil)
+	now := h.clk.Now()
+	stored := wxtoken.AppMeta{AppID: appA, TokenFailure: &wxtoken.Failure{Count: 7, RetryAt: now.Add(2 * time.Minute),
+		Error: wxtoken.ErrorInfo{ErrCode: -1, Class: "transient", Message: "system busy", Hint: "retrying", At: now}}}
+	a := h.eng.apps[appA]
+	h.eng.setMeta(a, h.eng.forgetBackoff(a, stored))
+	if r := a.token.retryAtTime(); !r.IsZero() {
+		t.Fatalf("retry at %v after Start, want none", r)
+	}
+	if le := a.token.lastError(); le == nil || le.ErrCode != -1 {
+		t.Fatalf("last error after Start: %+v, want the stored one for status", le)
+	}
+	h.eng.setMeta(a, stored) // the same failure, as a watch's first pass tells it
+	if r := a.token.retryAtTime(); !r.IsZero() {
+		t.Fatalf("retry at %v after the store told of the forgotten failure, want none", r)
+	}
+	later := stored
+	f := *stored.TokenFailure
+	f.Count, f.RetryAt = 8, now.Add(90*time.Second)
+	later.TokenFailure = &f
+	h.eng.setMeta(a, later) // another replica failed since
+	if r := a.token.retryAtTime(); !r.Equal(f.RetryAt) {
+		t.Fatalf("retry at %v after another replica's failure, want %v", r, f.RetryAt)
+	}
+	// Waits of the error policy other than a backoff are kept at Start.
+	quota := wxtoken.AppMeta{AppID: appA, TokenFailure: &wxtoken.Failure{Count: 1, RetryAt: now.Add(time.Hour), Blocked: true,
+		Error: wxtoken.ErrorInfo{ErrCode: 45009, Class: "daily_quota", At: now}}}
+	h.eng.setMeta(a, h.eng.forgetBackoff(a, quota))
+	if r := a.token.retryAtTime(); !r.Equal(now.Add(time.Hour)) {
+		t.Fatalf("retry at %v after Start with a quota failure, want %v", r, now.Add(time.Hour))
+	}
 }

@@ -180,9 +180,15 @@ func (e *Engine) refreshTicket(ctx context.Context, s *slot, reason string) (*wx
 	a := s.app
 	tok, err := e.liveToken(ctx, a)
 	if err != nil {
+		now := e.opts.Clock.Now()
+		ceil, left := e.backoffCeil(s, now)
 		s.mu.Lock()
 		s.failures++
-		s.retryAt = e.opts.Clock.Now().Add(backoff(s.failures, e.opts.BackoffBase, e.opts.BackoffMax, e.opts.Rand()))
+		wait := backoff(s.failures, e.opts.BackoffBase, ceil, e.opts.Rand())
+		if left > 0 && wait > left/2 {
+			wait = left / 2
+		}
+		s.retryAt = now.Add(max(wait, e.sch.minGap))
 		retry := s.retryAt
 		s.mu.Unlock()
 		e.queue.set(s, retry)
@@ -478,11 +484,48 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 				e.queue.set(t, now)
 			}
 		}
+		for _, t := range a.tickets {
+			e.wakeRefused(t, now)
+		}
 	}
 	e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, result)
 	e.log.Info("credential refreshed", "appid", a.cfg.AppID, "kind", s.kind, "reason", reason, "result", result,
 		"version", nc.Version, "expires_at", nc.ExpiresAt, "refresh_at", nc.RefreshAt)
 	return nc, nil
+}
+
+// wakeRefused makes ticket t due now if its callers are refused and it is
+// only backing off from failures that a token now fetched may end: its
+// token could not be fetched, or WeChat failed transiently. Its callers
+// are then served with the token, not after the rest of their backoff.
+func (e *Engine) wakeRefused(t *slot, now time.Time) {
+	if e.handout(t, t.load(), now) > 0 {
+		return
+	}
+	t.mu.Lock()
+	le := t.lastErr
+	wake := t.retryAt.After(now) && (le == nil ||
+		le.Class == wechat.ClassTransient.String() || le.Class == wechat.ClassTokenRejected.String())
+	if wake {
+		t.retryAt = time.Time{}
+	}
+	t.mu.Unlock()
+	if wake {
+		e.queue.set(t, now)
+	}
+}
+
+// backoffCeil returns the cap of the backoff of s at now, and how long its
+// credential may still be handed out (zero or less when callers are
+// refused): BackoffMax while a credential is served, which retries spread
+// over, and RefusedBackoffMax while callers are refused, who are served
+// again by the first retry after WeChat recovers.
+func (e *Engine) backoffCeil(s *slot, now time.Time) (time.Duration, time.Duration) {
+	left := e.handout(s, s.load(), now)
+	if left <= 0 {
+		return min(e.opts.BackoffMax, e.opts.RefusedBackoffMax), left
+	}
+	return e.opts.BackoffMax, left
 }
 
 // fail applies the error policy to a failed refresh of s: it records the
@@ -493,14 +536,15 @@ func (e *Engine) fail(s *slot, reason string, err error) error {
 	now := e.opts.Clock.Now()
 	c := wechat.Classify(err, now)
 	wait := time.Duration(float64(c.NotBefore.Sub(now)) * e.opts.PolicyScale)
+	ceil, left := e.backoffCeil(s, now)
 	s.mu.Lock()
 	s.failures++
 	if c.Class == wechat.ClassTransient || c.Class == wechat.ClassTokenRejected {
-		if b := backoff(s.failures, e.opts.BackoffBase, e.opts.BackoffMax, e.opts.Rand()); b > wait {
+		if b := backoff(s.failures, e.opts.BackoffBase, ceil, e.opts.Rand()); b > wait {
 			wait = b
 		}
 		// While the cached credential lasts, retry well before it ends.
-		if left := e.handout(s, s.load(), now); left > 0 && wait > left/2 {
+		if left > 0 && wait > left/2 {
 			wait = left / 2
 		}
 	}
