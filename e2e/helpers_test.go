@@ -77,6 +77,9 @@ type setup struct {
 	// oldTicket is the simulator's OldTicket: what a new ticket does to the
 	// one it replaces; "" for the simulator's default.
 	oldTicket string
+	// backoffBase and backoffMax replace the package's compressed
+	// backoffBase and backoffMax when set.
+	backoffBase, backoffMax time.Duration
 }
 
 // env is a running simulator, the config of a wxtoken in front of it, the
@@ -241,12 +244,19 @@ func (e *env) start() *instance {
 func (e *env) startWith(cfg *config.Config, clock refresh.Clock, log *slog.Logger) *instance {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	base, ceil := backoffBase, backoffMax
+	if e.setup.backoffBase != 0 {
+		base = e.setup.backoffBase
+	}
+	if e.setup.backoffMax != 0 {
+		ceil = e.setup.backoffMax
+	}
 	srv, err := server.New(ctx, cfg, server.Options{
 		Logger:      log,
 		Clock:       clock,
 		PolicyScale: e.setup.policyScale,
-		BackoffBase: backoffBase,
-		BackoffMax:  backoffMax,
+		BackoffBase: base,
+		BackoffMax:  ceil,
 	})
 	if err != nil {
 		cancel()
