@@ -362,7 +362,7 @@ func (e *Engine) Start(ctx context.Context) error {
 
 // handout is schedule.handout for credential c of s at now.
 func (e *Engine) handout(s *slot, c *wxtoken.Credential, now time.Time) time.Duration {
-	return e.sch.handout(c, s.app.tokenView(), e.known(now), now)
+	return e.sch.handout(c, s.tokenView(), e.known(now), now)
 }
 
 // Close stops the scheduler and waits for running refreshes to end. It is
@@ -425,11 +425,17 @@ func (a *app) mintAt() time.Time {
 	return time.Unix(0, n)
 }
 
-// tokenView reads what a handout needs to know of the app's access_token,
-// without a lock. Read it before the credential to be handed out: an
-// install between the two reads then errs on the short side.
-func (a *app) tokenView() tokenView {
-	return tokenView{mintAt: a.mintAt(), killed: a.killed.Load(), cur: a.token.load()}
+// tokenView reads what the handout of a credential of s needs to know of
+// the app's access_token, without a lock (a token needs only mintAt).
+// Read it before the credential to be handed out: an install between the
+// two reads then errs on the short side.
+func (s *slot) tokenView() tokenView {
+	a := s.app
+	tv := tokenView{mintAt: a.mintAt()}
+	if s.kind.IsTicket() {
+		tv.killed, tv.cur = a.killed.Load(), a.token.load()
+	}
+	return tv
 }
 
 func (e *Engine) slotOf(appID string, kind wxtoken.Kind) *slot {
@@ -477,7 +483,7 @@ func (e *Engine) Credential(ctx context.Context, appID string, kind wxtoken.Kind
 	now := e.opts.Clock.Now()
 	// The token's state before the credential: an install between the
 	// two reads then errs on the short side.
-	tv := s.app.tokenView()
+	tv := s.tokenView()
 	if cur := s.load(); cur != nil {
 		if d := e.sch.handout(cur, tv, e.known(now), now); d > 0 {
 			if !now.Before(cur.RefreshAt) {
