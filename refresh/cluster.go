@@ -210,7 +210,8 @@ func (e *Engine) forgetBackoff(a *app, m wxtoken.AppMeta) wxtoken.AppMeta {
 		return m
 	}
 	a.mu.Lock()
-	a.forgotRetry = f.RetryAt
+	forgot := *f
+	a.forgot = &forgot
 	a.mu.Unlock()
 	kept := *f
 	kept.Count, kept.RetryAt = 0, time.Time{}
@@ -224,13 +225,21 @@ func backedOff(f *wxtoken.Failure) bool {
 	return !f.Blocked && (c == wechat.ClassTransient.String() || c == wechat.ClassTokenRejected.String())
 }
 
+// sameFailure reports whether f and g record the same failure, read from
+// a shared store at two times: their times may differ by the change in
+// this replica's measured offset to the store's clock in between.
+func sameFailure(f, g *wxtoken.Failure) bool {
+	near := func(a, b time.Time) bool { return a.Sub(b).Abs() < time.Second }
+	return f.Count == g.Count && f.Error.ErrCode == g.Error.ErrCode && near(f.RetryAt, g.RetryAt) && near(f.Error.At, g.Error.At)
+}
+
 // setMeta installs bookkeeping read from a store, with the token's
 // failure state it carries. The failure forgetBackoff dropped at Start,
 // read again (at the start of a watch, or before a claim), stays
 // forgotten; a failure written since, by this replica or another, is kept.
 func (e *Engine) setMeta(a *app, m wxtoken.AppMeta) {
 	a.mu.Lock()
-	if f := m.TokenFailure; f != nil && !a.forgotRetry.IsZero() && f.RetryAt.Equal(a.forgotRetry) && backedOff(f) {
+	if f := m.TokenFailure; f != nil && a.forgot != nil && backedOff(f) && sameFailure(f, a.forgot) {
 		kept := *f
 		kept.Count, kept.RetryAt = 0, time.Time{}
 		m.TokenFailure = &kept

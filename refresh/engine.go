@@ -136,10 +136,10 @@ type app struct {
 	// metaSeen is the last bookkeeping change a shared store told of.
 	// Guarded by mu.
 	metaSeen uint64
-	// forgotRetry is the RetryAt of the transient token failure found in
-	// the store at Start, whose wait this process does not keep; see
-	// forgetBackoff. Guarded by mu.
-	forgotRetry time.Time
+	// forgot is the transient token failure found in the store at Start,
+	// whose wait this process does not keep; see forgetBackoff. Guarded
+	// by mu.
+	forgot *wxtoken.Failure
 }
 
 // slot is one credential of one app.

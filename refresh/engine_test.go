@@ -660,7 +660,13 @@ func TestRestartForgetsOnlyItsOwnBackoff(t *testing.T) {
 	if le := a.token.lastError(); le == nil || le.ErrCode != -1 {
 		t.Fatalf("last error after Start: %+v, want the stored one for status", le)
 	}
-	h.eng.setMeta(a, stored) // the same failure, as a watch's first pass tells it
+	// The same failure, as a watch's first pass tells it, its times moved
+	// by a new measure of the offset to the store's clock.
+	again := stored
+	g := *stored.TokenFailure
+	g.RetryAt, g.Error.At = g.RetryAt.Add(3*time.Millisecond), g.Error.At.Add(3*time.Millisecond)
+	again.TokenFailure = &g
+	h.eng.setMeta(a, again)
 	if r := a.token.retryAtTime(); !r.IsZero() {
 		t.Fatalf("retry at %v after the store told of the forgotten failure, want none", r)
 	}
