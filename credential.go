@@ -30,6 +30,12 @@ type Credential struct {
 	TokenVersion uint64 `json:"token_version,omitempty"`
 	// API is, for an access_token, the token API that minted it.
 	API TokenAPI `json:"api,omitempty"`
+	// CallAttemptAt is, for a ticket, the start of the first ticket call
+	// made since this ticket was fetched, zero when there was none or
+	// WeChat answered it with an errcode: that call may have replaced the
+	// ticket at WeChat, which may end the old one an overlap later. It is
+	// written before the call, so that every replica and a restart know.
+	CallAttemptAt time.Time `json:"call_attempt_at,omitzero"`
 }
 
 // Validate rejects records no refresher should ever write; storing one

@@ -132,6 +132,9 @@ type appsStatus struct {
 			State       string     `json:"state"`
 			LeaseHolder string     `json:"lease_holder"`
 			HeardAt     *time.Time `json:"heard_at"`
+			// NextRefreshAt is when the credential is next looked at: the
+			// retry after a failure.
+			NextRefreshAt *time.Time `json:"next_refresh_at"`
 		} `json:"credentials"`
 	} `json:"apps"`
 }

@@ -77,6 +77,12 @@ type setup struct {
 	// readTimeout is the server's read timeout (server.Options); 0 keeps
 	// the default.
 	readTimeout time.Duration
+	// oldTicket is the simulator's OldTicket: what a new ticket does to the
+	// one it replaces; "" for the simulator's default.
+	oldTicket string
+	// backoffBase and backoffMax replace the package's compressed
+	// backoffBase and backoffMax when set.
+	backoffBase, backoffMax time.Duration
 }
 
 // env is a running simulator, the config of a wxtoken in front of it, the
@@ -141,7 +147,8 @@ func newEnv(t *testing.T, s setup) *env {
 		appSecrets[a.id] = secret
 		e.secrets[secret] = "the AppSecret of " + a.id
 	}
-	sim, err := simulator.New(simulator.Options{Apps: simApps, TTL: s.ttl, Overlap: s.overlap, TicketTTL: s.ticketTTL})
+	sim, err := simulator.New(simulator.Options{Apps: simApps, TTL: s.ttl, Overlap: s.overlap, TicketTTL: s.ticketTTL,
+		OldTicket: s.oldTicket})
 	if err != nil {
 		t.Fatalf("simulator.New: %v", err)
 	}
@@ -240,12 +247,19 @@ func (e *env) start() *instance {
 func (e *env) startWith(cfg *config.Config, clock refresh.Clock, log *slog.Logger) *instance {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	base, ceil := backoffBase, backoffMax
+	if e.setup.backoffBase != 0 {
+		base = e.setup.backoffBase
+	}
+	if e.setup.backoffMax != 0 {
+		ceil = e.setup.backoffMax
+	}
 	srv, err := server.New(ctx, cfg, server.Options{
 		Logger:      log,
 		Clock:       clock,
 		PolicyScale: e.setup.policyScale,
-		BackoffBase: backoffBase,
-		BackoffMax:  backoffMax,
+		BackoffBase: base,
+		BackoffMax:  ceil,
 		ReadTimeout: e.setup.readTimeout,
 	})
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wxtoken/wxtoken/simulator"
 )
 
 // handedOut records every credential the server handed out, with the end
@@ -18,7 +20,7 @@ type handedOut struct {
 }
 
 type promise struct {
-	kind     string // "access_token" or "jsapi"
+	kind     string // "access_token", "jsapi" or "wx_card"
 	deadline time.Time
 	count    int
 }
@@ -92,9 +94,11 @@ func (h *handedOut) distinct(kind string) int {
 }
 
 // TestNoDeadCredentialIsHandedOut: clients polling through two full token
-// lifetimes never hold an access_token or jsapi ticket that the simulator
-// reports dead while its expires_in still runs, and the server calls
-// WeChat only as often as its schedule says.
+// lifetimes never hold an access_token, jsapi or wx_card ticket that the
+// simulator reports dead while its expires_in still runs, and the server
+// calls WeChat only as often as its schedule says. Both token APIs, and
+// both behaviours of a replaced ticket: ending an overlap after the next
+// ticket call, as a classic token does, or living on to its own expiry.
 func TestNoDeadCredentialIsHandedOut(t *testing.T) {
 	const (
 		ttl     = 8 * time.Second
@@ -103,13 +107,17 @@ func TestNoDeadCredentialIsHandedOut(t *testing.T) {
 		jitter  = 0.1  // the default refresh.jitter
 		pollers = 8
 	)
-	for _, api := range []string{"stable", "classic"} {
-		t.Run(api, func(t *testing.T) {
+	for _, c := range []struct{ api, oldTicket string }{
+		{"stable", simulator.OldTicketEndsAfterOverlap}, {"classic", simulator.OldTicketEndsAfterOverlap},
+		{"stable", simulator.OldTicketLivesOn}, {"classic", simulator.OldTicketLivesOn},
+	} {
+		api := c.api
+		t.Run(api+"/old_ticket_"+c.oldTicket, func(t *testing.T) {
 			t.Parallel()
 			const appID = "wxlive"
 			e := newEnv(t, setup{
-				apps: []appSpec{{id: appID, api: api, tickets: []string{"jsapi"}}},
-				ttl:  ttl, overlap: overlap,
+				apps: []appSpec{{id: appID, api: api, tickets: []string{"jsapi", "wx_card"}}},
+				ttl:  ttl, overlap: overlap, oldTicket: c.oldTicket,
 			})
 			started := time.Now()
 			e.start()
@@ -139,6 +147,7 @@ func TestNoDeadCredentialIsHandedOut(t *testing.T) {
 						for _, r := range []struct{ path, kind, typ string }{
 							{"/v1/apps/" + appID + "/access_token", "access_token", ""},
 							{"/v1/apps/" + appID + "/tickets/jsapi", "jsapi", "jsapi"},
+							{"/v1/apps/" + appID + "/tickets/wx_card", "wx_card", "wx_card"},
 						} {
 							a, err := e.request(http.MethodGet, r.path, e.key, "")
 							if err != nil {
@@ -170,15 +179,18 @@ func TestNoDeadCredentialIsHandedOut(t *testing.T) {
 			for _, f := range failures {
 				t.Error(f)
 			}
-			t.Logf("%s: %d answers, %d checks, %d tokens and %d tickets handed out in %v",
-				api, polls, checks, rec.distinct("access_token"), rec.distinct("jsapi"), elapsed.Round(time.Millisecond))
+			t.Logf("%s, old ticket %s: %d answers, %d checks, %d tokens, %d jsapi and %d wx_card tickets handed out in %v",
+				api, c.oldTicket, polls, checks, rec.distinct("access_token"), rec.distinct("jsapi"), rec.distinct("wx_card"),
+				elapsed.Round(time.Millisecond))
 
 			// Two lifetimes hold at least two refreshes.
 			if n := rec.distinct("access_token"); n < 3 {
 				t.Errorf("%d distinct access_tokens handed out in %v, want at least 3 (two refreshes)", n, elapsed)
 			}
-			if n := rec.distinct("jsapi"); n < 2 {
-				t.Errorf("%d distinct jsapi tickets handed out in %v, want at least 2", n, elapsed)
+			for _, kind := range []string{"jsapi", "wx_card"} {
+				if n := rec.distinct(kind); n < 2 {
+					t.Errorf("%d distinct %s tickets handed out in %v, want at least 2", n, kind, elapsed)
+				}
 			}
 
 			// The schedule: a stable token is replaced no sooner than in

@@ -269,15 +269,16 @@ func (s *Store) local(n int64) time.Time {
 
 // record is a credential as stored.
 type record struct {
-	AppID        string           `json:"appid"`
-	Kind         wxtoken.Kind     `json:"kind"`
-	Value        string           `json:"value"`
-	FetchedAt    int64            `json:"fetched_at"`
-	ExpiresAt    int64            `json:"expires_at"`
-	RefreshAt    int64            `json:"refresh_at"`
-	Version      uint64           `json:"version"`
-	TokenVersion uint64           `json:"token_version,omitempty"`
-	API          wxtoken.TokenAPI `json:"api,omitempty"`
+	AppID         string           `json:"appid"`
+	Kind          wxtoken.Kind     `json:"kind"`
+	Value         string           `json:"value"`
+	FetchedAt     int64            `json:"fetched_at"`
+	ExpiresAt     int64            `json:"expires_at"`
+	RefreshAt     int64            `json:"refresh_at"`
+	Version       uint64           `json:"version"`
+	TokenVersion  uint64           `json:"token_version,omitempty"`
+	API           wxtoken.TokenAPI `json:"api,omitempty"`
+	CallAttemptAt int64            `json:"call_attempt_at,omitempty"`
 	// Writer is the replica that wrote the record, for operators.
 	Writer string `json:"writer,omitempty"`
 }
@@ -312,7 +313,8 @@ func (s *Store) encode(c wxtoken.Credential) ([]byte, error) {
 	return json.Marshal(record{
 		AppID: c.AppID, Kind: c.Kind, Value: c.Value,
 		FetchedAt: s.shared(c.FetchedAt), ExpiresAt: s.shared(c.ExpiresAt), RefreshAt: s.shared(c.RefreshAt),
-		Version: c.Version, TokenVersion: c.TokenVersion, API: c.API, Writer: s.owner,
+		Version: c.Version, TokenVersion: c.TokenVersion, API: c.API, CallAttemptAt: s.shared(c.CallAttemptAt),
+		Writer: s.owner,
 	})
 }
 
@@ -324,7 +326,7 @@ func (s *Store) decode(key string, b []byte) (wxtoken.Credential, error) {
 	c := wxtoken.Credential{
 		AppID: r.AppID, Kind: r.Kind, Value: r.Value,
 		FetchedAt: s.local(r.FetchedAt), ExpiresAt: s.local(r.ExpiresAt), RefreshAt: s.local(r.RefreshAt),
-		Version: r.Version, TokenVersion: r.TokenVersion, API: r.API,
+		Version: r.Version, TokenVersion: r.TokenVersion, API: r.API, CallAttemptAt: s.local(r.CallAttemptAt),
 	}
 	if err := c.Validate(); err != nil {
 		return wxtoken.Credential{}, fmt.Errorf("record %s is corrupt: %w", key, err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/wechat"
 )
 
 // This file is what the engine does when its store is shared by several
@@ -196,16 +197,60 @@ func (e *Engine) loadMeta(ctx context.Context, a *app) error {
 	return nil
 }
 
+// forgetBackoff returns m, read from the store at Start, without the wait
+// of a transient (or token_rejected) token failure it records, and notes
+// that failure so that setMeta forgets it again when a shared store tells
+// of it. The error stays for status. A backoff only spaces out retries
+// while WeChat is unreachable; carried over a restart it would keep
+// callers refused after WeChat recovered. The error policy's other waits
+// (quota, whitelist, risk confirmation) are kept.
+func (e *Engine) forgetBackoff(a *app, m wxtoken.AppMeta) wxtoken.AppMeta {
+	f := m.TokenFailure
+	if f == nil || !backedOff(f) {
+		return m
+	}
+	a.mu.Lock()
+	forgot := *f
+	a.forgot = &forgot
+	a.mu.Unlock()
+	kept := *f
+	kept.Count, kept.RetryAt = 0, time.Time{}
+	m.TokenFailure = &kept
+	return m
+}
+
+// backedOff reports whether f is a failure whose wait is a backoff.
+func backedOff(f *wxtoken.Failure) bool {
+	c := f.Error.Class
+	return !f.Blocked && (c == wechat.ClassTransient.String() || c == wechat.ClassTokenRejected.String())
+}
+
+// sameFailure reports whether f and g record the same failure, read from
+// a shared store at two times: their times may differ by the change in
+// this replica's measured offset to the store's clock in between.
+func sameFailure(f, g *wxtoken.Failure) bool {
+	near := func(a, b time.Time) bool { return a.Sub(b).Abs() < time.Second }
+	return f.Count == g.Count && f.Error.ErrCode == g.Error.ErrCode && near(f.RetryAt, g.RetryAt) && near(f.Error.At, g.Error.At)
+}
+
 // setMeta installs bookkeeping read from a store, with the token's
-// failure state it carries.
+// failure state it carries. The failure forgetBackoff dropped at Start,
+// read again (at the start of a watch, or before a claim), stays
+// forgotten; a failure written since, by this replica or another, is kept.
 func (e *Engine) setMeta(a *app, m wxtoken.AppMeta) {
 	a.mu.Lock()
+	if f := m.TokenFailure; f != nil && a.forgot != nil && backedOff(f) && sameFailure(f, a.forgot) {
+		kept := *f
+		kept.Count, kept.RetryAt = 0, time.Time{}
+		m.TokenFailure = &kept
+	}
 	a.meta = m
 	if m.MintAttemptAt.IsZero() {
 		a.mint.Store(0)
 	} else {
 		a.mint.Store(m.MintAttemptAt.UnixNano())
 	}
+	a.killed.Store(m.KilledVersion)
 	a.blockedUntil = time.Time{}
 	if f := m.TokenFailure; f != nil && f.Blocked {
 		a.blockedUntil = f.RetryAt

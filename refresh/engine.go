@@ -62,6 +62,10 @@ type Options struct {
 	// failures; default 2s and 2m.
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
+	// RefusedBackoffMax caps those retries instead of BackoffMax while no
+	// valid credential is left to serve, so that callers refused during
+	// an outage are served again soon after WeChat recovers; default 15s.
+	RefusedBackoffMax time.Duration
 	// CallTimeout bounds one refresh, all its upstream calls together;
 	// default 30s.
 	CallTimeout time.Duration
@@ -123,9 +127,11 @@ type app struct {
 	meta wxtoken.AppMeta
 	// blockedUntil holds back token calls while the error policy says so.
 	blockedUntil time.Time
-	// mint mirrors meta.MintAttemptAt (unix nanoseconds, 0 for none) for
-	// the read path, which must not wait on a lock held across store I/O.
-	mint atomic.Int64
+	// mint mirrors meta.MintAttemptAt (unix nanoseconds, 0 for none) and
+	// killed meta.KilledVersion for the read path, which must not wait on
+	// a lock held across store I/O.
+	mint   atomic.Int64
+	killed atomic.Uint64
 	// saveMu orders bookkeeping writes, so the last state is written last.
 	saveMu sync.Mutex
 	// known are the app's latest access_token values, oldest first; see
@@ -134,6 +140,10 @@ type app struct {
 	// metaSeen is the last bookkeeping change a shared store told of.
 	// Guarded by mu.
 	metaSeen uint64
+	// forgot is the transient token failure found in the store at Start,
+	// whose wait this process does not keep; see forgetBackoff. Guarded
+	// by mu.
+	forgot *wxtoken.Failure
 }
 
 // slot is one credential of one app.
@@ -244,6 +254,7 @@ func setDefaults(o *Options) {
 	def(&o.ForceInterval, 30*time.Second)
 	def(&o.BackoffBase, 2*time.Second)
 	def(&o.BackoffMax, 2*time.Minute)
+	def(&o.RefusedBackoffMax, 15*time.Second)
 	def(&o.CallTimeout, 30*time.Second)
 	def(&o.LeaseTTL, 5*time.Second)
 	def(&o.UpstreamTimeout, o.CallTimeout)
@@ -310,7 +321,7 @@ func (e *Engine) Start(ctx context.Context) error {
 
 // handout is schedule.handout for credential c of s at now.
 func (e *Engine) handout(s *slot, c *wxtoken.Credential, now time.Time) time.Duration {
-	return e.sch.handout(c, s.app.mintAt(), e.known(now), now)
+	return e.sch.handout(c, s.tokenView(), e.known(now), now)
 }
 
 // Close stops the scheduler and waits for running refreshes to end. It is
@@ -373,6 +384,19 @@ func (a *app) mintAt() time.Time {
 	return time.Unix(0, n)
 }
 
+// tokenView reads what the handout of a credential of s needs to know of
+// the app's access_token, without a lock (a token needs only mintAt).
+// Read it before the credential to be handed out: an install between the
+// two reads then errs on the short side.
+func (s *slot) tokenView() tokenView {
+	a := s.app
+	tv := tokenView{mintAt: a.mintAt()}
+	if s.kind.IsTicket() {
+		tv.killed, tv.cur = a.killed.Load(), a.token.load()
+	}
+	return tv
+}
+
 func (e *Engine) slotOf(appID string, kind wxtoken.Kind) *slot {
 	a := e.apps[appID]
 	if a == nil {
@@ -416,11 +440,11 @@ func (e *Engine) Credential(ctx context.Context, appID string, kind wxtoken.Kind
 		return wxtoken.Grant{}, err
 	}
 	now := e.opts.Clock.Now()
-	// mintAt before the credential: an install between the two reads then
-	// errs on the short side.
-	mint := s.app.mintAt()
+	// The token's state before the credential: an install between the
+	// two reads then errs on the short side.
+	tv := s.tokenView()
 	if cur := s.load(); cur != nil {
-		if d := e.sch.handout(cur, mint, e.known(now), now); d > 0 {
+		if d := e.sch.handout(cur, tv, e.known(now), now); d > 0 {
 			if !now.Before(cur.RefreshAt) {
 				e.ensureDue(s, now)
 			}

@@ -488,12 +488,13 @@ func TestUnknownAppAndKind(t *testing.T) {
 // TestRestartKeepsTheErrorPolicy: a restart does not call WeChat again
 // before the error policy's wait after 45009 has passed; after a
 // configuration error it tries again at once, since a restart is how a
-// corrected config takes effect.
+// corrected config takes effect, and so it does after a transient error,
+// whose backoff only spaced out retries while WeChat was unreachable.
 func TestRestartKeepsTheErrorPolicy(t *testing.T) {
 	for _, tc := range []struct {
 		errcode  int
 		retryNow bool
-	}{{45009, false}, {40125, true}} {
+	}{{45009, false}, {40125, true}, {-1, true}} {
 		t.Run(fmt.Sprint(tc.errcode), func(t *testing.T) {
 			h := newHarness(t, wxtoken.TokenAPIStable, nil, nil)
 			if err := h.sim.Inject(simulator.Fault{Endpoint: simulator.EndpointStableToken, Kind: simulator.FaultErrCode, ErrCode: tc.errcode, Count: 1}); err != nil {
@@ -514,5 +515,186 @@ func TestRestartKeepsTheErrorPolicy(t *testing.T) {
 				t.Fatalf("after a restart: %v, %d calls; want the wait kept: no call, unavailable", err, after)
 			}
 		})
+	}
+}
+
+// TestTicketCallIsMarkedBeforeItIsMade: a ticket call records its start in
+// the ticket's stored record before it is sent, and the handout then ends
+// an overlap (minus the margin) after it; an errcode answer, which issued
+// nothing, takes the mark back, an answer never heard keeps it, and the
+// next ticket fetched starts without one.
+func TestTicketCallIsMarkedBeforeItIsMade(t *testing.T) {
+	h := newHarness(t, wxtoken.TokenAPIStable, []wxtoken.Kind{wxtoken.KindJSAPITicket}, nil)
+	ctx := context.Background()
+	first := h.get(wxtoken.KindJSAPITicket)
+	stored := func() wxtoken.Credential {
+		t.Helper()
+		c, err := h.store.Get(ctx, appA, wxtoken.KindJSAPITicket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := stored()
+	if !c.CallAttemptAt.IsZero() {
+		t.Fatalf("a fresh ticket carries a call mark: %v", c.CallAttemptAt)
+	}
+	// Rand 0.5: refreshed at 0.66 of its hour; handed out until then plus
+	// the overlap, minus the margin.
+	if want := c.RefreshAt.Add(5*time.Minute - 30*time.Second).Sub(h.clk.Now()).Truncate(time.Second); first.ExpiresIn != want {
+		t.Fatalf("fresh ticket handed out for %v, want %v", first.ExpiresIn, want)
+	}
+
+	if err := h.sim.Inject(simulator.Fault{Endpoint: simulator.EndpointTicket, Kind: simulator.FaultErrCode, ErrCode: -1, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	h.clk.Advance(c.RefreshAt.Sub(h.clk.Now()))
+	if e := h.wait(wxtoken.KindJSAPITicket); e.result != "error" {
+		t.Fatalf("event %+v", e)
+	}
+	if got := stored(); !got.CallAttemptAt.IsZero() || got.Value != first.Value {
+		t.Fatalf("after an errcode answer: mark %v, same ticket %v", got.CallAttemptAt, got.Value == first.Value)
+	}
+
+	// The retry's answer is cut short: WeChat may have issued a ticket.
+	if err := h.sim.Inject(simulator.Fault{Endpoint: simulator.EndpointTicket, Kind: simulator.FaultTruncated, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	h.clk.Advance(2 * time.Second) // the first backoff is at most BackoffBase
+	if e := h.wait(wxtoken.KindJSAPITicket); e.result != "error" {
+		t.Fatalf("event %+v", e)
+	}
+	mark := stored().CallAttemptAt
+	if mark.IsZero() || mark.After(h.clk.Now()) || h.clk.Now().Sub(mark) > 2*time.Second {
+		t.Fatalf("after a call cut short: mark %v at %v", mark, h.clk.Now())
+	}
+	g, err := h.eng.Credential(ctx, appA, wxtoken.KindJSAPITicket)
+	if err != nil || g.Value != first.Value {
+		t.Fatalf("ticket after a call cut short: %v", err)
+	}
+	if want := mark.Add(5*time.Minute - 30*time.Second).Sub(h.clk.Now()).Truncate(time.Second); g.ExpiresIn != want {
+		t.Fatalf("ticket handed out for %v after a call at %v, want %v", g.ExpiresIn, mark, want)
+	}
+
+	// The next retry fetches a new ticket, which carries no mark.
+	h.clk.Advance(4 * time.Second)
+	for e := h.wait(wxtoken.KindJSAPITicket); e.result != "ok"; e = h.wait(wxtoken.KindJSAPITicket) {
+		h.clk.Advance(4 * time.Second)
+	}
+	if got := stored(); got.Value == first.Value || !got.CallAttemptAt.IsZero() {
+		t.Fatalf("new ticket: same %v, mark %v", got.Value == first.Value, got.CallAttemptAt)
+	}
+	h.assertAlive(h.get(wxtoken.KindJSAPITicket))
+}
+
+// TestRefusedCallersRetrySoon: transient failures back off up to
+// BackoffMax while the cached token is still handed out, but no more than
+// RefusedBackoffMax (15 s) once callers are refused, so that the first
+// retry after WeChat recovers comes within 15 s and serves them.
+func TestRefusedCallersRetrySoon(t *testing.T) {
+	h := newHarness(t, wxtoken.TokenAPIClassic, []wxtoken.Kind{wxtoken.KindJSAPITicket}, nil)
+	ctx := context.Background()
+	h.get(wxtoken.KindAccessToken)
+	h.get(wxtoken.KindJSAPITicket)
+	if err := h.sim.Inject(simulator.Fault{Kind: simulator.FaultErrCode, ErrCode: -1, For: 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	a := h.eng.apps[appA]
+	// retry moves the clock to the next planned attempt of the token and
+	// returns the wait it was given after that attempt failed.
+	retry := func() time.Duration {
+		t.Helper()
+		if d := a.token.retryAtTime().Sub(h.clk.Now()); d > 0 {
+			h.clk.Advance(d)
+		}
+		for {
+			if e := h.wait(wxtoken.KindAccessToken); e.result != "error" {
+				t.Fatalf("event %+v during the outage", e)
+			}
+			if r := a.token.retryAtTime(); r.After(h.clk.Now()) {
+				return r.Sub(h.clk.Now())
+			}
+		}
+	}
+	h.clk.Advance(40*time.Minute + time.Second) // past the planned refresh at 0.66 of the hour
+	if e := h.wait(wxtoken.KindAccessToken); e.result != "error" {
+		t.Fatalf("event %+v", e)
+	}
+	// While the token is still handed out, the backoff grows past 15 s.
+	longest := time.Duration(0)
+	for range 6 {
+		longest = max(longest, retry())
+		if _, err := h.eng.Credential(ctx, appA, wxtoken.KindAccessToken); err != nil {
+			t.Fatalf("the cached token was refused while it lasts: %v", err)
+		}
+	}
+	if longest <= 15*time.Second {
+		t.Fatalf("longest backoff while the token is served = %v, want BackoffMax's growth past 15s", longest)
+	}
+	// WeChat minted nothing, so the token is served to its own expiry,
+	// minus the margin; past that, callers are refused, and retries come
+	// at most 15 s apart however many failed.
+	h.clk.Advance(a.token.load().ExpiresAt.Add(-30 * time.Second).Sub(h.clk.Now()))
+	if _, err := h.eng.Credential(ctx, appA, wxtoken.KindAccessToken); wxtoken.ErrorCode(err) != wxtoken.EUnavailable {
+		t.Fatalf("after the handout's end: %v", err)
+	}
+	for range 8 {
+		if w := retry(); w > 15*time.Second {
+			t.Fatalf("backoff %v while callers are refused, want at most 15s", w)
+		}
+	}
+	// WeChat recovers: the next retry, within 15 s, serves the token and,
+	// with it, the ticket, whose own backoff it ends.
+	h.sim.ClearFaults()
+	h.clk.Advance(a.token.retryAtTime().Sub(h.clk.Now()))
+	if e := h.wait(wxtoken.KindAccessToken); e.result != "ok" {
+		t.Fatalf("event %+v after recovery", e)
+	}
+	h.assertAlive(h.get(wxtoken.KindAccessToken))
+	for e := h.wait(wxtoken.KindJSAPITicket); e.result != "ok"; e = h.wait(wxtoken.KindJSAPITicket) {
+	}
+	h.assertAlive(h.get(wxtoken.KindJSAPITicket))
+}
+
+// TestRestartForgetsOnlyItsOwnBackoff: on a store shared with other
+// replicas, the transient failure read at Start is not waited for, even
+// when the store tells of it again; one written since, by any replica, is.
+func TestRestartForgetsOnlyItsOwnBackoff(t *testing.T) {
+	h := newHarness(t, wxtoken.TokenAPIStable, nil, nil)
+	now := h.clk.Now()
+	stored := wxtoken.AppMeta{AppID: appA, TokenFailure: &wxtoken.Failure{Count: 7, RetryAt: now.Add(2 * time.Minute),
+		Error: wxtoken.ErrorInfo{ErrCode: -1, Class: "transient", Message: "system busy", Hint: "retrying", At: now}}}
+	a := h.eng.apps[appA]
+	h.eng.setMeta(a, h.eng.forgetBackoff(a, stored))
+	if r := a.token.retryAtTime(); !r.IsZero() {
+		t.Fatalf("retry at %v after Start, want none", r)
+	}
+	if le := a.token.lastError(); le == nil || le.ErrCode != -1 {
+		t.Fatalf("last error after Start: %+v, want the stored one for status", le)
+	}
+	// The same failure, as a watch's first pass tells it, its times moved
+	// by a new measure of the offset to the store's clock.
+	again := stored
+	g := *stored.TokenFailure
+	g.RetryAt, g.Error.At = g.RetryAt.Add(3*time.Millisecond), g.Error.At.Add(3*time.Millisecond)
+	again.TokenFailure = &g
+	h.eng.setMeta(a, again)
+	if r := a.token.retryAtTime(); !r.IsZero() {
+		t.Fatalf("retry at %v after the store told of the forgotten failure, want none", r)
+	}
+	later := stored
+	f := *stored.TokenFailure
+	f.Count, f.RetryAt = 8, now.Add(90*time.Second)
+	later.TokenFailure = &f
+	h.eng.setMeta(a, later) // another replica failed since
+	if r := a.token.retryAtTime(); !r.Equal(f.RetryAt) {
+		t.Fatalf("retry at %v after another replica's failure, want %v", r, f.RetryAt)
+	}
+	// Waits of the error policy other than a backoff are kept at Start.
+	quota := wxtoken.AppMeta{AppID: appA, TokenFailure: &wxtoken.Failure{Count: 1, RetryAt: now.Add(time.Hour), Blocked: true,
+		Error: wxtoken.ErrorInfo{ErrCode: 45009, Class: "daily_quota", At: now}}}
+	h.eng.setMeta(a, h.eng.forgetBackoff(a, quota))
+	if r := a.token.retryAtTime(); !r.Equal(now.Add(time.Hour)) {
+		t.Fatalf("retry at %v after Start with a quota failure, want %v", r, now.Add(time.Hour))
 	}
 }

@@ -142,6 +142,7 @@ func (e *Engine) updateMeta(ctx context.Context, a *app, fn func(*wxtoken.AppMet
 	} else {
 		a.mint.Store(a.meta.MintAttemptAt.UnixNano())
 	}
+	a.killed.Store(a.meta.KilledVersion)
 	m := a.meta
 	m.ForceRefreshes = append([]time.Time(nil), a.meta.ForceRefreshes...)
 	a.mu.Unlock()
@@ -179,9 +180,15 @@ func (e *Engine) refreshTicket(ctx context.Context, s *slot, reason string) (*wx
 	a := s.app
 	tok, err := e.liveToken(ctx, a)
 	if err != nil {
+		now := e.opts.Clock.Now()
+		ceil, left := e.backoffCeil(s, now)
 		s.mu.Lock()
 		s.failures++
-		s.retryAt = e.opts.Clock.Now().Add(backoff(s.failures, e.opts.BackoffBase, e.opts.BackoffMax, e.opts.Rand()))
+		wait := backoff(s.failures, e.opts.BackoffBase, ceil, e.opts.Rand())
+		if left > 0 && wait > left/2 {
+			wait = left / 2
+		}
+		s.retryAt = now.Add(max(wait, e.sch.minGap))
 		retry := s.retryAt
 		s.mu.Unlock()
 		e.queue.set(s, retry)
@@ -193,10 +200,17 @@ func (e *Engine) refreshTicket(ctx context.Context, s *slot, reason string) (*wx
 			return nil, e.fail(s, reason, err)
 		}
 		start := e.opts.Clock.Now()
+		if err := e.noteTicketCall(ctx, s, start); err != nil {
+			return nil, e.fail(s, reason, err)
+		}
 		w, err := e.opts.Upstream.Ticket(ctx, tok.Value, s.kind)
 		e.observeCall(a.cfg.AppID, wechat.PathTicket, err, start)
 		if err == nil {
 			return e.install(ctx, s, reason, w, start, tok.Version, false)
+		}
+		if api := (*wechat.APIError)(nil); errors.As(err, &api) {
+			// WeChat answered with an errcode: it issued no ticket.
+			e.clearTicketCall(ctx, s, start)
 		}
 		if attempt > 0 || !wechat.IsTokenRejected(err) {
 			return nil, e.fail(s, reason, err)
@@ -211,6 +225,62 @@ func (e *Engine) refreshTicket(ctx context.Context, s *slot, reason string) (*wx
 		}
 		tok = fresh
 	}
+}
+
+// noteTicketCall records, before a call for ticket s that starts at start,
+// that the call may replace the current ticket: WeChat may end the old one
+// an overlap later, and handout must know before the call is made. The
+// mark is the ticket's CallAttemptAt, written to the store with it so
+// that the other replicas sharing the store and a restart know too. A
+// ticket that already carries a mark keeps the earlier one.
+//
+// On a shared store, a mark that cannot be written stops the call: the
+// other replicas would go on handing the ticket out for as long as if no
+// call had been made.
+func (e *Engine) noteTicketCall(ctx context.Context, s *slot, start time.Time) error {
+	cur := s.load()
+	if cur == nil || !cur.CallAttemptAt.IsZero() {
+		return nil
+	}
+	nc := *cur
+	nc.CallAttemptAt = start
+	nc.Version++
+	if err := e.rewrite(ctx, s, cur, &nc); err != nil {
+		return fmt.Errorf("recording a %s call in the shared store before making it: %w", s.kind, err)
+	}
+	return nil
+}
+
+// clearTicketCall takes back the mark of noteTicketCall for the call that
+// started at start, which WeChat answered with an errcode: it replaced
+// nothing.
+func (e *Engine) clearTicketCall(ctx context.Context, s *slot, start time.Time) {
+	cur := s.load()
+	if cur == nil || !cur.CallAttemptAt.Equal(start) {
+		return
+	}
+	nc := *cur
+	nc.CallAttemptAt = time.Time{}
+	nc.Version++
+	if err := e.rewrite(ctx, s, cur, &nc); err != nil {
+		// The mark stays: handouts stay short until the next fetch.
+		e.log.Warn("clearing a ticket call's mark in the shared store failed", "appid", s.app.cfg.AppID, "kind", s.kind, "err", err)
+	}
+}
+
+// rewrite replaces cur, the current record of s, with nc, the same
+// credential with other bookkeeping. With a store of its own, a failed
+// write is logged and nc served from memory all the same (only a restart
+// loses it); on a shared store it is returned and cur kept.
+func (e *Engine) rewrite(ctx context.Context, s *slot, cur, nc *wxtoken.Credential) error {
+	if err := e.persist(ctx, s, nc); err != nil {
+		if e.coord != nil {
+			return err
+		}
+		e.log.Error("persisting credential bookkeeping failed; keeping it in memory", "appid", s.app.cfg.AppID, "kind", s.kind, "err", err)
+	}
+	s.cur.CompareAndSwap(cur, nc)
+	return nil
 }
 
 // passive handles a caller's report that stale was rejected by WeChat.
@@ -414,11 +484,48 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 				e.queue.set(t, now)
 			}
 		}
+		for _, t := range a.tickets {
+			e.wakeRefused(t, now)
+		}
 	}
 	e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, result)
 	e.log.Info("credential refreshed", "appid", a.cfg.AppID, "kind", s.kind, "reason", reason, "result", result,
 		"version", nc.Version, "expires_at", nc.ExpiresAt, "refresh_at", nc.RefreshAt)
 	return nc, nil
+}
+
+// wakeRefused makes ticket t due now if its callers are refused and it is
+// only backing off from failures that a token now fetched may end: its
+// token could not be fetched, or WeChat failed transiently. Its callers
+// are then served with the token, not after the rest of their backoff.
+func (e *Engine) wakeRefused(t *slot, now time.Time) {
+	if e.handout(t, t.load(), now) > 0 {
+		return
+	}
+	t.mu.Lock()
+	le := t.lastErr
+	wake := t.retryAt.After(now) && (le == nil ||
+		le.Class == wechat.ClassTransient.String() || le.Class == wechat.ClassTokenRejected.String())
+	if wake {
+		t.retryAt = time.Time{}
+	}
+	t.mu.Unlock()
+	if wake {
+		e.queue.set(t, now)
+	}
+}
+
+// backoffCeil returns the cap of the backoff of s at now, and how long its
+// credential may still be handed out (zero or less when callers are
+// refused): BackoffMax while a credential is served, which retries spread
+// over, and RefusedBackoffMax while callers are refused, who are served
+// again by the first retry after WeChat recovers.
+func (e *Engine) backoffCeil(s *slot, now time.Time) (time.Duration, time.Duration) {
+	left := e.handout(s, s.load(), now)
+	if left <= 0 {
+		return min(e.opts.BackoffMax, e.opts.RefusedBackoffMax), left
+	}
+	return e.opts.BackoffMax, left
 }
 
 // fail applies the error policy to a failed refresh of s: it records the
@@ -436,14 +543,15 @@ func (e *Engine) fail(s *slot, reason string, err error) error {
 	now := e.opts.Clock.Now()
 	c := wechat.Classify(err, now)
 	wait := time.Duration(float64(c.NotBefore.Sub(now)) * e.opts.PolicyScale)
+	ceil, left := e.backoffCeil(s, now)
 	s.mu.Lock()
 	s.failures++
 	if c.Class == wechat.ClassTransient || c.Class == wechat.ClassTokenRejected {
-		if b := backoff(s.failures, e.opts.BackoffBase, e.opts.BackoffMax, e.opts.Rand()); b > wait {
+		if b := backoff(s.failures, e.opts.BackoffBase, ceil, e.opts.Rand()); b > wait {
 			wait = b
 		}
 		// While the cached credential lasts, retry well before it ends.
-		if left := e.handout(s, s.load(), now); left > 0 && wait > left/2 {
+		if left > 0 && wait > left/2 {
 			wait = left / 2
 		}
 	}

@@ -59,10 +59,11 @@ func (e *Engine) load(ctx context.Context) error {
 	now := e.opts.Clock.Now()
 	for i, a := range e.order {
 		// With the failure it records, so that a restart does not hammer
-		// WeChat where the error policy said to wait. A replica working
-		// on the token under its lease holds newer bookkeeping.
+		// WeChat where the error policy said to wait; but for a transient
+		// failure's backoff (see forgetBackoff). A replica working on the
+		// token under its lease holds newer bookkeeping.
 		if m := metas[i]; m != nil && a.token.lease.Load() == nil {
-			e.setMeta(a, *m)
+			e.setMeta(a, e.forgetBackoff(a, *m))
 		}
 		for _, s := range a.slots() {
 			e.queue.set(s, e.nextDue(s, now))

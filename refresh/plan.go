@@ -63,31 +63,42 @@ func backoff(n int, base, max time.Duration, u float64) time.Duration {
 	return d/2 + time.Duration(u*float64(d/2))
 }
 
+// tokenView is what a handout needs to know of an app's access_token:
+// the current one (nil if none), the start of the first token call made
+// since it was fetched (AppMeta.MintAttemptAt, zero for none), and the
+// highest version a force refresh killed (AppMeta.KilledVersion).
+type tokenView struct {
+	cur    *wxtoken.Credential
+	mintAt time.Time
+	killed uint64
+}
+
 // handout returns how long c may be handed out for at now: what is left of
-// its life, minus the margin, and for a classic token no longer than it
-// outlives the next mint (a classic call kills the previous token overlap
-// after it). mintAt is the start of the first token call made since c was
-// fetched, or zero (or a time before c was fetched) when there was none
-// known: then the next mint is not
-// before c.RefreshAt, nor before known, the time up to which every token
-// call made is known (now, when no other process shares the store).
+// its life, minus the margin, and, for a classic token or a ticket, no
+// longer than it outlives the next call that may replace it (WeChat ends
+// a replaced classic token overlap after the call, and may do the same to
+// a ticket). tv is the app's access_token.
+//
+// For a classic token that call is the first token call made since c was
+// fetched (tv.mintAt), or, when there was none known, not before
+// c.RefreshAt, nor before known, the time up to which every call made is
+// known (now, when no other process shares the store). A ticket is handled
+// alike with its own CallAttemptAt, its refresh planned no later than the
+// next replacement of a classic token (which orphans it).
 // The result is whole seconds; zero or less means c must not be served.
-func (p schedule) handout(c *wxtoken.Credential, mintAt, known, now time.Time) time.Duration {
+func (p schedule) handout(c *wxtoken.Credential, tv tokenView, known, now time.Time) time.Duration {
 	if c == nil || c.Value == "" {
 		return 0
 	}
 	end := c.ExpiresAt
-	if c.Kind == wxtoken.KindAccessToken && c.API == wxtoken.TokenAPIClassic {
-		kill := c.RefreshAt
-		if known.After(kill) {
-			kill = known
-		}
-		// A call started before c was fetched cannot kill c: one that
-		// made it was answered with c, and the engine never mints while
-		// an older call could still land after c (see awaitLostMint).
-		if mintAt.After(c.FetchedAt) && mintAt.Before(kill) {
-			kill = mintAt
-		}
+	capped, kill := false, time.Time{}
+	switch {
+	case c.Kind == wxtoken.KindAccessToken && c.API == wxtoken.TokenAPIClassic:
+		capped, kill = true, replacedFrom(c, c.RefreshAt, tv.mintAt, known)
+	case c.Kind.IsTicket():
+		capped, kill = true, replacedFrom(c, ticketDue(c, tv), c.CallAttemptAt, known)
+	}
+	if capped {
 		if k := kill.Add(p.overlap); k.Before(end) {
 			end = k
 		}
@@ -97,4 +108,52 @@ func (p schedule) handout(c *wxtoken.Credential, mintAt, known, now time.Time) t
 		return 0
 	}
 	return d.Truncate(time.Second)
+}
+
+// replacedFrom returns the earliest start of a call that may replace c:
+// callAt, the start of the first such call made since c was fetched (zero
+// for none), or else a call not yet known, which starts no earlier than
+// planned nor than known.
+func replacedFrom(c *wxtoken.Credential, planned, callAt, known time.Time) time.Time {
+	kill := planned
+	if known.After(kill) {
+		kill = known
+	}
+	// A call started before c was fetched cannot replace c: one that
+	// made it was answered with c, and the engine never mints a token
+	// while an older call could still land after it (see awaitLostMint)
+	// nor makes two calls for one ticket at once.
+	if callAt.After(c.FetchedAt) && callAt.Before(kill) {
+		kill = callAt
+	}
+	return kill
+}
+
+// ticketDue returns when ticket c is next refreshed at the latest as far
+// as the engine plans it: at its RefreshAt, or once the access_token it
+// was fetched with is replaced in a way that kills it (a classic mint, a
+// stable force refresh), when it is fetched again at once.
+func ticketDue(c *wxtoken.Credential, tv tokenView) time.Time {
+	due := c.RefreshAt
+	t := tv.cur
+	if t == nil {
+		return due
+	}
+	if t.Version > c.TokenVersion && (t.API == wxtoken.TokenAPIClassic || tv.killed >= c.TokenVersion) {
+		// Orphaned: due since the new token arrived.
+		if t.FetchedAt.Before(due) {
+			due = t.FetchedAt
+		}
+		return due
+	}
+	if t.API == wxtoken.TokenAPIClassic {
+		next := t.RefreshAt
+		if !tv.mintAt.IsZero() && tv.mintAt.Before(next) {
+			next = tv.mintAt
+		}
+		if next.Before(due) {
+			due = next
+		}
+	}
+	return due
 }

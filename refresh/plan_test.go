@@ -42,7 +42,7 @@ func TestPlanRefreshAlwaysBeforeExpiry(t *testing.T) {
 		}
 		c := &wxtoken.Credential{Kind: kind, API: api, Value: "v", FetchedAt: base, ExpiresAt: exp, RefreshAt: r}
 		now := base.Add(time.Duration(float64(life) * float64(at) / 256))
-		d := p.handout(c, time.Time{}, now, now)
+		d := p.handout(c, tokenView{}, now, now)
 		if d <= 0 {
 			return true
 		}
@@ -50,8 +50,9 @@ func TestPlanRefreshAlwaysBeforeExpiry(t *testing.T) {
 		if end.After(exp.Add(-p.margin)) {
 			return false
 		}
-		if kind == wxtoken.KindAccessToken && classic {
-			// The next mint is not before max(r, now); it kills c overlap later.
+		if ticket || classic {
+			// The next call that may replace c (a classic mint, a ticket
+			// call) is not before max(r, now); it kills c overlap later.
 			mint := r
 			if now.After(mint) {
 				mint = now
@@ -94,8 +95,63 @@ func TestHandoutAfterMintAttempt(t *testing.T) {
 		if tt.name == "near expiry" || tt.name == "inside the margin" {
 			c.API = wxtoken.TokenAPIStable
 		}
-		if got := p.handout(&c, tt.mintAt, tt.now, tt.now); got != tt.want {
+		if got := p.handout(&c, tokenView{mintAt: tt.mintAt}, tt.now, tt.now); got != tt.want {
 			t.Errorf("%s: handout = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestTicketHandout: a ticket is handed out no longer than it outlives,
+// by the overlap minus the margin, the next ticket call that may replace
+// it: its own planned refresh, a call already started, or the refresh
+// that follows a replacement of the token it was fetched with.
+func TestTicketHandout(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := schedule{overlap: 5 * time.Minute, margin: time.Minute}
+	at := func(m float64) time.Time { return base.Add(time.Duration(m * float64(time.Minute))) }
+	ticket := wxtoken.Credential{Kind: wxtoken.KindJSAPITicket, Value: "t", TokenVersion: 1,
+		FetchedAt: base, ExpiresAt: at(120), RefreshAt: at(80)}
+	token := func(api wxtoken.TokenAPI, version uint64, fetched, refresh float64) *wxtoken.Credential {
+		return &wxtoken.Credential{Kind: wxtoken.KindAccessToken, API: api, Value: "a", Version: version,
+			FetchedAt: at(fetched), ExpiresAt: at(fetched + 120), RefreshAt: at(refresh)}
+	}
+	stable1 := token(wxtoken.TokenAPIStable, 1, 0, 116)
+	tests := []struct {
+		name   string
+		callAt time.Time // the ticket's CallAttemptAt
+		tv     tokenView
+		known  time.Time // zero for now
+		now    time.Time
+		want   time.Duration
+	}{
+		{name: "fresh: until its refresh plus the overlap", tv: tokenView{cur: stable1}, now: base, want: 84 * time.Minute},
+		{name: "no token known", now: base, want: 84 * time.Minute},
+		{name: "past its refresh point", tv: tokenView{cur: stable1}, now: at(90), want: 4 * time.Minute},
+		{name: "a ticket call started a minute ago", callAt: at(89), tv: tokenView{cur: stable1}, now: at(90), want: 3 * time.Minute},
+		{name: "a ticket call started before the refresh point", callAt: at(30), tv: tokenView{cur: stable1}, now: at(31), want: 3 * time.Minute},
+		{name: "the call's overlap minus margin is over", callAt: at(30), tv: tokenView{cur: stable1}, now: at(34), want: 0},
+		{name: "a call older than the ticket", callAt: at(-1), tv: tokenView{cur: stable1}, now: base, want: 84 * time.Minute},
+		{name: "classic token refreshed before the ticket", tv: tokenView{cur: token(wxtoken.TokenAPIClassic, 1, 0, 70)}, now: base, want: 74 * time.Minute},
+		{name: "classic token refreshed after the ticket", tv: tokenView{cur: token(wxtoken.TokenAPIClassic, 1, 0, 90)}, now: base, want: 84 * time.Minute},
+		{name: "classic token call in flight", tv: tokenView{cur: token(wxtoken.TokenAPIClassic, 1, 0, 90), mintAt: at(10)}, now: at(11), want: 4 * time.Minute},
+		{name: "orphaned by a classic mint", tv: tokenView{cur: token(wxtoken.TokenAPIClassic, 2, 30, 110)}, now: at(31), want: 4 * time.Minute},
+		{name: "a stable rollover orphans nothing", tv: tokenView{cur: token(wxtoken.TokenAPIStable, 2, 30, 146)}, now: at(31), want: 53 * time.Minute},
+		{name: "orphaned by a stable force refresh", tv: tokenView{cur: token(wxtoken.TokenAPIStable, 2, 30, 146), killed: 1}, now: at(31), want: 4 * time.Minute},
+		{name: "shared store: every call is known up to two minutes ago", tv: tokenView{cur: stable1}, known: at(88), now: at(90), want: 2 * time.Minute},
+		{name: "shared store: a known call comes first", callAt: at(87), tv: tokenView{cur: stable1}, known: at(88), now: at(90), want: time.Minute},
+		{name: "near expiry its own life ends first", tv: tokenView{cur: stable1}, now: at(118), want: time.Minute},
+	}
+	for _, tt := range tests {
+		for _, kind := range []wxtoken.Kind{wxtoken.KindJSAPITicket, wxtoken.KindWxCard} {
+			c := ticket
+			c.Kind, c.CallAttemptAt = kind, tt.callAt
+			known := tt.known
+			if known.IsZero() {
+				known = tt.now
+			}
+			if got := p.handout(&c, tt.tv, known, tt.now); got != tt.want {
+				t.Errorf("%s, %s: handout = %v, want %v", tt.name, kind, got, tt.want)
+			}
 		}
 	}
 }
@@ -120,7 +176,7 @@ func TestHandoutKnownTime(t *testing.T) {
 		{"away since before the refresh point", base.Add(70 * time.Minute), 0},
 	}
 	for _, tt := range tests {
-		if got := p.handout(c, time.Time{}, tt.known, now); got != tt.want {
+		if got := p.handout(c, tokenView{}, tt.known, now); got != tt.want {
 			t.Errorf("%s: handout = %v, want %v", tt.name, got, tt.want)
 		}
 	}

@@ -70,6 +70,20 @@ const (
 	ReasonUnknown  = "unknown"  // never issued by this simulator
 )
 
+// What becomes of a ticket once a new one is issued, as Options.OldTicket
+// says. WeChat does not document it, so the simulator models both.
+const (
+	// OldTicketEndsAfterOverlap: every getticket call issues a new ticket,
+	// and the previous one keeps working for the overlap, then stops, as
+	// a classic access_token does. The default: a credential server must
+	// keep its promises under it.
+	OldTicketEndsAfterOverlap = "ends_after_overlap"
+	// OldTicketLivesOn: the same ticket is answered during its life, a new
+	// one only in its last overlap, and the old one keeps working until its
+	// own expiry, as community reports describe.
+	OldTicketLivesOn = "lives_on"
+)
+
 // Options configures a Simulator. Zero values take the defaults noted.
 type Options struct {
 	// Apps maps each appid the simulator knows to its secret. Required.
@@ -97,6 +111,9 @@ type Options struct {
 	// ForceInterval is the shortest gap between effective force refreshes;
 	// a force call inside it is answered as a normal-mode call. Default 30s.
 	ForceInterval time.Duration
+	// OldTicket is OldTicketEndsAfterOverlap (the default) or
+	// OldTicketLivesOn: what getticket does to the ticket it replaces.
+	OldTicket string
 	// Now is the clock; default time.Now. Tests inject a fake one. Only the
 	// "slow" fault's delay is measured in real time.
 	Now func() time.Time
@@ -195,6 +212,10 @@ func New(opts Options) (*Simulator, error) {
 	orDefault(&opts.DailyQuota, 2000)
 	orDefault(&opts.StableQuota, 500000)
 	orDefault(&opts.ForceLimit, 20)
+	orDefault(&opts.OldTicket, OldTicketEndsAfterOverlap)
+	if opts.OldTicket != OldTicketEndsAfterOverlap && opts.OldTicket != OldTicketLivesOn {
+		return nil, fmt.Errorf("simulator: OldTicket %q is neither %s nor %s", opts.OldTicket, OldTicketEndsAfterOverlap, OldTicketLivesOn)
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

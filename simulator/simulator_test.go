@@ -261,7 +261,7 @@ func TestClassicStableIsolation(t *testing.T) {
 }
 
 func TestTickets(t *testing.T) {
-	f := newFixture(t, Options{TicketTTL: 3600 * time.Second})
+	f := newFixture(t, Options{TicketTTL: 3600 * time.Second, OldTicket: OldTicketLivesOn})
 	tok := f.token(f.classic("wxA"))
 
 	wantErr(t, f.do("GET", "/cgi-bin/ticket/getticket?type=jsapi", ""), errMissingToken)
@@ -312,6 +312,56 @@ func TestTickets(t *testing.T) {
 	}
 	// A ticket is not an access_token.
 	wantErr(t, f.probe(j3.Ticket), wechat.ErrInvalidCredential)
+}
+
+// TestTicketsEndAfterOverlap: by default every getticket call issues a
+// new ticket, and the one it replaces keeps working for the overlap only,
+// as a replaced classic token does.
+func TestTicketsEndAfterOverlap(t *testing.T) {
+	f := newFixture(t, Options{TicketTTL: 3600 * time.Second})
+	if got := f.sim.Options().OldTicket; got != OldTicketEndsAfterOverlap {
+		t.Fatalf("default OldTicket = %q", got)
+	}
+	tok := f.token(f.classic("wxA"))
+	j1 := f.ticket(tok, "jsapi")
+	if j1.ErrCode != 0 || j1.Ticket == "" || j1.ExpiresIn != 3600 {
+		t.Fatalf("ticket: %s", j1.Raw)
+	}
+	f.clock.Advance(1000 * time.Second)
+	j2 := f.ticket(tok, "jsapi")
+	if j2.Ticket == j1.Ticket || j2.ExpiresIn != 3600 {
+		t.Fatalf("second ticket call: %s", j2.Raw)
+	}
+	// The replaced one works for the overlap (300s, TTL/24), no longer.
+	if st := f.sim.Check(j1.Ticket); !st.Valid || st.ExpiresIn != 300 {
+		t.Fatalf("replaced ticket: %+v", st)
+	}
+	// A third call within that overlap does not lengthen or shorten it,
+	// and replaces the second ticket the same way.
+	f.clock.Advance(100 * time.Second)
+	j3 := f.ticket(tok, "jsapi")
+	if st := f.sim.Check(j1.Ticket); !st.Valid || st.ExpiresIn != 200 {
+		t.Fatalf("first ticket after a third call: %+v", st)
+	}
+	if st := f.sim.Check(j2.Ticket); !st.Valid || st.ExpiresIn != 300 {
+		t.Fatalf("second ticket after a third call: %+v", st)
+	}
+	// The other type is a ticket of its own.
+	card := f.ticket(tok, "wx_card")
+	if st := f.sim.Check(j3.Ticket); card.Ticket == j3.Ticket || !st.Valid || st.ExpiresIn != 3600 {
+		t.Fatalf("a wx_card call touched the jsapi ticket: %+v", st)
+	}
+	f.clock.Advance(200 * time.Second)
+	if st := f.sim.Check(j1.Ticket); st.Valid || st.Reason != ReasonReplaced {
+		t.Fatalf("first ticket after its overlap: %+v", st)
+	}
+	if st := f.sim.Check(j2.Ticket); !st.Valid {
+		t.Fatalf("second ticket inside its overlap: %+v", st)
+	}
+
+	if _, err := New(Options{Apps: map[string]string{"wxA": "s"}, OldTicket: "sometimes"}); err == nil || !strings.Contains(err.Error(), "OldTicket") {
+		t.Fatalf("unknown OldTicket: %v", err)
+	}
 }
 
 func TestQuotas(t *testing.T) {
@@ -402,7 +452,9 @@ func TestCheckUnknown(t *testing.T) {
 }
 
 func TestRotate(t *testing.T) {
-	f := newFixture(t, Options{})
+	// The ticket asked for after a rotation is the rotated one where
+	// getticket reissues only in a ticket's last overlap.
+	f := newFixture(t, Options{OldTicket: OldTicketLivesOn})
 	c1 := f.token(f.classic("wxA"))
 	c2, err := f.sim.Rotate("wxA", KindClassic)
 	if err != nil || c2 == c1 {

@@ -235,10 +235,17 @@ func (s *Simulator) serveTicket(w http.ResponseWriter, r *http.Request) {
 		writeWX(w, s.errBody(r, errInvalidArgs, ""))
 		return
 	}
-	// One ticket per app and type, reissued only in its last overlap; the
-	// old one keeps its own expiry.
+	// One ticket per app and type. Either every call issues a new one and
+	// the old one ends an overlap later, or it is reissued only in its
+	// last overlap and the old one keeps its own expiry.
 	slot := s.apps[tok.appID].slot(kind)
-	if *slot == nil || (*slot).left(now) <= s.opts.Overlap {
+	switch {
+	case s.opts.OldTicket == OldTicketEndsAfterOverlap:
+		if old := *slot; old != nil {
+			old.kill(now.Add(s.opts.Overlap))
+		}
+		*slot = s.mint(tok.appID, kind, now)
+	case *slot == nil || (*slot).left(now) <= s.opts.Overlap:
 		*slot = s.mint(tok.appID, kind, now)
 	}
 	writeWX(w, ticketBody{0, "ok", (*slot).value, seconds((*slot).left(now))})

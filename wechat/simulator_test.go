@@ -614,7 +614,9 @@ func TestSimulatorStableToken(t *testing.T) {
 
 func TestSimulatorTicket(t *testing.T) {
 	const ttl, ticketTTL = time.Minute, 90 * time.Second
-	sim, srv, clock := startSim(t, simulator.Options{TTL: ttl, TicketTTL: ticketTTL, Overlap: 5 * time.Second}, nil)
+	// The simulator that answers the same ticket within its life.
+	sim, srv, clock := startSim(t, simulator.Options{TTL: ttl, TicketTTL: ticketTTL, Overlap: 5 * time.Second,
+		OldTicket: simulator.OldTicketLivesOn}, nil)
 	c := newSimClient(t, 5*time.Second, false, srv.URL)
 	ctx := context.Background()
 

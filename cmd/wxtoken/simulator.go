@@ -33,6 +33,10 @@ func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.DurationVar(&o.QuotaPeriod, "quota-period", 24*time.Hour, "how often quotas reset, counted from start")
 	fs.IntVar(&o.ForceLimit, "force-limit", 20, "effective stable_token force refreshes per app per quota period")
 	fs.DurationVar(&o.ForceInterval, "force-interval", 30*time.Second, "shortest gap between effective force refreshes")
+	fs.StringVar(&o.OldTicket, "old-ticket", simulator.OldTicketEndsAfterOverlap,
+		"what a getticket call does to the ticket it replaces: "+simulator.OldTicketEndsAfterOverlap+
+			" (every call issues a new ticket; the old one works for the overlap, then stops) or "+
+			simulator.OldTicketLivesOn+" (a new ticket only in the last overlap; the old one works until its own expiry)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -64,7 +68,7 @@ func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		// Speak in flag names rather than Options field names.
 		flags := strings.NewReplacer("TicketTTL", "--ticket-ttl", "TTL", "--ttl", "Overlap", "--overlap",
 			"DailyQuota", "--daily-quota", "StableQuota", "--stable-quota", "QuotaPeriod", "--quota-period",
-			"ForceLimit", "--force-limit", "ForceInterval", "--force-interval")
+			"ForceLimit", "--force-limit", "ForceInterval", "--force-interval", "OldTicket", "--old-ticket")
 		return fmt.Errorf("%w: %s", errUsage, flags.Replace(strings.TrimPrefix(err.Error(), "simulator: ")))
 	}
 
@@ -73,8 +77,8 @@ func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("listen: %w", err)
 	}
 	eff := sim.Options()
-	fmt.Fprintf(stdout, "wxtoken simulator listening on http://%s for apps %s (ttl %v, overlap %v)\n",
-		ln.Addr(), strings.Join(sim.AppIDs(), ", "), eff.TTL, eff.Overlap)
+	fmt.Fprintf(stdout, "wxtoken simulator listening on http://%s for apps %s (ttl %v, overlap %v, old ticket %s)\n",
+		ln.Addr(), strings.Join(sim.AppIDs(), ", "), eff.TTL, eff.Overlap, eff.OldTicket)
 	if demo {
 		fmt.Fprintf(stdout, "no --apps given: serving the demo app %s with secret %s\n", simDemoAppID, simDemoSecret)
 	}

@@ -115,6 +115,7 @@ func diffCredential(got, want wxtoken.Credential) string {
 	field("Version", got.Version == want.Version, got.Version, want.Version)
 	field("TokenVersion", got.TokenVersion == want.TokenVersion, got.TokenVersion, want.TokenVersion)
 	field("API", got.API == want.API, got.API, want.API)
+	field("CallAttemptAt", got.CallAttemptAt.Equal(want.CallAttemptAt), got.CallAttemptAt, want.CallAttemptAt)
 	return strings.Join(d, "; ")
 }
 
@@ -237,6 +238,8 @@ func testRoundTrip(t *testing.T, s wxtoken.Store) {
 		RefreshAt:    now.Add(5000 * time.Second),
 		Version:      3,
 		TokenVersion: 7,
+		// A ticket call was started and not answered yet.
+		CallAttemptAt: now.Add(4000 * time.Second),
 	}
 	mustPut(t, s, token)
 	mustPut(t, s, ticket)
