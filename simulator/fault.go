@@ -28,7 +28,7 @@ const (
 	// caller is still there: a call that takes effect at WeChat after its
 	// sender gave up on it (or was paused with it in flight).
 	FaultLate = "late"
-	FaultDrop      = "drop"      // close the connection without answering
+	FaultDrop = "drop" // close the connection without answering
 )
 
 // faultKinds lists the fault kinds in a stable order.
