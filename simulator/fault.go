@@ -24,11 +24,8 @@ const (
 	FaultTruncated = "truncated" // a success body cut in half by a closed connection
 	FaultEmpty     = "empty"     // a success shape with an empty access_token or ticket
 	FaultSlow      = "slow"      // wait Delay, then answer normally
-	// FaultLate waits Delay, then carries the call out whether or not its
-	// caller is still there: a call that takes effect at WeChat after its
-	// sender gave up on it (or was paused with it in flight).
-	FaultLate = "late"
-	FaultDrop = "drop" // close the connection without answering
+	FaultLate      = "late"      // wait Delay, then carry the call out even if its caller is gone
+	FaultDrop      = "drop"      // close the connection without answering
 )
 
 // faultKinds lists the fault kinds in a stable order.
