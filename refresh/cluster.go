@@ -137,6 +137,7 @@ func (e *Engine) adopt(s *slot, c *wxtoken.Credential) {
 		for _, t := range s.app.tickets {
 			e.queue.set(t, e.nextDue(t, now))
 		}
+		e.wakeChecks()
 	}
 	s.notify()
 	e.log.Debug("credential learnt from the shared store", "appid", c.AppID, "kind", c.Kind, "version", c.Version)
@@ -201,11 +202,7 @@ func (e *Engine) loadMeta(ctx context.Context, a *app) error {
 func (e *Engine) setMeta(a *app, m wxtoken.AppMeta) {
 	a.mu.Lock()
 	a.meta = m
-	if m.MintAttemptAt.IsZero() {
-		a.mint.Store(0)
-	} else {
-		a.mint.Store(m.MintAttemptAt.UnixNano())
-	}
+	a.mirror()
 	a.blockedUntil = time.Time{}
 	if f := m.TokenFailure; f != nil && f.Blocked {
 		a.blockedUntil = f.RetryAt
@@ -219,6 +216,7 @@ func (e *Engine) setMeta(a *app, m wxtoken.AppMeta) {
 		s.failures, s.retryAt, s.lastErr = f.Count, f.RetryAt, &le
 	}
 	s.mu.Unlock()
+	e.wakeChecks()
 }
 
 // claim makes this replica the one that works on s, when the store is
