@@ -206,10 +206,10 @@ func New(opts Options) (*Engine, error) {
 			minGap: opts.BackoffBase / 2, shared: opts.Coordinator != nil, lateBound: opts.LateBound,
 			checkEvery: min(time.Second, opts.Overlap/8)},
 		lateWake: make(chan struct{}, 1),
-		log:   opts.Logger,
-		apps:  make(map[string]*app, len(opts.Apps)),
-		stop:  make(chan struct{}),
-		coord: opts.Coordinator,
+		log:      opts.Logger,
+		apps:     make(map[string]*app, len(opts.Apps)),
+		stop:     make(chan struct{}),
+		coord:    opts.Coordinator,
 	}
 	if opts.Margin >= opts.Overlap {
 		return nil, fmt.Errorf("refresh: margin %v must be shorter than overlap %v", opts.Margin, opts.Overlap)
