@@ -320,13 +320,15 @@ func TestClusterLateClassicMint(t *testing.T) {
 		// been handed out only while it lived (the watchdog checked).
 		t.Logf("the third token is %s now", st.Reason)
 	}
-	calls := e.sim.Calls(simulator.EndpointToken, appID)
-	refused := strings.Contains(victim.logs.String(), "answered after another replica's token was stored")
-	want := 4 // the first fetch, the late call, the takeover, the replacement of the killed token
-	if refused {
-		want = 5 // and the woken replica's replacement of the token its call may have killed
+	// The first fetch, the late call, the takeover, the replacement of the
+	// killed token. The woken replica, if it read its late answer, leaves
+	// the stored token to the checks, which cover its call.
+	if calls := e.sim.Calls(simulator.EndpointToken, appID); calls != 4 {
+		t.Errorf("%d token calls, want 4", calls)
 	}
-	if calls != want {
-		t.Errorf("%d token calls, want %d (the woken replica's answer read: %t)", calls, want, refused)
+	if strings.Contains(victim.logs.String(), "the shared store refused the refreshed credential") {
+		t.Logf("the woken replica read its late answer, and its write was refused")
+	} else {
+		t.Logf("the woken replica's call timed out before its answer was read")
 	}
 }

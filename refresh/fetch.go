@@ -380,7 +380,10 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 	}
 	if err := e.persist(ctx, s, nc); err != nil {
 		switch {
-		case e.coord != nil && (errors.Is(err, wxtoken.ErrLeaseLost) || errors.Is(err, wxtoken.ErrStale)):
+		// A classic token is only ever worked on under the lease, so one
+		// that finds no lease to write under lost it while working.
+		case e.coord != nil && (errors.Is(err, wxtoken.ErrLeaseLost) || errors.Is(err, wxtoken.ErrStale) ||
+			errors.Is(err, errNoLease) && nc.API == wxtoken.TokenAPIClassic):
 			e.log.Warn("the shared store refused the refreshed credential; keeping what it holds",
 				"appid", a.cfg.AppID, "kind", s.kind, "version", nc.Version, "err", err)
 			e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, "error")
@@ -390,17 +393,20 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 			if serr := e.syncSlot(ctx, s); serr != nil {
 				e.log.Warn("reading the shared store failed", "appid", a.cfg.AppID, "kind", s.kind, "err", serr)
 			}
-			if stored := s.load(); nc.API == wxtoken.TokenAPIClassic && stored != nil && stored.Value != nc.Value {
+			if stored := s.load(); nc.API == wxtoken.TokenAPIClassic && stored != nil && stored.Value != nc.Value &&
+				e.sch.checkUntil(stored, e.lateCheck(s, stored).abandoned).Before(now.Add(e.opts.Overlap)) {
 				// This replica's call was carried out at WeChat, and
 				// another replica's token was stored meanwhile: the call
-				// may have landed after that token was minted and killed
-				// it, to die an overlap from the landing. Whether it did
-				// cannot be told from here, so replace it now rather than
-				// wait for a check to find it dead.
+				// may have landed after that token was minted, killing
+				// it an overlap after the landing, by now + overlap. The
+				// checks against late calls catch such a death up to
+				// checkUntil; past that (the call landed later than the
+				// late bound, or was never recorded), replace the token
+				// now rather than let it die unnoticed.
 				if v := stored.Version; v > s.doomed.Load() {
 					s.doomed.Store(v)
 				}
-				e.log.Warn("this replica's classic token call was answered after another replica's token was stored; replacing that token, which the call may have killed",
+				e.log.Warn("this replica's classic token call was answered after another replica's token was stored, later than the checks look for; replacing that token, which the call may have killed",
 					"appid", a.cfg.AppID, "version", stored.Version)
 				e.queue.set(s, now)
 			}

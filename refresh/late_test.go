@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/memory"
 	"github.com/wxtoken/wxtoken/simulator"
 	"github.com/wxtoken/wxtoken/wechat"
 )
@@ -171,4 +173,190 @@ func TestLateMintAfterAbandonedCallIsCaught(t *testing.T) {
 	if n := h.calls(simulator.EndpointProbe); n != before {
 		t.Fatalf("%d probes of a token with no call abandoned", n-before)
 	}
+}
+
+// fakeCoord is a Coordinator over a memory store whose leases never run
+// out by themselves: the test takes them away. It tells no changes.
+type fakeCoord struct {
+	*memory.Store
+	mu     sync.Mutex
+	leases map[string]wxtoken.Lease
+	next   uint64
+}
+
+func newFakeCoord() *fakeCoord {
+	return &fakeCoord{Store: memory.New(), leases: map[string]wxtoken.Lease{}}
+}
+
+func (f *fakeCoord) Owner() string { return "r1" }
+
+func (f *fakeCoord) AcquireLease(_ context.Context, name string, _ time.Duration) (wxtoken.Lease, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, held := f.leases[name]; held {
+		return wxtoken.Lease{}, wxtoken.ErrLeaseHeld
+	}
+	f.next++
+	l := wxtoken.Lease{Name: name, Owner: "r1", Token: f.next}
+	f.leases[name] = l
+	return l, nil
+}
+
+func (f *fakeCoord) held(l wxtoken.Lease) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.leases[l.Name] == l
+}
+
+func (f *fakeCoord) RenewLease(_ context.Context, l wxtoken.Lease, _ time.Duration) error {
+	if !f.held(l) {
+		return wxtoken.ErrLeaseLost
+	}
+	return nil
+}
+
+func (f *fakeCoord) ReleaseLease(_ context.Context, l wxtoken.Lease) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.leases[l.Name] == l {
+		delete(f.leases, l.Name)
+	}
+	return nil
+}
+
+// takeAway ends whatever lease is held on name, as a lease running out
+// while its holder is paused does.
+func (f *fakeCoord) takeAway(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.leases, name)
+}
+
+func (f *fakeCoord) LeaseHolders(context.Context, []string) (map[string]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]string{}
+	for n, l := range f.leases {
+		out[n] = l.Owner
+	}
+	return out, nil
+}
+
+func (f *fakeCoord) PutFenced(ctx context.Context, c wxtoken.Credential, l wxtoken.Lease) error {
+	if !f.held(l) {
+		return wxtoken.ErrLeaseLost
+	}
+	return f.Put(ctx, c)
+}
+
+func (f *fakeCoord) PutMetaFenced(ctx context.Context, m wxtoken.AppMeta, l wxtoken.Lease) error {
+	if !f.held(l) {
+		return wxtoken.ErrLeaseLost
+	}
+	return f.PutMeta(ctx, m)
+}
+
+func (f *fakeCoord) Watch(ctx context.Context, _ wxtoken.Watcher) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestLateAnswerAfterTakeover: a replica's classic refresh is answered
+// after its lease was lost and another replica stored a newer token, which
+// the answered call may have killed. When the checks against late calls
+// cover that death (the other replica recorded the call as abandoned, and
+// it came back within the late bound), the replica leaves it to them;
+// when they do not (it came back later than the late bound), it replaces
+// the stored token at once.
+func TestLateAnswerAfterTakeover(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		after   time.Duration // how long the answer takes, on the engine's clock
+		replace bool
+	}{
+		{"within the late bound: left to the checks", 10 * time.Second, false},
+		{"past the late bound: replaced at once", 4 * time.Minute, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			coord := newFakeCoord()
+			h := newHarness(t, wxtoken.TokenAPIClassic, nil, func(o *Options) {
+				o.Store, o.Coordinator = coord, coord
+				o.LateBound = 3 * time.Minute
+			})
+			ctx := context.Background()
+			first := h.get(wxtoken.KindAccessToken)
+			s := h.eng.apps[appA].token
+
+			// The planned refresh reaches WeChat, which is slow to answer.
+			if err := h.sim.Inject(simulator.Fault{Endpoint: simulator.EndpointToken, Kind: simulator.FaultSlow, Delay: 300 * time.Millisecond, Count: 1}); err != nil {
+				t.Fatal(err)
+			}
+			h.clk.Advance(41 * time.Minute)
+			guard := time.Now().Add(10 * time.Second)
+			for h.calls(simulator.EndpointToken) < 2 {
+				if time.Now().After(guard) {
+					t.Fatal("the planned refresh never reached WeChat")
+				}
+				runtime.Gosched()
+			}
+			sent := h.eng.apps[appA].meta.LastMintAt
+
+			// Meanwhile its lease runs out; another replica records the
+			// call as abandoned, mints and stores a newer token.
+			coord.takeAway(wxtoken.LeaseName(appA, wxtoken.KindAccessToken))
+			m, err := coord.GetMeta(ctx, appA)
+			if err != nil || !m.LastMintAt.Equal(sent) {
+				t.Fatalf("stored bookkeeping %+v, %v: the call is not recorded", m, err)
+			}
+			m.AbandonedMintAt, m.LastMintAt, m.LastMintBy, m.MintAttemptAt = m.LastMintAt, time.Time{}, "", time.Time{}
+			if err := coord.PutMeta(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+			h.clk.Advance(2 * time.Second)
+			other, err := wechatClient(t, h.url).Token(ctx, appA, secretA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := h.clk.Now()
+			stored := wxtoken.Credential{AppID: appA, Kind: wxtoken.KindAccessToken, API: wxtoken.TokenAPIClassic,
+				Value: other.Value, FetchedAt: now, ExpiresAt: now.Add(other.ExpiresIn), RefreshAt: now.Add(40 * time.Minute),
+				Version: s.load().Version + 1}
+			if err := coord.Put(ctx, stored); err != nil {
+				t.Fatal(err)
+			}
+			h.clk.Advance(tt.after - 2*time.Second)
+
+			// The slow answer comes back; its write is refused.
+			if e := h.wait(wxtoken.KindAccessToken); e.result != "error" {
+				t.Fatalf("event %+v, want the refused write", e)
+			}
+			if got := s.load(); got.Value != stored.Value {
+				t.Fatalf("serving %v, want the stored token", got.Value == first.Value)
+			}
+			if doomed := s.doomed.Load() == stored.Version; doomed != tt.replace {
+				t.Fatalf("stored token marked for replacement: %t, want %t", doomed, tt.replace)
+			}
+			if !tt.replace {
+				if n := h.calls(simulator.EndpointToken); n != 3 {
+					t.Fatalf("%d token calls, want 3", n)
+				}
+				return
+			}
+			if e := h.wait(wxtoken.KindAccessToken); e.reason != wxtoken.ReasonLateMint || e.result != "ok" {
+				t.Fatalf("event %+v, want the stored token replaced", e)
+			}
+			if got := h.get(wxtoken.KindAccessToken); got.Value == stored.Value || got.Value == first.Value {
+				t.Fatal("the token the late call may have killed is still served")
+			}
+		})
+	}
+}
+
+func wechatClient(t *testing.T, base string) *wechat.Client {
+	t.Helper()
+	c, err := wechat.New(wechat.Options{BaseURL: base, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
