@@ -386,7 +386,8 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 			errors.Is(err, errNoLease) && nc.API == wxtoken.TokenAPIClassic):
 			e.log.Warn("the shared store refused the refreshed credential; keeping what it holds",
 				"appid", a.cfg.AppID, "kind", s.kind, "version", nc.Version, "err", err)
-			e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, "error")
+			// Told once what the store holds is in place.
+			defer e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, "error")
 			// The lease is gone: what the store holds, bookkeeping too,
 			// is now newer than what this replica knows.
 			s.lease.Store(nil)

@@ -81,6 +81,12 @@ func (e *Engine) checkLoop(ctx context.Context) {
 		if !next.IsZero() {
 			t = e.opts.Clock.NewTimer(next.Sub(now))
 			fire = t.C()
+			if !e.opts.Clock.Now().Before(next) {
+				// The clock passed next while the timer was being made:
+				// it may be set for later than next.
+				t.Stop()
+				continue
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -1,7 +1,9 @@
 package refresh
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -279,16 +281,25 @@ func TestLateAnswerAfterTakeover(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			coord := newFakeCoord()
+			var logs syncBuffer
 			h := newHarness(t, wxtoken.TokenAPIClassic, nil, func(o *Options) {
 				o.Store, o.Coordinator = coord, coord
 				o.LateBound = 3 * time.Minute
+				o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			})
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Log(logs.String())
+				}
 			})
 			ctx := context.Background()
 			first := h.get(wxtoken.KindAccessToken)
 			s := h.eng.apps[appA].token
 
-			// The planned refresh reaches WeChat, which is slow to answer.
-			if err := h.sim.Inject(simulator.Fault{Endpoint: simulator.EndpointToken, Kind: simulator.FaultSlow, Delay: 300 * time.Millisecond, Count: 1}); err != nil {
+			// The planned refresh reaches WeChat, which is slow to answer:
+			// slower (in real time) than the test takes to do what another
+			// replica does meanwhile and to move the clock on.
+			if err := h.sim.Inject(simulator.Fault{Endpoint: simulator.EndpointToken, Kind: simulator.FaultSlow, Delay: 1500 * time.Millisecond, Count: 1}); err != nil {
 				t.Fatal(err)
 			}
 			h.clk.Advance(41 * time.Minute)
@@ -330,8 +341,8 @@ func TestLateAnswerAfterTakeover(t *testing.T) {
 			if e := h.wait(wxtoken.KindAccessToken); e.result != "error" {
 				t.Fatalf("event %+v, want the refused write", e)
 			}
-			if got := s.load(); got.Value != stored.Value {
-				t.Fatalf("serving %v, want the stored token", got.Value == first.Value)
+			if got := s.load(); got.Value == first.Value || !tt.replace && got.Value != stored.Value {
+				t.Fatalf("serving the first token: %t, want the stored token", got.Value == first.Value)
 			}
 			if doomed := s.doomed.Load() == stored.Version; doomed != tt.replace {
 				t.Fatalf("stored token marked for replacement: %t, want %t", doomed, tt.replace)
@@ -359,4 +370,22 @@ func wechatClient(t *testing.T, base string) *wechat.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
