@@ -86,6 +86,13 @@ type AppMeta struct {
 	// timeout, and mint after it.
 	LastMintAt time.Time `json:"last_mint_at,omitzero"`
 	LastMintBy string    `json:"last_mint_by,omitempty"`
+	// AbandonedMintAt is the start of the latest classic token call that
+	// was given up on without an answer: it timed out or lost its
+	// connection, or its replica stopped with it in flight. WeChat may
+	// still carry such a call out, killing the token of that moment an
+	// overlap later, so the tokens fetched after it are checked for a
+	// while (see the README, "A classic call that lands late").
+	AbandonedMintAt time.Time `json:"abandoned_mint_at,omitzero"`
 	// KilledVersion is the highest access_token Version that a force
 	// refresh killed; tickets fetched with it or an older one are refreshed.
 	KilledVersion uint64 `json:"killed_version,omitempty"`

@@ -20,6 +20,9 @@ const (
 	ReasonProactive = "proactive" // planned refresh before expiry
 	ReasonPassive   = "passive"   // a caller reported the credential rejected
 	ReasonTicket    = "ticket"    // the access_token a ticket was fetched with was replaced
+	// ReasonLateMint: a classic token call took effect at WeChat after
+	// its sender gave up on it, and replaced the access_token.
+	ReasonLateMint = "late_mint"
 )
 
 // NopObserver observes nothing.

@@ -292,6 +292,7 @@ type metaRecord struct {
 	MintAttemptAt  int64          `json:"mint_attempt_at,omitempty"`
 	LastMintAt     int64          `json:"last_mint_at,omitempty"`
 	LastMintBy     string         `json:"last_mint_by,omitempty"`
+	AbandonedAt    int64          `json:"abandoned_mint_at,omitempty"`
 	KilledVersion  uint64         `json:"killed_version,omitempty"`
 	TokenFailure   *failureRecord `json:"token_failure,omitempty"`
 	Writer         string         `json:"writer,omitempty"`
@@ -484,7 +485,7 @@ func (s *Store) GetMeta(ctx context.Context, appID string) (wxtoken.AppMeta, err
 	m := wxtoken.AppMeta{
 		AppID: appID, QuotaDay: r.QuotaDay, TokenCalls: r.TokenCalls,
 		MintAttemptAt: s.local(r.MintAttemptAt), KilledVersion: r.KilledVersion,
-		LastMintAt: s.local(r.LastMintAt), LastMintBy: r.LastMintBy,
+		LastMintAt: s.local(r.LastMintAt), LastMintBy: r.LastMintBy, AbandonedMintAt: s.local(r.AbandonedAt),
 	}
 	for _, t := range r.ForceRefreshes {
 		m.ForceRefreshes = append(m.ForceRefreshes, s.local(t))
@@ -533,7 +534,7 @@ func (s *Store) putMeta(ctx context.Context, m wxtoken.AppMeta, l *wxtoken.Lease
 	r := metaRecord{
 		AppID: m.AppID, QuotaDay: m.QuotaDay, TokenCalls: m.TokenCalls,
 		MintAttemptAt: s.shared(m.MintAttemptAt), KilledVersion: m.KilledVersion, Writer: s.owner,
-		LastMintAt: s.shared(m.LastMintAt), LastMintBy: m.LastMintBy,
+		LastMintAt: s.shared(m.LastMintAt), LastMintBy: m.LastMintBy, AbandonedAt: s.shared(m.AbandonedMintAt),
 	}
 	for _, t := range m.ForceRefreshes {
 		r.ForceRefreshes = append(r.ForceRefreshes, s.shared(t))

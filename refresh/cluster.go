@@ -138,6 +138,7 @@ func (e *Engine) adopt(s *slot, c *wxtoken.Credential) {
 		for _, t := range s.app.tickets {
 			e.queue.set(t, e.nextDue(t, now))
 		}
+		e.wakeChecks()
 	}
 	s.notify()
 	e.log.Debug("credential learnt from the shared store", "appid", c.AppID, "kind", c.Kind, "version", c.Version)
@@ -245,12 +246,7 @@ func (e *Engine) setMeta(a *app, m wxtoken.AppMeta) {
 		m.TokenFailure = &kept
 	}
 	a.meta = m
-	if m.MintAttemptAt.IsZero() {
-		a.mint.Store(0)
-	} else {
-		a.mint.Store(m.MintAttemptAt.UnixNano())
-	}
-	a.killed.Store(m.KilledVersion)
+	a.mirror()
 	a.blockedUntil = time.Time{}
 	if f := m.TokenFailure; f != nil && f.Blocked {
 		a.blockedUntil = f.RetryAt
@@ -264,6 +260,7 @@ func (e *Engine) setMeta(a *app, m wxtoken.AppMeta) {
 		s.failures, s.retryAt, s.lastErr = f.Count, f.RetryAt, &le
 	}
 	s.mu.Unlock()
+	e.wakeChecks()
 }
 
 // claim makes this replica the one that works on s, when the store is

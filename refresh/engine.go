@@ -87,6 +87,12 @@ type Options struct {
 	// how long a call may still reach WeChat after it was sent. Default
 	// CallTimeout.
 	UpstreamTimeout time.Duration
+	// LateBound is how long after it was sent a classic token call that
+	// got no answer may still take effect at WeChat, as far as the engine
+	// looks for it: the tokens fetched meanwhile are checked until then
+	// (plus the overlap). Default six times UpstreamTimeout, at least a
+	// minute.
+	LateBound time.Duration
 }
 
 // Engine keeps credentials fresh and serves them. It implements
@@ -106,6 +112,8 @@ type Engine struct {
 	// engine's own.
 	coord wxtoken.Coordinator
 	cl    cluster
+	// lateWake wakes checkLoop when what it plans from has changed.
+	lateWake chan struct{}
 
 	stop    chan struct{}
 	stopped sync.Once
@@ -127,11 +135,14 @@ type app struct {
 	meta wxtoken.AppMeta
 	// blockedUntil holds back token calls while the error policy says so.
 	blockedUntil time.Time
-	// mint mirrors meta.MintAttemptAt (unix nanoseconds, 0 for none) and
-	// killed meta.KilledVersion for the read path, which must not wait on
-	// a lock held across store I/O.
-	mint   atomic.Int64
-	killed atomic.Uint64
+	// mint mirrors meta.MintAttemptAt (unix nanoseconds, 0 for none),
+	// killed meta.KilledVersion and abandoned meta.AbandonedMintAt for
+	// the read path, which must not wait on a lock held across store I/O.
+	mint      atomic.Int64
+	killed    atomic.Uint64
+	abandoned atomic.Int64
+	// checking says that a probe of the token against late calls runs.
+	checking atomic.Bool
 	// saveMu orders bookkeeping writes, so the last state is written last.
 	saveMu sync.Mutex
 	// known are the app's latest access_token values, oldest first; see
@@ -172,12 +183,26 @@ type slot struct {
 	lease atomic.Pointer[wxtoken.Lease]
 	heard atomic.Int64
 
+	// For a classic access_token: what the probes against late calls
+	// found (see lateCheck), and the Version of a token known to have been
+	// replaced at WeChat by a call of this replica's that landed late
+	// (its answer came after another replica's token was stored).
+	late   atomic.Pointer[lateState]
+	doomed atomic.Uint64
+
 	// due and index belong to the scheduler.
 	due   time.Time
 	index int
 }
 
 func (s *slot) load() *wxtoken.Credential { return s.cur.Load() }
+
+// lateState is what the probes of one token Version found.
+type lateState struct {
+	version      uint64
+	tried, alive time.Time
+	dead         bool
+}
 
 // New returns an Engine for opts. Call Start before serving.
 func New(opts Options) (*Engine, error) {
@@ -191,11 +216,13 @@ func New(opts Options) (*Engine, error) {
 	e := &Engine{
 		opts: opts,
 		sch: schedule{overlap: opts.Overlap, margin: opts.Margin, early: opts.Early, jitter: opts.Jitter,
-			minGap: opts.BackoffBase / 2},
-		log:   opts.Logger,
-		apps:  make(map[string]*app, len(opts.Apps)),
-		stop:  make(chan struct{}),
-		coord: opts.Coordinator,
+			minGap: opts.BackoffBase / 2, shared: opts.Coordinator != nil, lateBound: opts.LateBound,
+			checkEvery: min(time.Second, opts.Overlap/8)},
+		lateWake: make(chan struct{}, 1),
+		log:      opts.Logger,
+		apps:     make(map[string]*app, len(opts.Apps)),
+		stop:     make(chan struct{}),
+		coord:    opts.Coordinator,
 	}
 	if opts.Margin >= opts.Overlap {
 		return nil, fmt.Errorf("refresh: margin %v must be shorter than overlap %v", opts.Margin, opts.Overlap)
@@ -258,6 +285,7 @@ func setDefaults(o *Options) {
 	def(&o.CallTimeout, 30*time.Second)
 	def(&o.LeaseTTL, 5*time.Second)
 	def(&o.UpstreamTimeout, o.CallTimeout)
+	def(&o.LateBound, max(time.Minute, 6*o.UpstreamTimeout))
 	if o.Early <= 0 {
 		o.Early = 0.66
 	}
@@ -313,15 +341,23 @@ func (e *Engine) Start(ctx context.Context) error {
 		defer cancel()
 		e.queue.loop(ctx)
 	}()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		ctx, cancel := e.detached(0)
+		defer cancel()
+		e.checkLoop(ctx)
+	}()
 	if e.coord != nil && err == nil {
 		e.watch()
 	}
 	return nil
 }
 
-// handout is schedule.handout for credential c of s at now.
+// handout is schedule.handout for credential c of s at now, capped while a
+// late call could kill it (lateHandout).
 func (e *Engine) handout(s *slot, c *wxtoken.Credential, now time.Time) time.Duration {
-	return e.sch.handout(c, s.tokenView(), e.known(now), now)
+	return e.sch.lateHandout(e.sch.handout(c, s.tokenView(), e.known(now), now), c, e.lateCheck(s, c), now)
 }
 
 // Close stops the scheduler and waits for running refreshes to end. It is
@@ -372,6 +408,21 @@ func (a *app) slots() []*slot {
 		}
 	}
 	return out
+}
+
+// mirror copies the bookkeeping's times that the read path needs into
+// atomics; the caller holds a.mu.
+func (a *app) mirror() {
+	store := func(v *atomic.Int64, t time.Time) {
+		if t.IsZero() {
+			v.Store(0)
+		} else {
+			v.Store(t.UnixNano())
+		}
+	}
+	store(&a.mint, a.meta.MintAttemptAt)
+	store(&a.abandoned, a.meta.AbandonedMintAt)
+	a.killed.Store(a.meta.KilledVersion)
 }
 
 // mintAt returns the first token call made since the current token was
@@ -444,7 +495,8 @@ func (e *Engine) Credential(ctx context.Context, appID string, kind wxtoken.Kind
 	// two reads then errs on the short side.
 	tv := s.tokenView()
 	if cur := s.load(); cur != nil {
-		if d := e.sch.handout(cur, tv, e.known(now), now); d > 0 {
+		d := e.sch.lateHandout(e.sch.handout(cur, tv, e.known(now), now), cur, e.lateCheck(s, cur), now)
+		if d > 0 {
 			if !now.Before(cur.RefreshAt) {
 				e.ensureDue(s, now)
 			}
@@ -545,7 +597,7 @@ func (e *Engine) fetch(ctx context.Context, s *slot, reason string) (*wxtoken.Cr
 		satisfied := func(now time.Time) (*wxtoken.Credential, bool) {
 			cur := s.load()
 			if _, ok := e.grant(s, cur, now); ok {
-				due := !now.Before(cur.RefreshAt) || e.ticketOrphaned(s, cur)
+				due := !now.Before(cur.RefreshAt) || e.ticketOrphaned(s, cur) || e.isDoomed(s, cur)
 				if !due || reason == wxtoken.ReasonStartup {
 					return cur, true
 				}

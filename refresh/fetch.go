@@ -22,6 +22,8 @@ func (e *Engine) runDue(s *slot) {
 			reason = wxtoken.ReasonStartup
 		case e.ticketOrphaned(s, cur):
 			reason = wxtoken.ReasonTicket
+		case e.isDoomed(s, cur):
+			reason = wxtoken.ReasonLateMint
 		}
 		ctx, cancel := e.detached(0)
 		defer cancel()
@@ -35,7 +37,7 @@ func (e *Engine) runDue(s *slot) {
 // nextDue is when s should next be looked at, from its state alone.
 func (e *Engine) nextDue(s *slot, now time.Time) time.Time {
 	due := now
-	if cur := s.load(); cur != nil && !e.ticketOrphaned(s, cur) {
+	if cur := s.load(); cur != nil && !e.ticketOrphaned(s, cur) && !e.isDoomed(s, cur) {
 		due = cur.RefreshAt
 	}
 	if r := s.retryAtTime(); r.After(due) {
@@ -86,6 +88,11 @@ func (e *Engine) callToken(ctx context.Context, a *app, force bool) (wechat.Cred
 			m.MintAttemptAt = start
 		}
 		if classic {
+			// A call still recorded as unanswered was abandoned: its
+			// replica stopped with it in flight, or this process did.
+			if m.LastMintAt.After(m.AbandonedMintAt) {
+				m.AbandonedMintAt = m.LastMintAt
+			}
 			m.LastMintAt, m.LastMintBy = start, e.owner()
 		}
 		if force {
@@ -105,13 +112,37 @@ func (e *Engine) callToken(ctx context.Context, a *app, force bool) (wechat.Cred
 	}
 	e.observeCall(a.cfg.AppID, endpoint, err, start)
 	var api *wechat.APIError
-	if classic && errors.As(err, &api) {
+	switch {
+	case !classic || err == nil:
+	case errors.As(err, &api):
 		// WeChat answered with an errcode: it minted nothing, so the
 		// current token is not going to die an overlap from now.
 		e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) {
 			if m.MintAttemptAt.Equal(start) {
 				m.MintAttemptAt = time.Time{}
 			}
+			if m.LastMintAt.Equal(start) {
+				m.LastMintAt, m.LastMintBy = time.Time{}, ""
+			}
+		})
+	case wechat.Unanswered(err):
+		// WeChat may still carry the call out, after any token fetched
+		// from now on: those are checked until it can no longer land.
+		// Recorded even when the call was cut short by shutdown, so that
+		// a restart knows.
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.LeaseTTL)
+		e.updateMeta(mctx, a, func(m *wxtoken.AppMeta) {
+			if start.After(m.AbandonedMintAt) {
+				m.AbandonedMintAt = start
+			}
+		})
+		cancel()
+		e.log.Warn("a classic token call got no answer; WeChat may still carry it out, so the next tokens are checked until it can no longer land",
+			"appid", a.cfg.AppID, "sent_at", start, "until", start.Add(e.opts.LateBound+e.opts.Overlap))
+	default:
+		// Answered, if badly: whatever it did at WeChat is done, and the
+		// current token's handout already counts with it (MintAttemptAt).
+		e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) {
 			if m.LastMintAt.Equal(start) {
 				m.LastMintAt, m.LastMintBy = time.Time{}, ""
 			}
@@ -137,15 +168,11 @@ func (e *Engine) updateMeta(ctx context.Context, a *app, fn func(*wxtoken.AppMet
 	a.mu.Lock()
 	fn(&a.meta)
 	a.meta.AppID = a.cfg.AppID
-	if a.meta.MintAttemptAt.IsZero() {
-		a.mint.Store(0)
-	} else {
-		a.mint.Store(a.meta.MintAttemptAt.UnixNano())
-	}
-	a.killed.Store(a.meta.KilledVersion)
+	a.mirror()
 	m := a.meta
 	m.ForceRefreshes = append([]time.Time(nil), a.meta.ForceRefreshes...)
 	a.mu.Unlock()
+	e.wakeChecks()
 	switch err := e.persistMeta(ctx, a, m); {
 	case errors.Is(err, errNoLease):
 		// Worked on without the lease while the shared store was away:
@@ -422,15 +449,36 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 	}
 	if err := e.persist(ctx, s, nc); err != nil {
 		switch {
-		case e.coord != nil && (errors.Is(err, wxtoken.ErrLeaseLost) || errors.Is(err, wxtoken.ErrStale)):
+		// A classic token is only ever worked on under the lease, so one
+		// that finds no lease to write under lost it while working.
+		case e.coord != nil && (errors.Is(err, wxtoken.ErrLeaseLost) || errors.Is(err, wxtoken.ErrStale) ||
+			errors.Is(err, errNoLease) && nc.API == wxtoken.TokenAPIClassic):
 			e.log.Warn("the shared store refused the refreshed credential; keeping what it holds",
 				"appid", a.cfg.AppID, "kind", s.kind, "version", nc.Version, "err", err)
-			e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, "error")
+			// Told once what the store holds is in place.
+			defer e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, "error")
 			// The lease is gone: what the store holds, bookkeeping too,
 			// is now newer than what this replica knows.
 			s.lease.Store(nil)
 			if serr := e.syncSlot(ctx, s); serr != nil {
 				e.log.Warn("reading the shared store failed", "appid", a.cfg.AppID, "kind", s.kind, "err", serr)
+			}
+			if stored := s.load(); nc.API == wxtoken.TokenAPIClassic && stored != nil && stored.Value != nc.Value &&
+				e.sch.checkUntil(stored, e.lateCheck(s, stored).abandoned).Before(now.Add(e.opts.Overlap)) {
+				// This replica's call was carried out at WeChat, and
+				// another replica's token was stored meanwhile: the call
+				// may have landed after that token was minted, killing
+				// it an overlap after the landing, by now + overlap. The
+				// checks against late calls catch such a death up to
+				// checkUntil; past that (the call landed later than the
+				// late bound, or was never recorded), replace the token
+				// now rather than let it die unnoticed.
+				if v := stored.Version; v > s.doomed.Load() {
+					s.doomed.Store(v)
+				}
+				e.log.Warn("this replica's classic token call was answered after another replica's token was stored, later than the checks look for; replacing that token, which the call may have killed",
+					"appid", a.cfg.AppID, "version", stored.Version)
+				e.queue.set(s, now)
 			}
 			if c := s.load(); c != nil {
 				if _, ok := e.grant(s, c, e.opts.Clock.Now()); ok {
@@ -471,6 +519,7 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 		a.mu.Lock()
 		a.blockedUntil = time.Time{}
 		a.mu.Unlock()
+		e.wakeChecks()
 		e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) {
 			m.MintAttemptAt = time.Time{}
 			m.LastMintAt, m.LastMintBy = time.Time{}, ""

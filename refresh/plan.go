@@ -13,6 +13,14 @@ type schedule struct {
 	early   float64       // classic and tickets: refresh point as a fraction of the life
 	jitter  float64       // random spread, as a fraction of the life
 	minGap  time.Duration // least time between two planned attempts on one credential
+
+	// The checks of classic tokens against late calls (see checkUntil):
+	// shared says that other replicas mint too; lateBound is how long
+	// after it was sent an abandoned call is looked for; checkEvery is the
+	// cadence of the probes.
+	shared     bool
+	lateBound  time.Duration
+	checkEvery time.Duration
 }
 
 // planRefresh returns when to refresh a credential fetched at fetched that
@@ -156,4 +164,118 @@ func ticketDue(c *wxtoken.Credential, tv tokenView) time.Time {
 		}
 	}
 	return due
+}
+
+// lateCheck is what one replica knows of a classic access_token's exposure
+// to calls that take effect at WeChat late, after their sender stopped
+// waiting for them: such a call replaces the token of the moment it lands,
+// which then dies an overlap later, and nobody is told.
+type lateCheck struct {
+	// abandoned is the start of the latest classic call given up on
+	// without an answer (AppMeta.AbandonedMintAt); zero for none.
+	abandoned time.Time
+	// tried is the start of the last probe of the token, alive the start
+	// of the last one that found it alive; zero for none.
+	tried, alive time.Time
+	// dead says that a probe found the token rejected.
+	dead bool
+}
+
+// checkUntil returns the end of the span in which a late call could still
+// kill classic token c: a probe that starts then or later and finds c
+// alive ends its checks. Zero means that c needs none.
+//
+// A call that lands after c was minted kills c an overlap later, so no late
+// call can kill c before c.FetchedAt + overlap. A call abandoned at a is
+// taken to land by a + lateBound, and so to kill by a + lateBound +
+// overlap; one landing later than that is not looked for. On a shared
+// store every classic token is checked once after its own overlap, even
+// with no abandoned call known: another replica's call may have gone out
+// unrecorded.
+func (p schedule) checkUntil(c *wxtoken.Credential, abandoned time.Time) time.Time {
+	if c == nil || c.Kind != wxtoken.KindAccessToken || c.API != wxtoken.TokenAPIClassic {
+		return time.Time{}
+	}
+	first := c.FetchedAt.Add(p.overlap)
+	var until time.Time
+	if p.shared {
+		until = first
+	}
+	// A call abandoned after c was fetched is no new danger to c: it is a
+	// mint attempt, and handout already ends c's promise an overlap after
+	// its start.
+	if !abandoned.IsZero() && abandoned.Before(c.FetchedAt) {
+		if h := abandoned.Add(p.lateBound + p.overlap); h.After(first) && h.After(until) {
+			until = h
+		}
+	}
+	if !until.Before(c.ExpiresAt) {
+		until = c.ExpiresAt // an expired token needs no check
+	}
+	if !until.After(first) && !p.shared {
+		return time.Time{}
+	}
+	return until
+}
+
+// nextCheck returns when classic token c should next be probed, or zero
+// when it needs no more probes: every checkEvery from its earliest
+// possible death by a late call, until a probe at or after checkUntil
+// finds it alive, or one finds it dead.
+func (p schedule) nextCheck(c *wxtoken.Credential, lc lateCheck) time.Time {
+	until := p.checkUntil(c, lc.abandoned)
+	if until.IsZero() || lc.dead || !lc.alive.Before(until) {
+		return time.Time{}
+	}
+	from := c.FetchedAt.Add(p.overlap)
+	if lc.tried.After(from) {
+		from = lc.tried
+	}
+	next := from.Add(p.checkEvery)
+	if !next.Before(c.ExpiresAt) {
+		return time.Time{}
+	}
+	return next
+}
+
+// lateHandout caps d, the handout of c at now from handout, while a late
+// call could still kill c unnoticed.
+//
+// c cannot die of a late call before c.FetchedAt + overlap, nor before the
+// last probe that found it alive; call the later of the two sure. A death
+// after sure is caught by the next probe, at sure + checkEvery at the
+// latest, and c is then replaced (and no longer handed out here). So c is
+// promised until sure + checkEvery and no further: the promise outlives a
+// death by no more than the time it takes to notice it. Once c is past
+// sure, that is less than a second away: c is then handed out for one
+// second, the least expires_in can say, while the checks go on. The margin
+// is not cut from this cap: it would leave nothing to hand out, and the
+// cap is a few seconds ahead, not hours. A token a probe found dead is not
+// handed out at all.
+func (p schedule) lateHandout(d time.Duration, c *wxtoken.Credential, lc lateCheck, now time.Time) time.Duration {
+	if d <= 0 || c == nil {
+		return d
+	}
+	until := p.checkUntil(c, lc.abandoned)
+	if until.IsZero() {
+		return d
+	}
+	if lc.dead {
+		return 0
+	}
+	if !lc.alive.Before(until) {
+		return d
+	}
+	sure := c.FetchedAt.Add(p.overlap)
+	if lc.alive.After(sure) {
+		sure = lc.alive
+	}
+	capped := sure.Add(p.checkEvery).Sub(now)
+	if capped < time.Second {
+		capped = time.Second
+	}
+	if capped < d {
+		d = capped.Truncate(time.Second)
+	}
+	return d
 }

@@ -197,3 +197,127 @@ func TestBackoffBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestLateHandout: while a classic call that may still land late could
+// kill the token unnoticed, the token is promised only until the next
+// check would catch its death: never beyond its earliest possible death
+// (an overlap after it was fetched, or the last check that found it alive)
+// plus the check cadence, and for at least the one second that expires_in
+// can say.
+func TestLateHandout(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const (
+		overlap   = 5 * time.Minute
+		lateBound = 3 * time.Minute
+		every     = time.Second
+	)
+	c := &wxtoken.Credential{Kind: wxtoken.KindAccessToken, API: wxtoken.TokenAPIClassic, Value: "v",
+		FetchedAt: base, ExpiresAt: base.Add(2 * time.Hour), RefreshAt: base.Add(80 * time.Minute)}
+	abandoned := base.Add(-10 * time.Second)
+	horizon := abandoned.Add(lateBound + overlap) // the latest death the checks look for
+	first := base.Add(overlap)                    // the earliest death by a late call
+	tests := []struct {
+		name   string
+		shared bool
+		stable bool
+		lc     lateCheck
+		now    time.Time
+		want   time.Duration // the planned handout when capped by nothing
+	}{
+		{"solo, no call abandoned", false, false, lateCheck{}, base, 84 * time.Minute},
+		{"abandoned after the token was fetched: the mint attempt caps it", false, false,
+			lateCheck{abandoned: base.Add(time.Second)}, base, 84 * time.Minute},
+		{"abandoned so long ago it cannot land after the token's mint", false, false,
+			lateCheck{abandoned: base.Add(-lateBound - time.Nanosecond)}, base, 84 * time.Minute},
+		{"abandoned just late enough to land after the token's mint", false, false,
+			lateCheck{abandoned: base.Add(-lateBound + time.Nanosecond)}, base, overlap + every},
+		{"fresh token, abandoned call", false, false, lateCheck{abandoned: abandoned}, base, overlap + every},
+		{"half a minute before the earliest death", false, false, lateCheck{abandoned: abandoned},
+			first.Add(-30 * time.Second), 31 * time.Second},
+		{"one second and a nanosecond before the earliest death", false, false, lateCheck{abandoned: abandoned},
+			first.Add(-time.Second - time.Nanosecond), 2 * time.Second},
+		{"at the earliest death, unchecked", false, false, lateCheck{abandoned: abandoned}, first, time.Second},
+		{"a check overdue: still the least expires_in", false, false, lateCheck{abandoned: abandoned, tried: first},
+			first.Add(10 * time.Second), time.Second},
+		{"checked alive 400 ms ago", false, false,
+			lateCheck{abandoned: abandoned, tried: first.Add(time.Minute), alive: first.Add(time.Minute)},
+			first.Add(time.Minute + 400*time.Millisecond), time.Second},
+		{"found dead", false, false, lateCheck{abandoned: abandoned, tried: first.Add(time.Minute), dead: true},
+			first.Add(time.Minute), 0},
+		{"checked alive 1 ns before the horizon: checks go on", false, false,
+			lateCheck{abandoned: abandoned, alive: horizon.Add(-time.Nanosecond)}, horizon, time.Second},
+		{"checked alive at the horizon: as planned", false, false,
+			lateCheck{abandoned: abandoned, alive: horizon}, horizon, 80*time.Minute + overlap - time.Minute - horizon.Sub(base)},
+		{"shared store, fresh token", true, false, lateCheck{}, base, overlap + every},
+		{"shared store, at the earliest death", true, false, lateCheck{}, first, time.Second},
+		{"shared store, checked once after its overlap: as planned", true, false,
+			lateCheck{alive: first.Add(every)}, first.Add(every), 80*time.Minute - every - time.Minute},
+		{"a stable token is never capped", true, true, lateCheck{abandoned: abandoned, dead: true}, base, 84 * time.Minute},
+	}
+	for _, tt := range tests {
+		p := schedule{overlap: overlap, margin: time.Minute, shared: tt.shared, lateBound: lateBound, checkEvery: every}
+		c := *c
+		if tt.stable {
+			c.API = wxtoken.TokenAPIStable
+			c.RefreshAt = c.ExpiresAt.Add(-overlap) // so that the planned handout is the same
+			c.ExpiresAt = base.Add(85 * time.Minute)
+		}
+		got := p.lateHandout(p.handout(&c, tokenView{}, tt.now, tt.now), &c, tt.lc, tt.now)
+		if got != tt.want {
+			t.Errorf("%s: handout = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	p := schedule{overlap: overlap, margin: time.Minute, shared: true, lateBound: lateBound, checkEvery: every}
+	if got := p.lateHandout(0, c, lateCheck{abandoned: abandoned}, base); got != 0 {
+		t.Errorf("a credential that cannot be served became servable: %v", got)
+	}
+}
+
+// TestNextCheck: probes run every checkEvery from a token's earliest death
+// by a late call until one at or past the horizon finds it alive.
+func TestNextCheck(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const (
+		overlap   = 5 * time.Minute
+		lateBound = 3 * time.Minute
+		every     = time.Second
+	)
+	c := &wxtoken.Credential{Kind: wxtoken.KindAccessToken, API: wxtoken.TokenAPIClassic, Value: "v",
+		FetchedAt: base, ExpiresAt: base.Add(2 * time.Hour), RefreshAt: base.Add(80 * time.Minute)}
+	abandoned := base.Add(-10 * time.Second)
+	horizon := abandoned.Add(lateBound + overlap)
+	first := base.Add(overlap)
+	tests := []struct {
+		name   string
+		shared bool
+		lc     lateCheck
+		want   time.Time // zero for no check
+	}{
+		{"solo, no call abandoned", false, lateCheck{}, time.Time{}},
+		{"abandoned after the token was fetched", false, lateCheck{abandoned: base.Add(time.Second)}, time.Time{}},
+		{"abandoned: the first check", false, lateCheck{abandoned: abandoned}, first.Add(every)},
+		{"after a check", false, lateCheck{abandoned: abandoned, tried: first.Add(time.Minute), alive: first.Add(time.Minute)},
+			first.Add(time.Minute + every)},
+		{"after a check that failed", false, lateCheck{abandoned: abandoned, tried: first.Add(time.Minute)},
+			first.Add(time.Minute + every)},
+		{"alive 1 ns before the horizon", false, lateCheck{abandoned: abandoned, tried: horizon.Add(-time.Nanosecond),
+			alive: horizon.Add(-time.Nanosecond)}, horizon.Add(every - time.Nanosecond)},
+		{"alive at the horizon", false, lateCheck{abandoned: abandoned, tried: horizon, alive: horizon}, time.Time{}},
+		{"found dead", false, lateCheck{abandoned: abandoned, tried: first.Add(every), dead: true}, time.Time{}},
+		{"shared store: one check after the overlap", true, lateCheck{}, first.Add(every)},
+		{"shared store: done after it", true, lateCheck{tried: first.Add(every), alive: first.Add(every)}, time.Time{}},
+	}
+	for _, tt := range tests {
+		p := schedule{overlap: overlap, shared: tt.shared, lateBound: lateBound, checkEvery: every}
+		if got := p.nextCheck(c, tt.lc); !got.Equal(tt.want) {
+			t.Errorf("%s: next check %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	// An expired token needs no check.
+	short := *c
+	short.ExpiresAt = base.Add(overlap + every)
+	p := schedule{overlap: overlap, shared: true, lateBound: lateBound, checkEvery: every}
+	if got := p.nextCheck(&short, lateCheck{abandoned: abandoned}); !got.IsZero() {
+		t.Errorf("a token expiring at its check is checked at %v", got)
+	}
+}

@@ -76,6 +76,12 @@ func (q *scheduler) loop(ctx context.Context) {
 		if wait >= 0 {
 			timer = q.clock.NewTimer(wait)
 			fire = timer.C()
+			if !q.clock.Now().Before(now.Add(wait)) {
+				// The clock passed the due time while the timer was
+				// being made, which may then be set for later.
+				timer.Stop()
+				continue
+			}
 		}
 		select {
 		case <-ctx.Done():

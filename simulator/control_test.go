@@ -42,6 +42,10 @@ func TestControlFaults(t *testing.T) {
 		t.Errorf("list after clear: %s", got)
 	}
 	f.token(f.classic("wxA"))
+	if got := f.ctl("POST", "/_sim/faults", `{"endpoint":"token","kind":"late","delay":"10ms","count":1}`, 200); got != `{"fault":{"endpoint":"token","kind":"late","count":1,"delay":"10ms"}}` {
+		t.Errorf("inject late: %s", got)
+	}
+	f.token(f.classic("wxA"))
 
 	for _, c := range []struct{ body, want string }{
 		{``, "request body is empty"},
@@ -52,6 +56,7 @@ func TestControlFaults(t *testing.T) {
 		{`{"kind":"slow","delay":2}`, `Go duration string`},
 		{`{"kind":"explode"}`, `invalid fault: unknown fault kind "explode"`},
 		{`{"kind":"errcode"}`, `non-zero errcode`},
+		{`{"kind":"late"}`, `fault kind late needs a positive delay`},
 	} {
 		got := f.ctl("POST", "/_sim/faults", c.body, 400)
 		var e ctlError

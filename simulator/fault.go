@@ -24,16 +24,18 @@ const (
 	FaultTruncated = "truncated" // a success body cut in half by a closed connection
 	FaultEmpty     = "empty"     // a success shape with an empty access_token or ticket
 	FaultSlow      = "slow"      // wait Delay, then answer normally
+	FaultLate      = "late"      // wait Delay, then carry the call out even if its caller is gone
 	FaultDrop      = "drop"      // close the connection without answering
 )
 
 // faultKinds lists the fault kinds in a stable order.
 func faultKinds() []string {
-	return []string{FaultErrCode, FaultHTTP500, FaultHTML, FaultMalformed, FaultTruncated, FaultEmpty, FaultSlow, FaultDrop}
+	return []string{FaultErrCode, FaultHTTP500, FaultHTML, FaultMalformed, FaultTruncated, FaultEmpty, FaultSlow, FaultLate, FaultDrop}
 }
 
 // Fault makes matching calls fail in a chosen way. A faulted call changes
-// no state: no token is minted and no quota is used. A fault lasts for its
+// no state: no token is minted and no quota is used; except a late one,
+// which is carried out in full, only later. A fault lasts for its
 // next Count matching calls, or for the window For from injection, or until
 // whichever of the two ends first when both are set, or until ClearFaults
 // when neither is. When several faults match a call, the oldest answers it.
@@ -60,8 +62,10 @@ type Fault struct {
 	// For is how long the fault lasts from Inject, measured with
 	// Options.Now; 0 for no limit.
 	For time.Duration
-	// Delay is how long Kind FaultSlow waits before answering normally;
-	// required there. A caller that gives up first gets no answer.
+	// Delay is how long Kind FaultSlow waits before answering normally
+	// (a caller that gives up first gets no answer, and the call changes
+	// nothing), and Kind FaultLate before carrying the call out (whether
+	// or not its caller is still there); required for both.
 	Delay time.Duration
 }
 
@@ -127,10 +131,10 @@ func (f Fault) Validate() error {
 		return errors.New("fault kind errcode needs a non-zero errcode")
 	case f.Kind != FaultErrCode && (f.ErrCode != 0 || f.ErrMsg != ""):
 		return fmt.Errorf("errcode and errmsg apply only to fault kind errcode, not %s", f.Kind)
-	case f.Kind == FaultSlow && f.Delay <= 0:
-		return errors.New("fault kind slow needs a positive delay")
-	case f.Kind != FaultSlow && f.Delay != 0:
-		return fmt.Errorf("delay applies only to fault kind slow, not %s", f.Kind)
+	case delayed(f.Kind) && f.Delay <= 0:
+		return fmt.Errorf("fault kind %s needs a positive delay", f.Kind)
+	case !delayed(f.Kind) && f.Delay != 0:
+		return fmt.Errorf("delay applies only to fault kind slow or late, not %s", f.Kind)
 	case f.Count < 0:
 		return fmt.Errorf("count %d is negative", f.Count)
 	case f.For < 0:
@@ -138,6 +142,9 @@ func (f Fault) Validate() error {
 	}
 	return nil
 }
+
+// delayed reports whether fault kind k waits before the call goes on.
+func delayed(k string) bool { return k == FaultSlow || k == FaultLate }
 
 // activeFault is an injected fault with what is left of it.
 type activeFault struct {
@@ -221,7 +228,7 @@ func (s *Simulator) takeFault(endpoint, appID string, now time.Time) (Fault, boo
 	return hit, found
 }
 
-// writeFault answers a call with fault f (any kind but slow).
+// writeFault answers a call with fault f (any kind but slow and late).
 func (s *Simulator) writeFault(w http.ResponseWriter, r *http.Request, endpoint string, f Fault) {
 	switch f.Kind {
 	case FaultErrCode:

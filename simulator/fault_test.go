@@ -190,6 +190,38 @@ func TestFaultSlow(t *testing.T) {
 	f.token(f.classic("wxA"))
 }
 
+// TestFaultLate: a late call is carried out after the delay even though
+// its caller gave up on it, and replaces the token of the moment as any
+// classic call does; a caller that waits gets the answer.
+func TestFaultLate(t *testing.T) {
+	f := newFixture(t, Options{Overlap: 5 * time.Second})
+	first := f.token(f.classic("wxA"))
+	f.inject(Fault{Endpoint: EndpointToken, Kind: FaultLate, Delay: 100 * time.Millisecond, Count: 1})
+	before := f.minted()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the caller is gone before the call is carried out
+	req := httptest.NewRequestWithContext(ctx, "GET", classicPath("wxA", "secretA"), nil)
+	start := time.Now()
+	f.sim.ServeHTTP(httptest.NewRecorder(), req)
+	if took := time.Since(start); took < 100*time.Millisecond {
+		t.Fatalf("the late call was carried out after %v, before its delay", took)
+	}
+	if f.minted() != before+1 {
+		t.Fatalf("the late call minted %d tokens, want 1", f.minted()-before)
+	}
+	// It replaced the first token, which now lives for the overlap only.
+	f.wantLive(first)
+	f.clock.Advance(5 * time.Second)
+	f.wantDead(first, 40001)
+
+	// A caller still there gets the token minted late.
+	f.inject(Fault{Endpoint: EndpointToken, Kind: FaultLate, Delay: 10 * time.Millisecond, Count: 1})
+	f.wantLive(f.token(f.classic("wxA")))
+	if n := f.sim.Calls(EndpointToken, "wxA"); n != 3 {
+		t.Errorf("%d token calls counted, want 3", n)
+	}
+}
+
 func TestFaultDuration(t *testing.T) {
 	f := newFixture(t, Options{})
 	// A window: every matching call inside it fails, however many.
@@ -261,6 +293,7 @@ func TestInjectValidates(t *testing.T) {
 		{Fault{Kind: FaultErrCode}, "non-zero errcode"},
 		{Fault{Kind: FaultHTML, ErrCode: 45009}, "only to fault kind errcode"},
 		{Fault{Kind: FaultSlow}, "positive delay"},
+		{Fault{Kind: FaultLate}, "positive delay"},
 		{Fault{Kind: FaultDrop, Delay: time.Second}, "only to fault kind slow"},
 		{Fault{Kind: FaultDrop, Count: -1}, "negative"},
 		{Fault{Kind: FaultDrop, For: -time.Second}, "negative"},

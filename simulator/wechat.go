@@ -84,7 +84,15 @@ func (s *Simulator) begin(w http.ResponseWriter, r *http.Request, endpoint, appI
 	if !hit {
 		return true
 	}
-	if f.Kind == FaultSlow {
+	switch f.Kind {
+	case FaultLate:
+		// WeChat may carry a call out long after it arrived, and after its
+		// caller stopped listening: the call goes on regardless.
+		t := time.NewTimer(f.Delay)
+		defer t.Stop()
+		<-t.C
+		return true
+	case FaultSlow:
 		t := time.NewTimer(f.Delay)
 		defer t.Stop()
 		select {

@@ -178,7 +178,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 			if last != nil {
 				return nil, last
 			}
-			return nil, &TransportError{Endpoint: path, Reason: "cancelled before the call", Err: err}
+			return nil, &TransportError{Endpoint: path, Reason: reasonNotSent, Err: err}
 		}
 		raw, retry, err := c.attempt(ctx, base, method, path, q, body, secret)
 		if err == nil {
@@ -206,7 +206,7 @@ func (c *Client) attempt(ctx context.Context, base *url.URL, method, path string
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return nil, false, &TransportError{Endpoint: path, Host: base.Host, Reason: "cannot build request", Err: scrub(err, secret)}
+		return nil, false, &TransportError{Endpoint: path, Host: base.Host, Reason: reasonNoRequest, Err: scrub(err, secret)}
 	}
 	// Go's transport silently resends a GET whose reused connection closed
 	// before answering; a classic token call must not be sent twice (each

@@ -71,6 +71,21 @@ func (e *TransportError) Error() string {
 
 func (e *TransportError) Unwrap() error { return e.Err }
 
+// Reasons of a TransportError for a call that was never sent.
+const (
+	reasonNotSent   = "cancelled before the call"
+	reasonNoRequest = "cannot build request"
+)
+
+// Unanswered reports whether err says that a call may have reached WeChat
+// without its answer coming back: it timed out, its connection failed, or
+// it was cancelled, while in flight. WeChat may carry such a call out
+// after its sender gave up on it.
+func Unanswered(err error) bool {
+	var te *TransportError
+	return errors.As(err, &te) && te.Status == 0 && te.Reason != reasonNotSent && te.Reason != reasonNoRequest
+}
+
 // errBadAnswer marks a body that is not a well-formed answer.
 var errBadAnswer = errors.New("bad answer")
 

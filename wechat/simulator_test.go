@@ -830,3 +830,46 @@ func TestSimulatorClientKeepsSecret(t *testing.T) {
 		t.Fatalf("recorded %d token, %d stable_token, %d other calls", tokenCalls, stableCalls, other)
 	}
 }
+
+// TestUnanswered: a classic token call whose answer never came back may
+// still be carried out by WeChat; one that was answered, however badly,
+// or never sent, will not be.
+func TestUnanswered(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault simulator.Fault
+		want  bool
+	}{
+		{"timeout", simulator.Fault{Kind: simulator.FaultSlow, Delay: 5 * time.Second}, true},
+		{"dropped connection", simulator.Fault{Kind: simulator.FaultDrop}, true},
+		{"truncated answer", simulator.Fault{Kind: simulator.FaultTruncated}, false},
+		{"http500", simulator.Fault{Kind: simulator.FaultHTTP500}, false},
+		{"html page", simulator.Fault{Kind: simulator.FaultHTML}, false},
+		{"errcode -1", simulator.Fault{Kind: simulator.FaultErrCode, ErrCode: -1}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sim, srv, _ := startSim(t, simulator.Options{}, nil)
+			if err := sim.Inject(tt.fault); err != nil {
+				t.Fatal(err)
+			}
+			_, err := newSimClient(t, 200*time.Millisecond, true, srv.URL).Token(context.Background(), simApp, simSecret)
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			if got := wechat.Unanswered(err); got != tt.want {
+				t.Errorf("Unanswered(%v) = %t, want %t", err, got, tt.want)
+			}
+		})
+	}
+	_, srv, _ := startSim(t, simulator.Options{}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := newSimClient(t, time.Second, true, srv.URL).Token(ctx, simApp, simSecret)
+	if err == nil || wechat.Unanswered(err) {
+		t.Errorf("a call cancelled before it was sent: Unanswered(%v) = true", err)
+	}
+	if wechat.Unanswered(nil) {
+		t.Error("Unanswered(nil) = true")
+	}
+}

@@ -141,6 +141,9 @@ func diffMeta(got, want wxtoken.AppMeta) string {
 	if !got.LastMintAt.Equal(want.LastMintAt) || got.LastMintBy != want.LastMintBy {
 		d = append(d, fmt.Sprintf("LastMintAt, LastMintBy = %v, %q, want %v, %q", got.LastMintAt, got.LastMintBy, want.LastMintAt, want.LastMintBy))
 	}
+	if !got.AbandonedMintAt.Equal(want.AbandonedMintAt) {
+		d = append(d, fmt.Sprintf("AbandonedMintAt = %v, want %v", got.AbandonedMintAt, want.AbandonedMintAt))
+	}
 	if got.KilledVersion != want.KilledVersion {
 		d = append(d, fmt.Sprintf("KilledVersion = %d, want %d", got.KilledVersion, want.KilledVersion))
 	}
@@ -426,14 +429,15 @@ func testMeta(t *testing.T, s wxtoken.Store) {
 	}
 	now := time.Now() // monotonic reading and local zone, as in real use
 	m := wxtoken.AppMeta{
-		AppID:          appA,
-		QuotaDay:       "2025-03-01",
-		TokenCalls:     17,
-		ForceRefreshes: []time.Time{now.Add(-time.Hour), now, now.In(time.FixedZone("CST", 8*60*60))},
-		MintAttemptAt:  now.Add(-time.Minute),
-		LastMintAt:     now.Add(-time.Second),
-		LastMintBy:     "replica-1",
-		KilledVersion:  4,
+		AppID:           appA,
+		QuotaDay:        "2025-03-01",
+		TokenCalls:      17,
+		ForceRefreshes:  []time.Time{now.Add(-time.Hour), now, now.In(time.FixedZone("CST", 8*60*60))},
+		MintAttemptAt:   now.Add(-time.Minute),
+		LastMintAt:      now.Add(-time.Second),
+		LastMintBy:      "replica-1",
+		AbandonedMintAt: now.Add(-2 * time.Second),
+		KilledVersion:   4,
 		TokenFailure: &wxtoken.Failure{Count: 3, RetryAt: now.Add(5 * time.Minute), Blocked: true,
 			Error: wxtoken.ErrorInfo{ErrCode: 40164, Class: "ip_whitelist", Message: "invalid ip", Hint: "add the IP", At: now}},
 	}
