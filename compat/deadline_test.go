@@ -2,7 +2,6 @@ package compat
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,11 +10,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/internal/logbuf"
 )
 
 // The server timeouts of these tests: far shorter than the relayed calls,
@@ -153,7 +152,7 @@ func TestRelayCap(t *testing.T) {
 // -1 and the log blames the upstream, not the caller, whose body came
 // whole.
 func TestRelayUpstreamSilence(t *testing.T) {
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	release := make(chan struct{})
 	defer close(release)
 	front := relayFront(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -176,23 +175,4 @@ func TestRelayUpstreamSilence(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "side=upstream") || strings.Contains(l, "side=caller") {
 		t.Errorf("the log does not blame the upstream alone:\n%s", l)
 	}
-}
-
-// lockedBuffer is a log sink the server's goroutines write to while the
-// test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -18,6 +18,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/wxtoken/wxtoken/internal/logbuf"
 	"github.com/wxtoken/wxtoken/internal/redistest"
 	"github.com/wxtoken/wxtoken/simulator"
 )
@@ -39,7 +40,7 @@ type proc struct {
 	name string
 	cmd  *exec.Cmd
 	base string
-	logs *logBuffer
+	logs *logbuf.Buffer
 }
 
 var listeningRe = regexp.MustCompile(`msg="wxtoken listening" addr=(\S+)`)
@@ -63,7 +64,7 @@ func (e *env) startProc(t *testing.T, bin, name string) *proc {
 	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{name: name, logs: &logBuffer{}}
+	p := &proc{name: name, logs: &logbuf.Buffer{}}
 	p.cmd = exec.Command(bin, "serve", "--config", path)
 	p.cmd.Env = os.Environ()
 	for k, v := range e.envVars {

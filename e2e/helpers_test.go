@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/internal/logbuf"
 	"github.com/wxtoken/wxtoken/refresh"
 	"github.com/wxtoken/wxtoken/server"
 	"github.com/wxtoken/wxtoken/simulator"
@@ -97,7 +98,7 @@ type env struct {
 	secrets map[string]string // secret value -> what it is, for messages
 	keys    map[string]string // client name -> key
 	key     string            // the first client's key
-	logs    *logBuffer
+	logs    *logbuf.Buffer
 	log     *slog.Logger
 	hc      *http.Client
 	// base is the URL of the server started last.
@@ -130,7 +131,7 @@ func newEnv(t *testing.T, s setup) *env {
 		setup:   s,
 		secrets: map[string]string{},
 		keys:    map[string]string{},
-		logs:    &logBuffer{},
+		logs:    &logbuf.Buffer{},
 	}
 	e.log = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.hc = &http.Client{
@@ -572,24 +573,6 @@ func (e *env) tokensAtOnce(t *testing.T, appID string, n int, req func(i int) (b
 		}
 	}
 	return values
-}
-
-// logBuffer collects the server's log; it is safe for concurrent use.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func lastLines(s string, n int) string {

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,6 +17,7 @@ import (
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/httpapi"
+	"github.com/wxtoken/wxtoken/internal/logbuf"
 	"github.com/wxtoken/wxtoken/metrics"
 )
 
@@ -105,37 +105,19 @@ func (s *stub) Status(context.Context) []wxtoken.AppStatus { return s.status }
 
 func (s *stub) NotReady(context.Context) []string { return s.notReady }
 
-// logBuffer collects log output from concurrent handlers.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // env is a running test server.
 type env struct {
 	srv     *httptest.Server
 	svc     *stub
 	metrics *metrics.Metrics
-	logs    *logBuffer
+	logs    *logbuf.Buffer
 }
 
 // newEnv starts the Handler over svc behind a real HTTP server; change
 // adjusts the options first.
 func newEnv(t *testing.T, svc *stub, change func(*httpapi.Options)) *env {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	opts := httpapi.Options{
 		Service: svc,
 		Clients: testClients(),

@@ -1,7 +1,6 @@
 package refresh
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/internal/logbuf"
 	"github.com/wxtoken/wxtoken/memory"
 	"github.com/wxtoken/wxtoken/simulator"
 	"github.com/wxtoken/wxtoken/wechat"
@@ -281,7 +281,7 @@ func TestLateAnswerAfterTakeover(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			coord := newFakeCoord()
-			var logs syncBuffer
+			var logs logbuf.Buffer
 			h := newHarness(t, wxtoken.TokenAPIClassic, nil, func(o *Options) {
 				o.Store, o.Coordinator = coord, coord
 				o.LateBound = 3 * time.Minute
@@ -370,22 +370,4 @@ func wechatClient(t *testing.T, base string) *wechat.Client {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -14,13 +14,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/bolt"
 	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/internal/logbuf"
 	"github.com/wxtoken/wxtoken/server"
 	"github.com/wxtoken/wxtoken/simulator"
 )
@@ -30,32 +30,13 @@ const (
 	secret = "0123456789abcdef0123456789abcdef"
 )
 
-// syncBuffer is a log sink the server's goroutines may write to while the
-// test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // fixture is a simulator with one app, and the config of a wxtoken in
 // front of it with its bolt store in dbPath.
 type fixture struct {
 	sim    *simulator.Simulator
 	cfg    *config.Config
 	dbPath string
-	logs   *syncBuffer
+	logs   *logbuf.Buffer
 	log    *slog.Logger
 }
 
@@ -68,7 +49,7 @@ func newFixture(t *testing.T, listen string) *fixture {
 	ts := httptest.NewServer(sim)
 	t.Cleanup(ts.Close)
 	dir := t.TempDir()
-	f := &fixture{sim: sim, dbPath: filepath.Join(dir, "wxtoken.db"), logs: &syncBuffer{}}
+	f := &fixture{sim: sim, dbPath: filepath.Join(dir, "wxtoken.db"), logs: &logbuf.Buffer{}}
 	f.log = slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	y := fmt.Sprintf(`listen: %s
 store: {driver: bolt, path: %q}
