@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -119,20 +118,10 @@ func TestClusterLateClassicMint(t *testing.T) {
 	hc := &http.Client{Timeout: time.Second}
 	t.Cleanup(hc.CloseIdleConnections)
 	get := func(p *proc) (served, error) {
-		req, _ := http.NewRequest(http.MethodGet, p.base+"/v1/apps/"+appID+"/access_token", nil)
-		req.Header.Set("Authorization", "Bearer "+e.key)
-		a := answer{sent: time.Now()}
-		resp, err := hc.Do(req)
+		a, err := e.requestWith(hc, p.base, http.MethodGet, "/v1/apps/"+appID+"/access_token", e.key, "")
 		if err != nil {
 			return served{}, err
 		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return served{}, err
-		}
-		a.body, a.received, a.status, a.header = b, time.Now(), resp.StatusCode, resp.Header
-		e.checkNoSecret("an answer of "+p.name, a)
 		g, err := parseGrant(a, appID, "")
 		if err != nil {
 			return served{}, err

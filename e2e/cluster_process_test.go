@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -121,20 +120,10 @@ func TestClusterLeaseHolderDies(t *testing.T) {
 			hc := &http.Client{Timeout: time.Second}
 			t.Cleanup(hc.CloseIdleConnections)
 			get := func(p *proc) (grant, error) {
-				req, _ := http.NewRequest(http.MethodGet, p.base+"/v1/apps/"+appID+"/access_token", nil)
-				req.Header.Set("Authorization", "Bearer "+e.key)
-				a := answer{sent: time.Now()}
-				resp, err := hc.Do(req)
+				a, err := e.requestWith(hc, p.base, http.MethodGet, "/v1/apps/"+appID+"/access_token", e.key, "")
 				if err != nil {
 					return grant{}, err
 				}
-				defer resp.Body.Close()
-				b, err := io.ReadAll(resp.Body)
-				if err != nil {
-					return grant{}, err
-				}
-				a.body, a.received, a.status, a.header = b, time.Now(), resp.StatusCode, resp.Header
-				e.checkNoSecret("an answer of "+p.name, a)
 				return parseGrant(a, appID, "")
 			}
 			first, err := get(procs["p1"])
