@@ -27,7 +27,6 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/wxtoken/wxtoken"
@@ -92,7 +91,7 @@ type Handler struct {
 	svc     wxtoken.Service
 	mux     *http.ServeMux
 	keys    *KeyRing
-	apps    map[string]bool
+	apps    map[string]*grantAnswers // the configured appids, with their last answers
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	now     func() time.Time
@@ -108,8 +107,6 @@ type Handler struct {
 	// never changed in place (net/http copies a handler's headers before
 	// it writes them, and appending to a full slice copies it).
 	noStore, nosniff, jsonType []string
-	// bufs holds answer buffers for serveGrant.
-	bufs sync.Pool
 }
 
 // client is a configured client, keyed by the hash of its key.
@@ -127,7 +124,7 @@ func New(opts Options) (*Handler, error) {
 	h := &Handler{
 		svc:     opts.Service,
 		mux:     http.NewServeMux(),
-		apps:    make(map[string]bool, len(opts.Apps)),
+		apps:    make(map[string]*grantAnswers, len(opts.Apps)),
 		metrics: opts.Metrics,
 		log:     opts.Logger,
 		now:     opts.Now,
@@ -144,12 +141,11 @@ func New(opts Options) (*Handler, error) {
 		h.maxBody = DefaultMaxBodyBytes
 	}
 	for _, a := range opts.Apps {
-		h.apps[a] = true
+		h.apps[a] = new(grantAnswers)
 	}
 	h.noStore = []string{"no-store"}
 	h.nosniff = []string{"nosniff"}
 	h.jsonType = []string{contentTypeJSON}
-	h.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	h.unmatchedMetrics = h.metrics.Route(routeUnmatched)
 	keys, err := NewKeyRing(opts.Clients)
 	if err != nil {
@@ -244,9 +240,21 @@ func plainSegment(s string) bool {
 	if s == "" {
 		return false
 	}
+	// The allowed bytes as a 128-bit set, bit c for byte c: one shift and
+	// test per byte instead of seven comparisons.
+	const (
+		low  = 1<<'-' | 0x3ff<<'0'                                     // 0-63: '-', digits
+		high = 0x3ffffff<<('A'-64) | 1<<('_'-64) | 0x3ffffff<<('a'-64) // 64-127: letters, '_'
+	)
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+		var in uint64
+		if c < 64 {
+			in = low >> c
+		} else if c < 128 {
+			in = high >> (c - 64)
+		}
+		if in&1 == 0 {
 			return false
 		}
 	}
