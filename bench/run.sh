@@ -17,6 +17,10 @@
 # against the constant handler; COMPARE=cluster measures wxtoken on Redis
 # (cluster mode, the Redis of REDIS=127.0.0.1:6379) against wxtoken on the
 # embedded bolt store: what cluster mode costs a read.
+# MIN_RATIO=0.9 MAX_P99_RATIO=1.2 are the targets the summary checks (in
+# the default comparison): wxtoken's mean req/s at least MIN_RATIO of the
+# baseline's, and its p99 (median of the rounds) at most MAX_P99_RATIO
+# of the baseline's.
 # PROFILE=1 adds a CPU profile of benchserver under wrk load, one per
 # target (a fresh benchserver each), with `go tool pprof -top` of them and
 # a table of server CPU per request by function, in the results folder.
@@ -35,6 +39,8 @@ WARMUP=${WARMUP:-3s}
 ROUNDS=${ROUNDS:-6}
 PIN=${PIN:-auto}
 PROFILE=${PROFILE:-0}
+MIN_RATIO=${MIN_RATIO:-0.9}
+MAX_P99_RATIO=${MAX_P99_RATIO:-1.2}
 QUIET_PCT=${QUIET_PCT:-15}
 QUIET_WAIT=${QUIET_WAIT:-30}
 OTHER_MAX=${OTHER_MAX:-10}
@@ -255,12 +261,25 @@ stop_server
 			END { m = (NR % 2) ? p[(NR + 1) / 2] : (p[NR / 2] + p[NR / 2 + 1]) / 2
 				printf "%-9s mean %.0f req/s, p99 median %.3f ms (worst %.3f), %.1f us server CPU/req\n", t, s / NR, m, p[NR], c / NR }'
 	done
+	# One line per round: req/s and p99 of each target.
 	for r in $(seq "$ROUNDS"); do
-		echo "$(rps "$results/baseline-$r.txt") $(rps "$results/wxtoken-$r.txt")"
-	done | awk '{ printf "%s %s %.6f\n", $1, $2, $2 / $1 }' | sort -k3,3g |
-		awk '{ b += $1; w += $2; q[NR] = $3 }
-			END { m = (NR % 2) ? q[(NR + 1) / 2] : (q[NR / 2] + q[NR / 2 + 1]) / 2
-				printf "ratio     wxtoken / baseline: %.3f of the mean req/s, %.3f median of the rounds (range %.3f-%.3f); target >= 0.8\n", w / b, m, q[1], q[NR] }'
+		echo "$(rps "$results/baseline-$r.txt") $(rps "$results/wxtoken-$r.txt") $(p99 "$results/baseline-$r.txt") $(p99 "$results/wxtoken-$r.txt")"
+	done | awk -v targets="$([[ $COMPARE == handler ]] && echo 1 || echo 0)" -v min_ratio="$MIN_RATIO" -v max_p99="$MAX_P99_RATIO" '
+		function median(a, n, i, j, t) {
+			for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+			return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+		}
+		{ b += $1; w += $2; q[NR] = $2 / $1; pb[NR] = $3; pw[NR] = $4; pq[NR] = $4 / $3 }
+		END {
+			n = NR; ratio = w / b; mq = median(q, n); p99b = median(pb, n); p99w = median(pw, n); p99r = p99w / p99b; mpq = median(pq, n)
+			printf "ratio     wxtoken / baseline: %.3f of the mean req/s, %.3f median of the rounds (range %.3f-%.3f)\n", ratio, mq, q[1], q[n]
+			printf "p99 ratio wxtoken / baseline: %.3f of the median p99s (%.3f / %.3f ms), %.3f median of the rounds (range %.3f-%.3f)\n", p99r, p99w, p99b, mpq, pq[1], pq[n]
+			if (targets) {
+				ok = ratio >= min_ratio && p99r <= max_p99
+				printf "targets   ratio >= %s: %s; p99 ratio <= %s: %s; %s\n", min_ratio, (ratio >= min_ratio) ? "met" : "NOT met",
+					max_p99, (p99r <= max_p99) ? "met" : "NOT met", ok ? "both met" : "NOT MET"
+			}
+		}'
 } | tee "$results/summary.txt"
 
 # per_request: server CPU per request, in microseconds, of the functions

@@ -28,7 +28,8 @@ func bearerKey(r *http.Request) (string, bool) {
 	}
 	const scheme = "bearer"
 	v := vals[0]
-	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) || v[len(scheme)] != ' ' {
+	// "Bearer" as written nearly always; any other case is matched too.
+	if len(v) <= len(scheme) || v[len(scheme)] != ' ' || v[:len(scheme)] != "Bearer" && !strings.EqualFold(v[:len(scheme)], scheme) {
 		return "", false
 	}
 	key := strings.TrimLeft(v[len(scheme):], " ")
