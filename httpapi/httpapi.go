@@ -8,10 +8,10 @@
 // the Go client so the two ends cannot disagree.
 //
 // Everything that can identify a caller's secret stays out of answers,
-// logs and metrics: keys are only ever hashed, error answers carry only a
-// wxtoken.Error's code, message and WeChat errcode, request logs and
-// metrics name the route pattern and never the path, and credential values
-// appear in nothing but the body of the answer that hands them out.
+// logs and metrics: keys are only hashed or compared, error answers carry
+// only a wxtoken.Error's code, message and WeChat errcode, request logs
+// and metrics name the route pattern and never the path, and credential
+// values appear in nothing but the body of the answer that hands them out.
 //
 // A Service error may say when asking again can succeed by having, in its
 // chain, an error with a method RetryAfter() time.Duration; 429 and 503
