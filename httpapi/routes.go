@@ -238,9 +238,10 @@ func appendJSONString(b []byte, s string) []byte {
 // 0x7e) other than '"' and '\\', so that s stands in a JSON string as it
 // is. Every answer checks a credential of a hundred bytes or more, so the
 // check takes eight bytes at a time: a byte at or over 0x80 has its top
-// bit set; among bytes under 0x80, x-n borrows into the top bit of a byte
-// exactly when that byte is under n, so zero bytes of x^c (bytes equal to
-// c) show as (x^c)-1 there.
+// bit set; when every byte is under 0x80, some byte of x - n*ones has its
+// top bit set exactly when some byte of x is under n (a borrow starts only
+// at such a byte), and the bytes equal to c are the zero bytes of x^c,
+// found the same way with n = 1.
 func plainJSON(s string) bool {
 	const (
 		ones = 0x0101010101010101
