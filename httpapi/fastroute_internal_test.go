@@ -116,3 +116,15 @@ func (nopService) Refresh(context.Context, string, wxtoken.Kind, string) (wxtoke
 func (nopService) Status(context.Context) []wxtoken.AppStatus { return nil }
 
 func (nopService) NotReady(context.Context) []string { return nil }
+
+// TestPlainSegmentBytes holds the bit set of plainSegment to its
+// definition for every byte value.
+func TestPlainSegmentBytes(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		want := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_' || b == '-'
+		if got := plainSegment("wx" + string([]byte{b}) + "0"); got != want {
+			t.Errorf("byte %#x: plainSegment %v, want %v", c, got, want)
+		}
+	}
+}

@@ -62,3 +62,30 @@ func FuzzAppendGrant(f *testing.F) {
 		checkGrantJSON(t, appID, value, expiresIn, at)
 	})
 }
+
+// TestPlainJSON holds the eight-bytes-at-a-time check to its byte-by-byte
+// definition, for every byte value at every position of strings that fill
+// one and two words and leave a tail.
+func TestPlainJSON(t *testing.T) {
+	plain := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+				return false
+			}
+		}
+		return true
+	}
+	for n := 1; n <= 19; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				for _, fill := range []byte{'a', ' ', '~', '!', '#', '[', ']'} {
+					b := bytes.Repeat([]byte{fill}, n)
+					b[pos] = byte(c)
+					if got, want := plainJSON(string(b)), plain(string(b)); got != want {
+						t.Fatalf("plainJSON(%q) = %v, want %v", b, got, want)
+					}
+				}
+			}
+		}
+	}
+}

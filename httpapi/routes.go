@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wxtoken/wxtoken"
@@ -143,18 +144,67 @@ func (h *Handler) serveGrant(ex *exchange, r *http.Request, appID string, kind w
 	if err != nil {
 		return err
 	}
+	routeApp := appID
 	if g.AppID != "" {
 		appID = g.AppID
 	}
+	// The answers of one app's credentials are kept under the appid the
+	// request was authorized for, which is configured.
+	body := h.apps[routeApp].body(appID, kind, g.Value, expiresIn, g.ExpiresAt)
 	ex.Header()["Content-Type"] = h.jsonType
 	ex.WriteHeader(http.StatusOK)
-	bp := h.bufs.Get().(*[]byte)
-	*bp = appendGrant((*bp)[:0], appID, kind, g.Value, expiresIn, g.ExpiresAt)
-	_, _ = ex.Write(*bp)
-	if cap(*bp) <= 4096 {
-		h.bufs.Put(bp)
-	}
+	_, _ = ex.Write(body)
 	return nil
+}
+
+// grantAnswers holds an app's last grant answer of each credential kind.
+// Every request for a credential in the same second gets the same answer
+// byte for byte (the same value, expires_in and expires_at), so the first
+// to build it leaves it here and the others write it as it is, instead of
+// each encoding its own. An answer is reused only when every input of
+// appendGrant is the same, so reusing one never changes what is sent. The
+// answers are replaced whole, never changed in place; they hold nothing
+// that the engine's cache does not hold already.
+type grantAnswers [3]atomic.Pointer[grantAnswer]
+
+// grantAnswer is the body appendGrant made of its other fields.
+type grantAnswer struct {
+	appID     string
+	kind      wxtoken.Kind
+	value     string
+	expiresIn int64
+	// expiresAt is in Unix seconds: the answer holds it to the second.
+	expiresAt int64
+	body      []byte
+}
+
+// body returns the answer for these inputs: the one kept, when it was
+// made of the same, or a new one, which is then kept. A nil receiver (an
+// app that is not configured) keeps nothing.
+func (as *grantAnswers) body(appID string, kind wxtoken.Kind, value string, expiresIn int64, expiresAt time.Time) []byte {
+	var slot *atomic.Pointer[grantAnswer]
+	if as != nil {
+		switch kind {
+		case wxtoken.KindAccessToken:
+			slot = &as[0]
+		case wxtoken.KindJSAPITicket:
+			slot = &as[1]
+		case wxtoken.KindWxCard:
+			slot = &as[2]
+		}
+	}
+	at := expiresAt.Unix()
+	if slot != nil {
+		if a := slot.Load(); a != nil && a.expiresIn == expiresIn && a.expiresAt == at &&
+			a.kind == kind && a.value == value && a.appID == appID {
+			return a.body
+		}
+	}
+	body := appendGrant(make([]byte, 0, 96+len(appID)+len(value)), appID, kind, value, expiresIn, expiresAt)
+	if slot != nil {
+		slot.Store(&grantAnswer{appID: appID, kind: kind, value: value, expiresIn: expiresIn, expiresAt: at, body: body})
+	}
+	return body
 }
 
 // appendGrant appends the JSON of a TokenResponse, or of a TicketResponse
@@ -184,18 +234,54 @@ func appendGrant(b []byte, appID string, kind wxtoken.Kind, value string, expire
 // backslashes, which need no escaping; anything else goes through
 // encoding/json.
 func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			var buf bytes.Buffer
-			enc := json.NewEncoder(&buf)
-			enc.SetEscapeHTML(false)
-			_ = enc.Encode(s) // a string always encodes
-			return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
-		}
+	if !plainJSON(s) {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(s) // a string always encodes
+		return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 	}
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// plainJSON reports whether every byte of s is printable ASCII (0x20 to
+// 0x7e) other than '"' and '\\', so that s stands in a JSON string as it
+// is. Every answer checks a credential of a hundred bytes or more, so the
+// check takes eight bytes at a time: a byte at or over 0x80 has its top
+// bit set; when every byte is under 0x80, some byte of x - n*ones has its
+// top bit set exactly when some byte of x is under n (a borrow starts only
+// at such a byte), and the bytes equal to c are the zero bytes of x^c,
+// found the same way with n = 1.
+func plainJSON(s string) bool {
+	const (
+		ones = 0x0101010101010101
+		tops = 0x8080808080808080
+	)
+	zero := func(v uint64) uint64 { return (v - ones) &^ v }
+	for ; len(s) >= 8; s = s[8:] {
+		x := load64(s)
+		// When x has a byte at or over 0x80 the first term decides, and
+		// the others, computed on such a byte, do not matter.
+		if (x|(x-0x20*ones)|zero(x^0x7f*ones)|zero(x^'"'*ones)|zero(x^'\\'*ones))&tops != 0 {
+			return false
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// load64 returns the first eight bytes of s (at least eight long) as a
+// little-endian word; the compiler makes it one bounds check and one load.
+func load64(s string) uint64 {
+	w := s[:8]
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 }
 
 // checkGrant refuses to hand out a grant that cannot be used: the one
