@@ -58,6 +58,15 @@ type harness struct {
 // fake clock, with a one-hour lifetime and a five-minute overlap.
 func newHarness(t *testing.T, api wxtoken.TokenAPI, tickets []wxtoken.Kind, mod func(*Options)) *harness {
 	t.Helper()
+	h := newStoppedHarness(t, api, tickets, mod)
+	h.start()
+	return h
+}
+
+// newStoppedHarness is newHarness without starting the engine, for tests
+// that must set the simulator up before the engine's first fetch.
+func newStoppedHarness(t *testing.T, api wxtoken.TokenAPI, tickets []wxtoken.Kind, mod func(*Options)) *harness {
+	t.Helper()
 	h := &harness{t: t, clk: fakeclock.New(time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)), ev: make(chan event, 1024)}
 	sim, err := simulator.New(simulator.Options{
 		Apps: map[string]string{appA: secretA}, TTL: time.Hour, Overlap: 5 * time.Minute, Now: h.clk.Now,
@@ -83,7 +92,6 @@ func newHarness(t *testing.T, api wxtoken.TokenAPI, tickets []wxtoken.Kind, mod 
 	if h.opts.Store != nil {
 		h.store = h.opts.Store
 	}
-	h.start()
 	return h
 }
 
@@ -496,10 +504,13 @@ func TestRestartKeepsTheErrorPolicy(t *testing.T) {
 		retryNow bool
 	}{{45009, false}, {40125, true}, {-1, true}} {
 		t.Run(fmt.Sprint(tc.errcode), func(t *testing.T) {
-			h := newHarness(t, wxtoken.TokenAPIStable, nil, nil)
+			// The fault is in place before the engine starts, so that its
+			// first fetch, started by the scheduler, meets it.
+			h := newStoppedHarness(t, wxtoken.TokenAPIStable, nil, nil)
 			if err := h.sim.Inject(simulator.Fault{Endpoint: simulator.EndpointStableToken, Kind: simulator.FaultErrCode, ErrCode: tc.errcode, Count: 1}); err != nil {
 				t.Fatal(err)
 			}
+			h.start()
 			if _, err := h.eng.Credential(context.Background(), appA, wxtoken.KindAccessToken); err == nil {
 				t.Fatal("the first fetch succeeded through the fault")
 			}
