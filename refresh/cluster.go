@@ -17,12 +17,18 @@ import (
 // talks to WeChat about it, writes under that lease, follows what the other
 // replicas write, and keeps serving from memory while the store is away.
 
-// cluster is the engine's view of the shared store.
+// cluster is the coordinator of a store shared through a
+// wxtoken.Coordinator, with what the engine learns of the store: it is
+// also the Watcher that the store's change feed tells.
 type cluster struct {
-	// heard is when the store last confirmed every change written before
-	// it (unix nanoseconds): a mint another replica started before heard
-	// is known here.
-	heard atomic.Int64
+	wxtoken.Coordinator
+	store wxtoken.Store
+	e     *Engine
+
+	// heardAt is when the store last confirmed every change written before
+	// it (unix nanoseconds): a mint another replica started before then is
+	// known here.
+	heardAt atomic.Int64
 
 	mu sync.Mutex
 	// syncErr is the last failure to reach the store, nil while it
@@ -34,37 +40,79 @@ type cluster struct {
 	reconcile bool
 }
 
-// known returns the time up to which the engine knows of every token call
-// that any replica started: now, for a store of its own.
-func (e *Engine) known(now time.Time) time.Time {
-	if e.coord == nil {
-		return now
-	}
-	h := time.Unix(0, e.cl.heard.Load())
+var _ coordinator = (*cluster)(nil)
+
+func (c *cluster) putFenced(ctx context.Context, nc *wxtoken.Credential, l wxtoken.Lease) error {
+	return c.PutFenced(ctx, *nc, l)
+}
+
+func (c *cluster) putMetaFenced(ctx context.Context, m wxtoken.AppMeta, l wxtoken.Lease) error {
+	return c.PutMetaFenced(ctx, m, l)
+}
+
+func (c *cluster) written(ctx context.Context, appID string, kind wxtoken.Kind) (wxtoken.Credential, error) {
+	return c.store.Get(ctx, appID, kind)
+}
+
+func (c *cluster) writtenMeta(ctx context.Context, appID string) (wxtoken.AppMeta, error) {
+	return c.store.GetMeta(ctx, appID)
+}
+
+func (c *cluster) known(now time.Time) time.Time {
+	h := time.Unix(0, c.heardAt.Load())
 	if h.After(now) {
 		return now
 	}
 	return h
 }
 
-// storeDown returns since when the shared store cannot be reached and the
-// last failure, or a nil error while it answers.
-func (e *Engine) storeDown() (time.Time, error) {
-	if e.coord == nil {
-		return time.Time{}, nil
-	}
-	e.cl.mu.Lock()
-	defer e.cl.mu.Unlock()
-	return e.cl.downSince, e.cl.syncErr
+func (c *cluster) heard() time.Time       { return time.Unix(0, c.heardAt.Load()) }
+func (c *cluster) confirmed(at time.Time) { c.heardAt.Store(at.UnixNano()) }
+func (c *cluster) shared() bool           { return true }
+
+func (c *cluster) down() (time.Time, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.downSince, c.syncErr
 }
 
-// owner names this replica in the bookkeeping: its lease owner, or
-// empty for a store of its own.
-func (e *Engine) owner() string {
-	if e.coord == nil {
-		return ""
+// startWithout lets a replica start while the shared store does not
+// answer: it serves what it can (see claim for what it may fetch without
+// the store) and loads the stored credentials in the background as soon
+// as the store answers.
+func (c *cluster) startWithout(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return err
 	}
-	return e.coord.Owner()
+	e := c.e
+	c.away(err)
+	e.log.Error("reading the shared store failed; starting without the stored credentials, and trying again until they are loaded", "err", err)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.loadLater(c)
+	}()
+	return nil
+}
+
+// away records that the shared store cannot be reached, from now if it
+// was reachable, and that memory must be checked against it when it
+// answers again.
+func (c *cluster) away(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.syncErr == nil {
+		c.downSince = c.e.opts.Clock.Now()
+	}
+	c.syncErr, c.reconcile = err, true
+}
+
+// back records that the shared store answers again; the watch's first
+// check writes back what was fetched meanwhile (reconcile stays set).
+func (c *cluster) back() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.syncErr, c.downSince = nil, time.Time{}
 }
 
 // awaitLostMint waits, before a classic token call, while a call that
@@ -73,7 +121,7 @@ func (e *Engine) owner() string {
 // mint landing after this one would kill the token about to be fetched.
 // A replica's own lost calls ended when it gave up on them.
 func (e *Engine) awaitLostMint(ctx context.Context, a *app) error {
-	if e.coord == nil || a.cfg.TokenAPI != wxtoken.TokenAPIClassic {
+	if a.cfg.TokenAPI != wxtoken.TokenAPIClassic {
 		return nil
 	}
 	a.mu.Lock()
@@ -154,7 +202,7 @@ func (e *Engine) syncSlot(ctx context.Context, s *slot) error {
 // readSlot is syncSlot, returning the record read: nil when the store
 // holds none.
 func (e *Engine) readSlot(ctx context.Context, s *slot) (*wxtoken.Credential, error) {
-	c, err := e.opts.Store.Get(ctx, s.app.cfg.AppID, s.kind)
+	c, err := e.coord.written(ctx, s.app.cfg.AppID, s.kind)
 	var stored *wxtoken.Credential
 	switch {
 	case err == nil:
@@ -184,7 +232,7 @@ func (e *Engine) syncMeta(ctx context.Context, a *app) error {
 
 // loadMeta reads the bookkeeping of a from the store and installs it.
 func (e *Engine) loadMeta(ctx context.Context, a *app) error {
-	m, err := e.opts.Store.GetMeta(ctx, a.cfg.AppID)
+	m, err := e.coord.writtenMeta(ctx, a.cfg.AppID)
 	if errors.Is(err, wxtoken.ErrNotFound) {
 		return nil
 	}
@@ -274,9 +322,6 @@ func (e *Engine) setMeta(a *app, m wxtoken.AppMeta) {
 // without the lease (a normal-mode stable_token call changes nothing at
 // WeChat); every other credential waits for the store.
 func (e *Engine) claim(ctx context.Context, s *slot, need func(now time.Time) bool) (func(), error) {
-	if e.coord == nil {
-		return func() {}, nil
-	}
 	poll := e.opts.LeaseTTL / 10
 	for {
 		changed := s.changes()
@@ -357,7 +402,7 @@ func (e *Engine) holdLease(s *slot, l wxtoken.Lease) func() {
 				return
 			case <-t.C():
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), every)
+			ctx, cancel := context.WithTimeout(e.life, every)
 			err := e.coord.RenewLease(ctx, l, e.opts.LeaseTTL)
 			cancel()
 			switch {
@@ -379,8 +424,9 @@ func (e *Engine) holdLease(s *slot, l wxtoken.Lease) func() {
 			wg.Wait()
 			s.lease.CompareAndSwap(&l, nil)
 			// A release the store misses costs the next holder a wait
-			// of at most the lease's TTL.
-			ctx, cancel := context.WithTimeout(context.Background(), e.opts.LeaseTTL)
+			// of at most the lease's TTL; so it is made even while the
+			// engine closes.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(e.life), e.opts.LeaseTTL)
 			defer cancel()
 			if err := e.coord.ReleaseLease(ctx, l); err != nil {
 				e.log.Warn("releasing a lease failed", "appid", s.app.cfg.AppID, "kind", s.kind, "err", err)
@@ -393,46 +439,31 @@ func (e *Engine) holdLease(s *slot, l wxtoken.Lease) func() {
 // the work was done without its lease because the store was unreachable.
 var errNoLease = errors.New("not written to the shared store: the work was done without its lease while the store was unreachable")
 
-// persist writes nc: under the lease of s when the store is shared, else
-// as a compare-and-set on Version, retried once above what is stored.
+// persist writes nc under the lease of s.
 func (e *Engine) persist(ctx context.Context, s *slot, nc *wxtoken.Credential) error {
-	if e.coord != nil {
-		l := s.lease.Load()
-		if l == nil {
-			return errNoLease
-		}
-		return e.coord.PutFenced(ctx, *nc, *l)
+	l := s.lease.Load()
+	if l == nil {
+		return errNoLease
 	}
-	err := e.opts.Store.Put(ctx, *nc)
-	if errors.Is(err, wxtoken.ErrStale) {
-		if got, gerr := e.opts.Store.Get(ctx, nc.AppID, nc.Kind); gerr == nil {
-			nc.Version = got.Version + 1
-			err = e.opts.Store.Put(ctx, *nc)
-		}
-	}
-	return err
+	return e.coord.putFenced(ctx, nc, *l)
 }
 
-// persistMeta writes the bookkeeping m of a: under the token lease when
-// the store is shared (and not at all without it: the holder's
-// bookkeeping is the one that counts), else plainly.
+// persistMeta writes the bookkeeping m of a under the token lease, and
+// not at all without it: the holder's bookkeeping is the one that counts.
 func (e *Engine) persistMeta(ctx context.Context, a *app, m wxtoken.AppMeta) error {
-	if e.coord != nil {
-		l := a.token.lease.Load()
-		if l == nil {
-			return errNoLease
-		}
-		return e.coord.PutMetaFenced(ctx, m, *l)
+	l := a.token.lease.Load()
+	if l == nil {
+		return errNoLease
 	}
-	return e.opts.Store.PutMeta(ctx, m)
+	return e.coord.putMetaFenced(ctx, m, *l)
 }
 
-// watcher passes the shared store's news to the engine.
-type watcher struct{ e *Engine }
+// follow passes the shared store's news to the engine until ctx ends.
+func (c *cluster) follow(ctx context.Context) error { return c.Watch(ctx, c) }
 
 // Changed implements wxtoken.Watcher.
-func (w watcher) Changed(appID string, kind wxtoken.Kind, version uint64) {
-	e := w.e
+func (c *cluster) Changed(appID string, kind wxtoken.Kind, version uint64) {
+	e := c.e
 	a := e.apps[appID]
 	if a == nil {
 		return // an app this replica is not configured for
@@ -463,67 +494,69 @@ func (w watcher) Changed(appID string, kind wxtoken.Kind, version uint64) {
 }
 
 // Synced implements wxtoken.Watcher.
-func (w watcher) Synced(at time.Time, err error) {
-	e := w.e
-	e.cl.mu.Lock()
+func (c *cluster) Synced(at time.Time, err error) {
+	e := c.e
+	c.mu.Lock()
 	if err != nil {
-		if e.cl.syncErr == nil {
-			e.cl.downSince = at
+		if c.syncErr == nil {
+			c.downSince = at
 			e.log.Error("the shared store is unreachable; serving credentials from memory while they last", "err", err)
 		}
-		e.cl.syncErr, e.cl.reconcile = err, true
-		e.cl.mu.Unlock()
+		c.syncErr, c.reconcile = err, true
+		c.mu.Unlock()
 		return
 	}
-	if e.cl.syncErr != nil {
-		e.log.Info("the shared store is reachable again", "down_for", at.Sub(e.cl.downSince).Round(time.Millisecond))
+	if c.syncErr != nil {
+		e.log.Info("the shared store is reachable again", "down_for", at.Sub(c.downSince).Round(time.Millisecond))
 	}
-	e.cl.syncErr, e.cl.downSince = nil, time.Time{}
-	reconcile := e.cl.reconcile
-	e.cl.reconcile = false
-	e.cl.mu.Unlock()
-	e.cl.heard.Store(at.UnixNano())
+	c.syncErr, c.downSince = nil, time.Time{}
+	reconcile := c.reconcile
+	c.reconcile = false
+	c.mu.Unlock()
+	c.confirmed(at)
 	if reconcile {
-		e.reconcile()
+		c.reconcileAll()
 	}
 }
 
 // Reset implements wxtoken.Watcher.
-func (w watcher) Reset() {
-	w.e.cl.mu.Lock()
-	w.e.cl.reconcile = true
-	w.e.cl.mu.Unlock()
+func (c *cluster) Reset() {
+	c.mu.Lock()
+	c.reconcile = true
+	c.mu.Unlock()
 	// The store counts bookkeeping writes from scratch again.
-	for _, a := range w.e.order {
+	for _, a := range c.e.order {
 		a.mu.Lock()
 		a.metaSeen = 0
 		a.mu.Unlock()
 	}
-	w.e.log.Warn("the shared store lost its data; writing back what this replica holds")
+	c.e.log.Warn("the shared store lost its data; writing back what this replica holds")
 }
 
-// reconcile brings memory and the shared store together after an outage
-// or a reset of the store, without calling WeChat: a newer stored record
-// is adopted, and a record the store lacks or holds older (fetched while
-// it was away, or lost with it) is written back under its lease.
-func (e *Engine) reconcile() {
+// reconcileAll brings memory and the shared store together after an
+// outage or a reset of the store, without calling WeChat: a newer stored
+// record is adopted, and a record the store lacks or holds older (fetched
+// while it was away, or lost with it) is written back under its lease.
+func (c *cluster) reconcileAll() {
+	e := c.e
 	ctx, cancel := e.detached(e.opts.CallTimeout)
 	defer cancel()
 	for _, a := range e.order {
 		for _, s := range a.slots() {
-			if err := e.reconcileSlot(ctx, s); err != nil {
+			if err := c.reconcileSlot(ctx, s); err != nil {
 				e.log.Warn("reconciling with the shared store failed; trying again at the next sync",
 					"appid", a.cfg.AppID, "kind", s.kind, "err", err)
-				e.cl.mu.Lock()
-				e.cl.reconcile = true
-				e.cl.mu.Unlock()
+				c.mu.Lock()
+				c.reconcile = true
+				c.mu.Unlock()
 				return
 			}
 		}
 	}
 }
 
-func (e *Engine) reconcileSlot(ctx context.Context, s *slot) error {
+func (c *cluster) reconcileSlot(ctx context.Context, s *slot) error {
+	e := c.e
 	stored, err := e.readSlot(ctx, s)
 	if err != nil {
 		return err
@@ -533,7 +566,7 @@ func (e *Engine) reconcileSlot(ctx context.Context, s *slot) error {
 		return nil
 	}
 	a := s.app
-	l, err := e.coord.AcquireLease(ctx, s.key, e.opts.LeaseTTL)
+	l, err := c.AcquireLease(ctx, s.key, e.opts.LeaseTTL)
 	if errors.Is(err, wxtoken.ErrLeaseHeld) {
 		return nil // its holder writes what counts
 	}
@@ -542,16 +575,16 @@ func (e *Engine) reconcileSlot(ctx context.Context, s *slot) error {
 	}
 	release := e.holdLease(s, l)
 	defer release()
-	if err := e.coord.PutFenced(ctx, *cur, l); err != nil && !errors.Is(err, wxtoken.ErrStale) {
+	if err := c.PutFenced(ctx, *cur, l); err != nil && !errors.Is(err, wxtoken.ErrStale) {
 		return err
 	}
 	if s.kind == wxtoken.KindAccessToken {
-		if _, err := e.opts.Store.GetMeta(ctx, a.cfg.AppID); errors.Is(err, wxtoken.ErrNotFound) {
+		if _, err := c.store.GetMeta(ctx, a.cfg.AppID); errors.Is(err, wxtoken.ErrNotFound) {
 			a.mu.Lock()
 			m := a.meta
 			a.mu.Unlock()
 			m.AppID = a.cfg.AppID
-			if err := e.coord.PutMetaFenced(ctx, m, l); err != nil {
+			if err := c.PutMetaFenced(ctx, m, l); err != nil {
 				return err
 			}
 		}

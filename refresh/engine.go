@@ -108,15 +108,16 @@ type Engine struct {
 	lim   *limiter
 	// tokens maps the access_token values AppOf recognizes to their app.
 	tokens sync.Map // string -> *app
-	// coord is Options.Coordinator; cl its state. Nil for a store of the
-	// engine's own.
-	coord wxtoken.Coordinator
-	cl    cluster
+	// coord is solo for a store of the engine's own, a cluster for one
+	// shared through Options.Coordinator.
+	coord coordinator
 	// lateWake wakes checkLoop when what it plans from has changed.
 	lateWake chan struct{}
 
-	stop    chan struct{}
-	stopped sync.Once
+	// life ends when Close is called; everything the engine does apart
+	// from its callers derives from it.
+	life    context.Context
+	end     context.CancelFunc
 	wg      sync.WaitGroup
 	started atomic.Bool
 	// loaded is set once the stored credentials have been read;
@@ -221,9 +222,13 @@ func New(opts Options) (*Engine, error) {
 		lateWake: make(chan struct{}, 1),
 		log:      opts.Logger,
 		apps:     make(map[string]*app, len(opts.Apps)),
-		stop:     make(chan struct{}),
-		coord:    opts.Coordinator,
 	}
+	if opts.Coordinator != nil {
+		e.coord = &cluster{Coordinator: opts.Coordinator, store: opts.Store, e: e}
+	} else {
+		e.coord = solo{store: opts.Store}
+	}
+	e.life, e.end = context.WithCancel(context.Background())
 	if opts.Margin >= opts.Overlap {
 		return nil, fmt.Errorf("refresh: margin %v must be shorter than overlap %v", opts.Margin, opts.Overlap)
 	}
@@ -320,19 +325,11 @@ func (e *Engine) Start(ctx context.Context) error {
 	if !e.started.CompareAndSwap(false, true) {
 		return errors.New("refresh: engine already started")
 	}
-	err := e.load(ctx)
-	switch {
-	case err == nil:
-	case e.coord != nil && ctx.Err() == nil:
-		e.storeAway(err)
-		e.log.Error("reading the shared store failed; starting without the stored credentials, and trying again until they are loaded", "err", err)
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			e.loadLater()
-		}()
-	default:
-		return err
+	loadErr := e.load(ctx)
+	if loadErr != nil {
+		if err := e.coord.startWithout(ctx, loadErr); err != nil {
+			return err
+		}
 	}
 	e.wg.Add(1)
 	go func() {
@@ -348,7 +345,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		defer cancel()
 		e.checkLoop(ctx)
 	}()
-	if e.coord != nil && err == nil {
+	if loadErr == nil {
 		e.watch()
 	}
 	return nil
@@ -357,47 +354,25 @@ func (e *Engine) Start(ctx context.Context) error {
 // handout is schedule.handout for credential c of s at now, capped while a
 // late call could kill it (lateHandout).
 func (e *Engine) handout(s *slot, c *wxtoken.Credential, now time.Time) time.Duration {
-	return e.sch.lateHandout(e.sch.handout(c, s.tokenView(), e.known(now), now), c, e.lateCheck(s, c), now)
+	return e.sch.lateHandout(e.sch.handout(c, s.tokenView(), e.coord.known(now), now), c, e.lateCheck(s, c), now)
 }
 
 // Close stops the scheduler and waits for running refreshes to end. It is
 // safe to call more than once.
 func (e *Engine) Close() error {
-	e.stopped.Do(func() { close(e.stop) })
+	e.end()
 	e.wg.Wait()
 	return nil
-}
-
-// closing reports whether Close has been called.
-func (e *Engine) closing() bool {
-	select {
-	case <-e.stop:
-		return true
-	default:
-		return false
-	}
 }
 
 // detached returns a context that ends when the engine closes or after
 // timeout (none when zero), independent of any caller: a refresh that many
 // callers wait on must not die with the first caller's request.
 func (e *Engine) detached(timeout time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
 	if timeout > 0 {
-		var c2 context.CancelFunc
-		ctx, c2 = context.WithTimeout(ctx, timeout)
-		prev := cancel
-		cancel = func() { c2(); prev() }
+		return context.WithTimeout(e.life, timeout)
 	}
-	stopWatch := context.AfterFunc(ctx, func() {})
-	go func() {
-		select {
-		case <-e.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, func() { stopWatch(); cancel() }
+	return context.WithCancel(e.life)
 }
 
 func (a *app) slots() []*slot {
@@ -495,7 +470,7 @@ func (e *Engine) Credential(ctx context.Context, appID string, kind wxtoken.Kind
 	// two reads then errs on the short side.
 	tv := s.tokenView()
 	if cur := s.load(); cur != nil {
-		d := e.sch.lateHandout(e.sch.handout(cur, tv, e.known(now), now), cur, e.lateCheck(s, cur), now)
+		d := e.sch.lateHandout(e.sch.handout(cur, tv, e.coord.known(now), now), cur, e.lateCheck(s, cur), now)
 		if d > 0 {
 			if !now.Before(cur.RefreshAt) {
 				e.ensureDue(s, now)
@@ -508,9 +483,7 @@ func (e *Engine) Credential(ctx context.Context, appID string, kind wxtoken.Kind
 		// Another replica's credential may have arrived while this
 		// one's refresh failed, or be in the store unannounced yet (this
 		// replica was paused, or its feed is behind).
-		if e.coord != nil {
-			_ = e.syncSlot(ctx, s) // on failure, the refresh's error says more
-		}
+		_ = e.syncSlot(ctx, s) // on failure, the refresh's error says more
 		if g, ok := e.grant(s, s.load(), e.opts.Clock.Now()); ok {
 			return g, nil
 		}

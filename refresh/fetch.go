@@ -93,7 +93,7 @@ func (e *Engine) callToken(ctx context.Context, a *app, force bool) (wechat.Cred
 			if m.LastMintAt.After(m.AbandonedMintAt) {
 				m.AbandonedMintAt = m.LastMintAt
 			}
-			m.LastMintAt, m.LastMintBy = start, e.owner()
+			m.LastMintAt, m.LastMintBy = start, e.coord.Owner()
 		}
 		if force {
 			m.ForceRefreshes = append(m.ForceRefreshes, start)
@@ -301,7 +301,7 @@ func (e *Engine) clearTicketCall(ctx context.Context, s *slot, start time.Time) 
 // loses it); on a shared store it is returned and cur kept.
 func (e *Engine) rewrite(ctx context.Context, s *slot, cur, nc *wxtoken.Credential) error {
 	if err := e.persist(ctx, s, nc); err != nil {
-		if e.coord != nil {
+		if e.coord.shared() {
 			return err
 		}
 		e.log.Error("persisting credential bookkeeping failed; keeping it in memory", "appid", s.app.cfg.AppID, "kind", s.kind, "err", err)
@@ -382,7 +382,7 @@ func (e *Engine) passive(ctx context.Context, s *slot, stale string) (*wxtoken.C
 		return nil, &wxtoken.Error{Code: wxtoken.EUnavailable, Err: perr, Message: fmt.Sprintf(
 			"could not ask WeChat whether the access_token of app %s is dead; not spending a force_refresh", a.cfg.AppID)}
 	}
-	if e.coord != nil && s.lease.Load() == nil {
+	if s.lease.Load() == nil {
 		return nil, wxtoken.Errorf(wxtoken.EUnavailable,
 			"WeChat rejects the access_token of app %s, and a force_refresh is spent only under the lease, which needs the shared store", a.cfg.AppID)
 	}
@@ -451,7 +451,7 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 		switch {
 		// A classic token is only ever worked on under the lease, so one
 		// that finds no lease to write under lost it while working.
-		case e.coord != nil && (errors.Is(err, wxtoken.ErrLeaseLost) || errors.Is(err, wxtoken.ErrStale) ||
+		case e.coord.shared() && (errors.Is(err, wxtoken.ErrLeaseLost) || errors.Is(err, wxtoken.ErrStale) ||
 			errors.Is(err, errNoLease) && nc.API == wxtoken.TokenAPIClassic):
 			e.log.Warn("the shared store refused the refreshed credential; keeping what it holds",
 				"appid", a.cfg.AppID, "kind", s.kind, "version", nc.Version, "err", err)
@@ -487,7 +487,7 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 			}
 			return nil, &wxtoken.Error{Code: wxtoken.EUnavailable, Err: err, Message: fmt.Sprintf(
 				"the %s of app %s is being refreshed by another replica", s.kind, a.cfg.AppID)}
-		case e.coord != nil && nc.API == wxtoken.TokenAPIClassic:
+		case e.coord.shared() && nc.API == wxtoken.TokenAPIClassic:
 			e.log.Error("a classic access_token could not be written to the shared store; not serving it",
 				"appid", a.cfg.AppID, "err", err)
 			e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, "error")
@@ -582,7 +582,7 @@ func (e *Engine) backoffCeil(s *slot, now time.Time) (time.Duration, time.Durati
 // retry, and returns the error for the callers.
 func (e *Engine) fail(s *slot, reason string, err error) error {
 	a := s.app
-	if e.closing() && errors.Is(err, context.Canceled) {
+	if e.life.Err() != nil && errors.Is(err, context.Canceled) {
 		// The engine's own shutdown cut the call short: that says
 		// nothing about WeChat, so it is neither recorded nor reported
 		// as an upstream failure.
@@ -631,7 +631,7 @@ func (e *Engine) fail(s *slot, reason string, err error) error {
 		if c.Class == wechat.ClassConfig {
 			shared = nil
 		}
-		if !e.closing() {
+		if e.life.Err() == nil {
 			ctx, cancel := e.detached(e.opts.LeaseTTL)
 			e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) { m.TokenFailure = shared })
 			cancel()

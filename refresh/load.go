@@ -37,7 +37,7 @@ func (e *Engine) load(ctx context.Context) error {
 			return fmt.Errorf("refresh: load bookkeeping of %s: %w", a.cfg.AppID, err)
 		}
 	}
-	e.cl.heard.Store(loaded.UnixNano())
+	e.coord.confirmed(loaded)
 	for i := range stored {
 		c := stored[i]
 		s := e.slotOf(c.AppID, c.Kind)
@@ -92,23 +92,11 @@ func (s *slot) installNewer(c *wxtoken.Credential) bool {
 	}
 }
 
-// storeAway records that the shared store cannot be reached, from now if
-// it was reachable, and that memory must be checked against it when it
-// answers again.
-func (e *Engine) storeAway(err error) {
-	e.cl.mu.Lock()
-	defer e.cl.mu.Unlock()
-	if e.cl.syncErr == nil {
-		e.cl.downSince = e.opts.Clock.Now()
-	}
-	e.cl.syncErr, e.cl.reconcile = err, true
-}
-
 // loadLater loads the stored credentials from a shared store that did not
 // answer at the start, trying again with a capped backoff until it
 // answers or the engine closes; it then follows the store as Start would
 // have.
-func (e *Engine) loadLater() {
+func (e *Engine) loadLater(c *cluster) {
 	ctx, cancel := e.detached(0)
 	defer cancel()
 	began := e.opts.Clock.Now()
@@ -131,7 +119,7 @@ func (e *Engine) loadLater() {
 			return
 		}
 		if err != nil {
-			e.storeAway(err)
+			c.away(err)
 			// Once a minute at warning level, so that the log shows the
 			// replica still trying without a line per attempt.
 			if now := e.opts.Clock.Now(); now.Sub(warned) >= time.Minute {
@@ -143,11 +131,7 @@ func (e *Engine) loadLater() {
 			}
 			continue
 		}
-		// Reachable now; the watch's first check writes back what was
-		// fetched meanwhile (reconcile stays set).
-		e.cl.mu.Lock()
-		e.cl.syncErr, e.cl.downSince = nil, time.Time{}
-		e.cl.mu.Unlock()
+		c.back()
 		e.log.Info("the shared store answers; stored credentials loaded",
 			"after", e.opts.Clock.Now().Sub(began).Round(time.Millisecond), "attempts", attempt)
 		e.watch()
@@ -155,7 +139,7 @@ func (e *Engine) loadLater() {
 	}
 }
 
-// watch follows the shared store's changes until the engine closes.
+// watch follows the store's changes until the engine closes.
 func (e *Engine) watch() {
 	e.wg.Add(1)
 	go func() {
@@ -163,7 +147,7 @@ func (e *Engine) watch() {
 		ctx, cancel := e.detached(0)
 		defer cancel()
 		for {
-			err := e.coord.Watch(ctx, watcher{e})
+			err := e.coord.follow(ctx)
 			if ctx.Err() != nil {
 				return // Close
 			}
