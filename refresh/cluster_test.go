@@ -109,7 +109,9 @@ func (f *fleet) start(owner string, mod func(*Options)) *replica {
 	return r
 }
 
-func (f *fleet) calls() int { return f.sim.Calls(simulator.EndpointToken, appA) + f.sim.Calls(simulator.EndpointStableToken, appA) }
+func (f *fleet) calls() int {
+	return f.sim.Calls(simulator.EndpointToken, appA) + f.sim.Calls(simulator.EndpointStableToken, appA)
+}
 
 // eventually waits, in real time, until cond holds: what it waits for is
 // done by the engines' goroutines, not by the fake clock.
