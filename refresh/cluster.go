@@ -3,19 +3,24 @@ package refresh
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/wxtoken/wxtoken"
-	"github.com/wxtoken/wxtoken/wechat"
 )
 
-// This file is what the engine does when its store is shared by several
-// replicas (Options.Coordinator): it claims a credential's lease before it
-// talks to WeChat about it, writes under that lease, follows what the other
-// replicas write, and keeps serving from memory while the store is away.
+// This file is what only a store shared with other replicas asks of the
+// engine (Options.Coordinator): following the store's news, keeping
+// serving from memory while the store is away and bringing the two
+// together when it is back, starting without it, and waiting out the
+// calls of replicas that crashed with a classic token call in flight.
+
+// loadRetryMax caps the wait between two attempts to load the stored
+// credentials from a shared store that did not answer at the start: a
+// replica that has nothing to serve should notice the store's return
+// within seconds, and one read every few seconds costs the store nothing.
+const loadRetryMax = 5 * time.Second
 
 // cluster is the coordinator of a store shared through a
 // wxtoken.Coordinator, with what the engine learns of the store: it is
@@ -144,318 +149,6 @@ func (e *Engine) awaitLostMint(ctx context.Context, a *app) error {
 	case <-ctx.Done():
 		return e.waitError(a.token, ctx.Err())
 	}
-}
-
-// changes returns a channel that is closed at the next change of s.
-func (s *slot) changes() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.changed == nil {
-		s.changed = make(chan struct{})
-	}
-	return s.changed
-}
-
-// notify wakes everyone waiting on changes.
-func (s *slot) notify() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.changed != nil {
-		close(s.changed)
-		s.changed = nil
-	}
-}
-
-// adopt makes c, read from the store, the current value of s if it is
-// newer than what s holds.
-func (e *Engine) adopt(s *slot, c *wxtoken.Credential) {
-	for {
-		cur := s.cur.Load()
-		if cur != nil && cur.Version >= c.Version {
-			return
-		}
-		if s.cur.CompareAndSwap(cur, c) {
-			break
-		}
-	}
-	now := e.opts.Clock.Now()
-	e.remember(s.app, c)
-	e.queue.set(s, e.nextDue(s, now))
-	if s.kind == wxtoken.KindAccessToken {
-		// A replaced token may orphan the tickets fetched with it.
-		for _, t := range s.app.tickets {
-			e.queue.set(t, e.nextDue(t, now))
-		}
-		e.wakeChecks()
-	}
-	s.notify()
-	e.log.Debug("credential learnt from the shared store", "appid", c.AppID, "kind", c.Kind, "version", c.Version)
-}
-
-// syncSlot reads the record of s from the store and adopts it if it is
-// newer; for an access_token it reads the app's bookkeeping too.
-func (e *Engine) syncSlot(ctx context.Context, s *slot) error {
-	_, err := e.readSlot(ctx, s)
-	return err
-}
-
-// readSlot is syncSlot, returning the record read: nil when the store
-// holds none.
-func (e *Engine) readSlot(ctx context.Context, s *slot) (*wxtoken.Credential, error) {
-	c, err := e.coord.written(ctx, s.app.cfg.AppID, s.kind)
-	var stored *wxtoken.Credential
-	switch {
-	case err == nil:
-		stored = &c
-		e.adopt(s, stored)
-		s.heard.Store(e.opts.Clock.Now().UnixNano())
-	case errors.Is(err, wxtoken.ErrNotFound):
-	default:
-		return nil, err
-	}
-	if s.kind == wxtoken.KindAccessToken {
-		if err := e.syncMeta(ctx, s.app); err != nil {
-			return nil, err
-		}
-	}
-	return stored, nil
-}
-
-// syncMeta reads the bookkeeping of a from the store. While this replica
-// holds the token lease its own bookkeeping is the newest, and is kept.
-func (e *Engine) syncMeta(ctx context.Context, a *app) error {
-	if a.token.lease.Load() != nil {
-		return nil
-	}
-	return e.loadMeta(ctx, a)
-}
-
-// loadMeta reads the bookkeeping of a from the store and installs it.
-func (e *Engine) loadMeta(ctx context.Context, a *app) error {
-	m, err := e.coord.writtenMeta(ctx, a.cfg.AppID)
-	if errors.Is(err, wxtoken.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	e.setMeta(a, m)
-	now := e.opts.Clock.Now()
-	e.queue.set(a.token, e.nextDue(a.token, now))
-	a.token.notify()
-	return nil
-}
-
-// forgetBackoff returns m, read from the store at Start, without the wait
-// of a transient (or token_rejected) token failure it records, and notes
-// that failure so that setMeta forgets it again when a shared store tells
-// of it. The error stays for status. A backoff only spaces out retries
-// while WeChat is unreachable; carried over a restart it would keep
-// callers refused after WeChat recovered. The error policy's other waits
-// (quota, whitelist, risk confirmation) are kept.
-func (e *Engine) forgetBackoff(a *app, m wxtoken.AppMeta) wxtoken.AppMeta {
-	f := m.TokenFailure
-	if f == nil || !backedOff(f) {
-		return m
-	}
-	a.mu.Lock()
-	forgot := *f
-	a.forgot = &forgot
-	a.mu.Unlock()
-	kept := *f
-	kept.Count, kept.RetryAt = 0, time.Time{}
-	m.TokenFailure = &kept
-	return m
-}
-
-// backedOff reports whether f is a failure whose wait is a backoff.
-func backedOff(f *wxtoken.Failure) bool {
-	c := f.Error.Class
-	return !f.Blocked && (c == wechat.ClassTransient.String() || c == wechat.ClassTokenRejected.String())
-}
-
-// sameFailure reports whether f and g record the same failure, read from
-// a shared store at two times: their times may differ by the change in
-// this replica's measured offset to the store's clock in between.
-func sameFailure(f, g *wxtoken.Failure) bool {
-	near := func(a, b time.Time) bool { return a.Sub(b).Abs() < time.Second }
-	return f.Count == g.Count && f.Error.ErrCode == g.Error.ErrCode && near(f.RetryAt, g.RetryAt) && near(f.Error.At, g.Error.At)
-}
-
-// setMeta installs bookkeeping read from a store, with the token's
-// failure state it carries. The failure forgetBackoff dropped at Start,
-// read again (at the start of a watch, or before a claim), stays
-// forgotten; a failure written since, by this replica or another, is kept.
-func (e *Engine) setMeta(a *app, m wxtoken.AppMeta) {
-	a.mu.Lock()
-	if f := m.TokenFailure; f != nil && a.forgot != nil && backedOff(f) && sameFailure(f, a.forgot) {
-		kept := *f
-		kept.Count, kept.RetryAt = 0, time.Time{}
-		m.TokenFailure = &kept
-	}
-	a.meta = m
-	a.mirror()
-	a.blockedUntil = time.Time{}
-	if f := m.TokenFailure; f != nil && f.Blocked {
-		a.blockedUntil = f.RetryAt
-	}
-	a.mu.Unlock()
-	s := a.token
-	s.mu.Lock()
-	s.failures, s.retryAt, s.lastErr = 0, time.Time{}, nil
-	if f := m.TokenFailure; f != nil {
-		le := f.Error
-		s.failures, s.retryAt, s.lastErr = f.Count, f.RetryAt, &le
-	}
-	s.mu.Unlock()
-	e.wakeChecks()
-}
-
-// claim makes this replica the one that works on s, when the store is
-// shared: it takes the lease of s, waiting while another replica holds it
-// and adopting what that one writes. need says whether work is still
-// needed at a time; when another replica's write made it unneeded, claim
-// returns a nil release and a nil error. Otherwise it returns, with a nil
-// error, the function that gives the lease up.
-//
-// When the store cannot be reached, a stable access_token is worked on
-// without the lease (a normal-mode stable_token call changes nothing at
-// WeChat); every other credential waits for the store.
-func (e *Engine) claim(ctx context.Context, s *slot, need func(now time.Time) bool) (func(), error) {
-	poll := e.opts.LeaseTTL / 10
-	for {
-		changed := s.changes()
-		serr := e.syncSlot(ctx, s)
-		now := e.opts.Clock.Now()
-		if !need(now) {
-			return nil, nil
-		}
-		if err := e.gate(s, now); err != nil {
-			return nil, err
-		}
-		if serr != nil && ctx.Err() != nil {
-			return nil, e.waitError(s, ctx.Err())
-		}
-		l, err := e.coord.AcquireLease(ctx, s.key, e.opts.LeaseTTL)
-		switch {
-		case err == nil:
-			// The previous holder may have written just before it let go,
-			// the bookkeeping included: read before holdLease marks the
-			// lease held, which stops syncMeta.
-			serr := e.syncSlot(ctx, s)
-			release := e.holdLease(s, l)
-			if serr == nil && !need(e.opts.Clock.Now()) {
-				release()
-				return nil, nil
-			}
-			if err := e.gate(s, e.opts.Clock.Now()); err != nil {
-				release()
-				return nil, err
-			}
-			return release, nil
-		case errors.Is(err, wxtoken.ErrLeaseHeld):
-			t := e.opts.Clock.NewTimer(poll)
-			select {
-			case <-changed:
-			case <-t.C():
-			case <-ctx.Done():
-				t.Stop()
-				return nil, e.waitError(s, ctx.Err())
-			}
-			t.Stop()
-		case ctx.Err() != nil:
-			return nil, e.waitError(s, ctx.Err())
-		case s.kind == wxtoken.KindAccessToken && s.app.cfg.TokenAPI == wxtoken.TokenAPIStable:
-			e.log.Warn("the shared store is unreachable; refreshing the stable access_token without the lease",
-				"appid", s.app.cfg.AppID, "err", err)
-			return func() {}, nil
-		default:
-			e.log.Warn("the shared store is unreachable; not refreshing without the lease",
-				"appid", s.app.cfg.AppID, "kind", s.kind, "err", err)
-			return nil, &wxtoken.Error{Code: wxtoken.EUnavailable, Err: err, Message: fmt.Sprintf(
-				"the shared store is unreachable, and the %s of app %s is refreshed only by the replica holding its lease",
-				s.kind, s.app.cfg.AppID)}
-		}
-	}
-}
-
-func (e *Engine) waitError(s *slot, err error) error {
-	return &wxtoken.Error{Code: wxtoken.EUnavailable, Err: err,
-		Message: fmt.Sprintf("gave up waiting for %s of app %s: %v", s.kind, s.app.cfg.AppID, err)}
-}
-
-// holdLease records l as held by s and renews it until the returned
-// function is called, which releases it.
-func (e *Engine) holdLease(s *slot, l wxtoken.Lease) func() {
-	s.lease.Store(&l)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		every := e.opts.LeaseTTL / 3
-		for {
-			t := e.opts.Clock.NewTimer(every)
-			select {
-			case <-done:
-				t.Stop()
-				return
-			case <-t.C():
-			}
-			ctx, cancel := context.WithTimeout(e.life, every)
-			err := e.coord.RenewLease(ctx, l, e.opts.LeaseTTL)
-			cancel()
-			switch {
-			case errors.Is(err, wxtoken.ErrLeaseLost):
-				// The write at the end will be refused; whoever holds the
-				// lease now does the work.
-				e.log.Warn("lease lost while working", "appid", s.app.cfg.AppID, "kind", s.kind, "token", l.Token)
-				s.lease.CompareAndSwap(&l, nil)
-				return
-			case err != nil:
-				e.log.Warn("renewing a lease failed", "appid", s.app.cfg.AppID, "kind", s.kind, "err", err)
-			}
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			close(done)
-			wg.Wait()
-			s.lease.CompareAndSwap(&l, nil)
-			// A release the store misses costs the next holder a wait
-			// of at most the lease's TTL; so it is made even while the
-			// engine closes.
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(e.life), e.opts.LeaseTTL)
-			defer cancel()
-			if err := e.coord.ReleaseLease(ctx, l); err != nil {
-				e.log.Warn("releasing a lease failed", "appid", s.app.cfg.AppID, "kind", s.kind, "err", err)
-			}
-		})
-	}
-}
-
-// errNoLease says a write was not even tried: the store is shared, and
-// the work was done without its lease because the store was unreachable.
-var errNoLease = errors.New("not written to the shared store: the work was done without its lease while the store was unreachable")
-
-// persist writes nc under the lease of s.
-func (e *Engine) persist(ctx context.Context, s *slot, nc *wxtoken.Credential) error {
-	l := s.lease.Load()
-	if l == nil {
-		return errNoLease
-	}
-	return e.coord.putFenced(ctx, nc, *l)
-}
-
-// persistMeta writes the bookkeeping m of a under the token lease, and
-// not at all without it: the holder's bookkeeping is the one that counts.
-func (e *Engine) persistMeta(ctx context.Context, a *app, m wxtoken.AppMeta) error {
-	l := a.token.lease.Load()
-	if l == nil {
-		return errNoLease
-	}
-	return e.coord.putMetaFenced(ctx, m, *l)
 }
 
 // follow passes the shared store's news to the engine until ctx ends.
@@ -591,4 +284,51 @@ func (c *cluster) reconcileSlot(ctx context.Context, s *slot) error {
 	}
 	e.log.Info("credential written back to the shared store", "appid", a.cfg.AppID, "kind", s.kind, "version", cur.Version)
 	return nil
+}
+
+// loadLater loads the stored credentials from a shared store that did not
+// answer at the start, trying again with a capped backoff until it
+// answers or the engine closes; it then follows the store as Start would
+// have.
+func (e *Engine) loadLater(c *cluster) {
+	ctx, cancel := e.detached(0)
+	defer cancel()
+	began := e.opts.Clock.Now()
+	warned := began
+	step := e.opts.BackoffBase
+	for attempt := 1; ; attempt++ {
+		wait := step/2 + time.Duration(e.opts.Rand()*float64(step/2))
+		step = min(2*step, min(e.opts.BackoffMax, loadRetryMax))
+		t := e.opts.Clock.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		actx, acancel := context.WithTimeout(ctx, e.opts.CallTimeout)
+		err := e.load(actx)
+		acancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			c.away(err)
+			// Once a minute at warning level, so that the log shows the
+			// replica still trying without a line per attempt.
+			if now := e.opts.Clock.Now(); now.Sub(warned) >= time.Minute {
+				warned = now
+				e.log.Warn("the shared store still cannot be read; trying again",
+					"for", now.Sub(began).Round(time.Second), "attempts", attempt, "err", err)
+			} else {
+				e.log.Debug("the shared store still cannot be read; trying again", "attempt", attempt, "err", err)
+			}
+			continue
+		}
+		c.back()
+		e.log.Info("the shared store answers; stored credentials loaded",
+			"after", e.opts.Clock.Now().Sub(began).Round(time.Millisecond), "attempts", attempt)
+		e.watch()
+		return
+	}
 }

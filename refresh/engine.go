@@ -385,31 +385,6 @@ func (a *app) slots() []*slot {
 	return out
 }
 
-// mirror copies the bookkeeping's times that the read path needs into
-// atomics; the caller holds a.mu.
-func (a *app) mirror() {
-	store := func(v *atomic.Int64, t time.Time) {
-		if t.IsZero() {
-			v.Store(0)
-		} else {
-			v.Store(t.UnixNano())
-		}
-	}
-	store(&a.mint, a.meta.MintAttemptAt)
-	store(&a.abandoned, a.meta.AbandonedMintAt)
-	a.killed.Store(a.meta.KilledVersion)
-}
-
-// mintAt returns the first token call made since the current token was
-// fetched that could have replaced it, or zero.
-func (a *app) mintAt() time.Time {
-	n := a.mint.Load()
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
-}
-
 // tokenView reads what the handout of a credential of s needs to know of
 // the app's access_token, without a lock (a token needs only mintAt).
 // Read it before the credential to be handed out: an install between the
@@ -502,17 +477,6 @@ func reasonFor(s *slot) string {
 	return wxtoken.ReasonProactive
 }
 
-// ensureDue makes sure a stale credential is queued for refresh now, in case
-// its timer was lost (a suspended machine wakes past it).
-func (e *Engine) ensureDue(s *slot, now time.Time) {
-	due, queued := e.queue.dueAt(s)
-	if queued && due.After(now) {
-		if want := e.nextDue(s, now); want.Before(due) {
-			e.queue.set(s, want)
-		}
-	}
-}
-
 // Refresh implements wxtoken.Service: compare-and-refresh.
 func (e *Engine) Refresh(ctx context.Context, appID string, kind wxtoken.Kind, stale string) (wxtoken.Grant, error) {
 	s, err := e.lookup(appID, kind)
@@ -538,84 +502,6 @@ func (e *Engine) Refresh(ctx context.Context, appID string, kind wxtoken.Kind, s
 	return wxtoken.Grant{}, e.unavailable(s, nil)
 }
 
-// flight runs fn once for every concurrent caller of the same slot and
-// mode, on a context of its own; the caller waits until fn ends or ctx does.
-func (e *Engine) flight(ctx context.Context, s *slot, mode string, fn func(context.Context) (*wxtoken.Credential, error)) (*wxtoken.Credential, error) {
-	ch := e.sf.DoChan(s.key+"|"+mode, func() (any, error) {
-		s.flight.Lock()
-		defer s.flight.Unlock()
-		rctx, cancel := e.detached(e.opts.CallTimeout)
-		defer cancel()
-		return fn(rctx)
-	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		return r.Val.(*wxtoken.Credential), nil
-	case <-ctx.Done():
-		return nil, e.waitError(s, ctx.Err())
-	}
-}
-
-// fetch makes sure s holds a servable credential, fetching one when it
-// does not (or when a refresh is due and reason is proactive).
-func (e *Engine) fetch(ctx context.Context, s *slot, reason string) (*wxtoken.Credential, error) {
-	return e.flight(ctx, s, "fetch", func(ctx context.Context) (*wxtoken.Credential, error) {
-		// satisfied returns the credential when no refresh is needed: it
-		// is servable and not due, or the caller only needs a servable
-		// one. Someone (here or on another replica) may have refreshed
-		// while this one waited.
-		satisfied := func(now time.Time) (*wxtoken.Credential, bool) {
-			cur := s.load()
-			if _, ok := e.grant(s, cur, now); ok {
-				due := !now.Before(cur.RefreshAt) || e.ticketOrphaned(s, cur) || e.isDoomed(s, cur)
-				if !due || reason == wxtoken.ReasonStartup {
-					return cur, true
-				}
-			}
-			return nil, false
-		}
-		now := e.opts.Clock.Now()
-		if cur, ok := satisfied(now); ok {
-			return cur, nil
-		}
-		if err := e.gate(s, now); err != nil {
-			return nil, err
-		}
-		release, err := e.claim(ctx, s, func(now time.Time) bool { _, ok := satisfied(now); return !ok })
-		if err != nil {
-			return nil, err
-		}
-		if release == nil {
-			if cur, ok := satisfied(e.opts.Clock.Now()); ok {
-				return cur, nil
-			}
-			return nil, e.unavailable(s, nil)
-		}
-		defer release()
-		if s.kind == wxtoken.KindAccessToken {
-			return e.refreshToken(ctx, s, reason, false)
-		}
-		return e.refreshTicket(ctx, s, reason)
-	})
-}
-
-// gate refuses an upstream call while the error policy holds it back.
-func (e *Engine) gate(s *slot, now time.Time) error {
-	until := s.retryAtTime()
-	if s.kind == wxtoken.KindAccessToken {
-		if b := s.app.blocked(); b.After(until) {
-			until = b
-		}
-	}
-	if now.Before(until) {
-		return e.unavailable(s, &until)
-	}
-	return nil
-}
-
 func (a *app) blocked() time.Time {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -632,44 +518,4 @@ func (s *slot) lastError() *wxtoken.ErrorInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.lastErr
-}
-
-// unavailable is the error of a caller that cannot be served now: it says
-// why, with the last upstream failure's hint and errcode.
-func (e *Engine) unavailable(s *slot, until *time.Time) error {
-	le := s.lastError()
-	if le == nil && s.kind.IsTicket() {
-		le = s.app.token.lastError()
-	}
-	msg := fmt.Sprintf("no valid %s for app %s", s.kind, s.app.cfg.AppID)
-	err := &wxtoken.Error{Code: wxtoken.EUnavailable}
-	if le != nil {
-		msg += ": " + le.Hint
-		err.WeChatErrCode = le.ErrCode
-	}
-	if until != nil {
-		msg += fmt.Sprintf(" (next attempt at %s)", until.UTC().Format(time.RFC3339))
-		err.Retry = until.Sub(e.opts.Clock.Now())
-	}
-	err.Message = msg
-	return err
-}
-
-// ticketOrphaned reports whether ticket c was fetched with an access_token
-// that has since been replaced in a way that kills it: any classic mint, or
-// a stable force refresh (a stable rollover keeps the old token alive).
-func (e *Engine) ticketOrphaned(s *slot, c *wxtoken.Credential) bool {
-	if c == nil || !s.kind.IsTicket() {
-		return false
-	}
-	t := s.app.token.load()
-	if t == nil || t.Version <= c.TokenVersion {
-		return false
-	}
-	if t.API == wxtoken.TokenAPIClassic {
-		return true
-	}
-	s.app.mu.Lock()
-	defer s.app.mu.Unlock()
-	return s.app.meta.KilledVersion >= c.TokenVersion
 }
