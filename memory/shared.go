@@ -381,7 +381,9 @@ func (r *Replica) Watch(ctx context.Context, w wxtoken.Watcher) error {
 		version uint64
 	}
 	seen := map[string]uint64{}
+	h.mu.Lock()
 	epoch := h.epoch
+	h.mu.Unlock()
 	for {
 		h.mu.Lock()
 		wake, err := h.wake, h.fail

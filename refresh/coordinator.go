@@ -51,9 +51,9 @@ type coordinator interface {
 	// credentials and loads them in the background (nil).
 	startWithout(ctx context.Context, err error) error
 	// shared reports whether other replicas write to the store. Then a
-	// credential counts only once written there, where they can see it:
-	// one the store refuses or cannot take is handled as theirs, not
-	// served from memory.
+	// credential counts only once written there, where they can see it
+	// (one the store refuses or cannot take is handled as theirs, not
+	// served from memory), and Status and Health report on the store.
 	shared() bool
 }
 
@@ -82,9 +82,9 @@ func (solo) follow(ctx context.Context) error {
 }
 
 // putFenced writes nc as a compare-and-set on Version, retried once above
-// what is stored: a store that holds a higher Version than this engine
-// (written by an earlier process whose record was not loaded) must not
-// keep it from saving what it serves.
+// what is stored: the engine is the store's only writer, so a higher
+// Version there (a record it did not load) must not keep it from saving
+// what it serves.
 func (o solo) putFenced(ctx context.Context, nc *wxtoken.Credential, _ wxtoken.Lease) error {
 	err := o.store.Put(ctx, *nc)
 	if errors.Is(err, wxtoken.ErrStale) {
