@@ -351,12 +351,6 @@ func (e *Engine) Start(ctx context.Context) error {
 	return nil
 }
 
-// handout is schedule.handout for credential c of s at now, capped while a
-// late call could kill it (lateHandout).
-func (e *Engine) handout(s *slot, c *wxtoken.Credential, now time.Time) time.Duration {
-	return e.sch.lateHandout(e.sch.handout(c, s.tokenView(), e.coord.known(now), now), c, e.lateCheck(s, c), now)
-}
-
 // Close stops the scheduler and waits for running refreshes to end. It is
 // safe to call more than once.
 func (e *Engine) Close() error {
@@ -423,6 +417,12 @@ func (e *Engine) lookup(appID string, kind wxtoken.Kind) (*slot, error) {
 		return nil, wxtoken.Errorf(wxtoken.ENotFound, "app %s has no %s ticket configured", appID, kind)
 	}
 	return s, nil
+}
+
+// handout is schedule.handout for credential c of s at now, capped while a
+// late call could kill it (lateHandout).
+func (e *Engine) handout(s *slot, c *wxtoken.Credential, now time.Time) time.Duration {
+	return e.sch.lateHandout(e.sch.handout(c, s.tokenView(), e.coord.known(now), now), c, e.lateCheck(s, c), now)
 }
 
 // grant turns c into a Grant at now, or reports that it cannot be served.
