@@ -28,12 +28,20 @@ type Lease struct {
 
 // Coordinator is what a Store shared by several wxtoken replicas adds, so
 // that exactly one replica talks to WeChat for a credential at a time and
-// every replica learns of the others' writes.
+// every replica learns of the others' writes. It is three parts, each a
+// caller may need alone: leases, writes fenced by them, and a change feed.
 //
 // The times in records a Coordinator's Store hands back are in the
 // caller's clock, whatever the clocks of the replicas that wrote them:
 // an implementation translates through a clock that all replicas share.
 type Coordinator interface {
+	Leaser
+	FencedWriter
+	ChangeFeed
+}
+
+// Leaser hands out exclusive, expiring, fenced leases on names.
+type Leaser interface {
 	// Owner names this replica in the leases it takes.
 	Owner() string
 	// AcquireLease takes the lease on name for ttl if no one holds it;
@@ -47,11 +55,19 @@ type Coordinator interface {
 	ReleaseLease(ctx context.Context, l Lease) error
 	// LeaseHolders returns, for each name whose lease is held, its owner.
 	LeaseHolders(ctx context.Context, names []string) (map[string]string, error)
+}
+
+// FencedWriter writes to a shared Store only while a lease is held.
+type FencedWriter interface {
 	// PutFenced is Store.Put done only while l is held: otherwise it
 	// stores nothing and returns an error wrapping ErrLeaseLost.
 	PutFenced(ctx context.Context, c Credential, l Lease) error
 	// PutMetaFenced is Store.PutMeta done only while l is held.
 	PutMetaFenced(ctx context.Context, m AppMeta, l Lease) error
+}
+
+// ChangeFeed tells of the writes every replica makes to a shared Store.
+type ChangeFeed interface {
 	// Watch reports changes that any replica writes to w until ctx ends,
 	// then returns ctx's error. Calls to w come from one goroutine, one at
 	// a time.

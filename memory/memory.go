@@ -6,6 +6,10 @@
 // times come back in UTC without a monotonic clock reading, and values are
 // copied in and out, so a caller can never change stored state through a
 // slice it passed or received.
+//
+// Shared is the same store shared by several replicas in one process, each
+// with a Replica handle that is also a wxtoken.Coordinator: the cluster
+// mode's stand-in for Redis in tests.
 package memory
 
 import (

@@ -13,4 +13,24 @@
 // transient ones back off with jitter, the others hold calls back for the
 // time their class implies, and the cached credential is served until its
 // own expiry whatever happens.
+//
+// A few words the code uses in its comments and names:
+//
+//   - known: the time up to which the engine knows of every token call that
+//     any replica started (now, for a store of its own; see
+//     coordinator.known). A call started after it may already have
+//     replaced the current token, so handouts count from it.
+//   - heard: when the store last confirmed a credential, or every change
+//     written before that time (slot.heard, cluster.heardAt); reported as
+//     HeardAt in the status.
+//   - mintAt: the first token call made since the current access_token was
+//     fetched that could have replaced it (AppMeta.MintAttemptAt), zero when
+//     none was; the token dies an overlap after it at the latest.
+//   - metaSeen: the last change of an app's bookkeeping that a shared
+//     store told of, so that a repeated notice is not read again.
+//
+// Solo and cluster mode are two values of one coordinator interface
+// (coordinator.go): the engine claims a lease, writes under it and follows
+// the store the same way in both, and only cluster.go is about other
+// replicas.
 package refresh

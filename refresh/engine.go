@@ -108,15 +108,16 @@ type Engine struct {
 	lim   *limiter
 	// tokens maps the access_token values AppOf recognizes to their app.
 	tokens sync.Map // string -> *app
-	// coord is Options.Coordinator; cl its state. Nil for a store of the
-	// engine's own.
-	coord wxtoken.Coordinator
-	cl    cluster
+	// coord is solo for a store of the engine's own, a cluster for one
+	// shared through Options.Coordinator.
+	coord coordinator
 	// lateWake wakes checkLoop when what it plans from has changed.
 	lateWake chan struct{}
 
-	stop    chan struct{}
-	stopped sync.Once
+	// life ends when Close is called; everything the engine does apart
+	// from its callers derives from it.
+	life    context.Context
+	end     context.CancelFunc
 	wg      sync.WaitGroup
 	started atomic.Bool
 	// loaded is set once the stored credentials have been read;
@@ -221,9 +222,13 @@ func New(opts Options) (*Engine, error) {
 		lateWake: make(chan struct{}, 1),
 		log:      opts.Logger,
 		apps:     make(map[string]*app, len(opts.Apps)),
-		stop:     make(chan struct{}),
-		coord:    opts.Coordinator,
 	}
+	if opts.Coordinator != nil {
+		e.coord = &cluster{Coordinator: opts.Coordinator, store: opts.Store, e: e}
+	} else {
+		e.coord = solo{store: opts.Store}
+	}
+	e.life, e.end = context.WithCancel(context.Background())
 	if opts.Margin >= opts.Overlap {
 		return nil, fmt.Errorf("refresh: margin %v must be shorter than overlap %v", opts.Margin, opts.Overlap)
 	}
@@ -320,19 +325,11 @@ func (e *Engine) Start(ctx context.Context) error {
 	if !e.started.CompareAndSwap(false, true) {
 		return errors.New("refresh: engine already started")
 	}
-	err := e.load(ctx)
-	switch {
-	case err == nil:
-	case e.coord != nil && ctx.Err() == nil:
-		e.storeAway(err)
-		e.log.Error("reading the shared store failed; starting without the stored credentials, and trying again until they are loaded", "err", err)
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			e.loadLater()
-		}()
-	default:
-		return err
+	loadErr := e.load(ctx)
+	if loadErr != nil {
+		if err := e.coord.startWithout(ctx, loadErr); err != nil {
+			return err
+		}
 	}
 	e.wg.Add(1)
 	go func() {
@@ -348,56 +345,28 @@ func (e *Engine) Start(ctx context.Context) error {
 		defer cancel()
 		e.checkLoop(ctx)
 	}()
-	if e.coord != nil && err == nil {
+	if loadErr == nil {
 		e.watch()
 	}
 	return nil
 }
 
-// handout is schedule.handout for credential c of s at now, capped while a
-// late call could kill it (lateHandout).
-func (e *Engine) handout(s *slot, c *wxtoken.Credential, now time.Time) time.Duration {
-	return e.sch.lateHandout(e.sch.handout(c, s.tokenView(), e.known(now), now), c, e.lateCheck(s, c), now)
-}
-
 // Close stops the scheduler and waits for running refreshes to end. It is
 // safe to call more than once.
 func (e *Engine) Close() error {
-	e.stopped.Do(func() { close(e.stop) })
+	e.end()
 	e.wg.Wait()
 	return nil
-}
-
-// closing reports whether Close has been called.
-func (e *Engine) closing() bool {
-	select {
-	case <-e.stop:
-		return true
-	default:
-		return false
-	}
 }
 
 // detached returns a context that ends when the engine closes or after
 // timeout (none when zero), independent of any caller: a refresh that many
 // callers wait on must not die with the first caller's request.
 func (e *Engine) detached(timeout time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
 	if timeout > 0 {
-		var c2 context.CancelFunc
-		ctx, c2 = context.WithTimeout(ctx, timeout)
-		prev := cancel
-		cancel = func() { c2(); prev() }
+		return context.WithTimeout(e.life, timeout)
 	}
-	stopWatch := context.AfterFunc(ctx, func() {})
-	go func() {
-		select {
-		case <-e.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, func() { stopWatch(); cancel() }
+	return context.WithCancel(e.life)
 }
 
 func (a *app) slots() []*slot {
@@ -408,31 +377,6 @@ func (a *app) slots() []*slot {
 		}
 	}
 	return out
-}
-
-// mirror copies the bookkeeping's times that the read path needs into
-// atomics; the caller holds a.mu.
-func (a *app) mirror() {
-	store := func(v *atomic.Int64, t time.Time) {
-		if t.IsZero() {
-			v.Store(0)
-		} else {
-			v.Store(t.UnixNano())
-		}
-	}
-	store(&a.mint, a.meta.MintAttemptAt)
-	store(&a.abandoned, a.meta.AbandonedMintAt)
-	a.killed.Store(a.meta.KilledVersion)
-}
-
-// mintAt returns the first token call made since the current token was
-// fetched that could have replaced it, or zero.
-func (a *app) mintAt() time.Time {
-	n := a.mint.Load()
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
 }
 
 // tokenView reads what the handout of a credential of s needs to know of
@@ -475,6 +419,12 @@ func (e *Engine) lookup(appID string, kind wxtoken.Kind) (*slot, error) {
 	return s, nil
 }
 
+// handout is schedule.handout for credential c of s at now, capped while a
+// late call could kill it (lateHandout).
+func (e *Engine) handout(s *slot, c *wxtoken.Credential, now time.Time) time.Duration {
+	return e.sch.lateHandout(e.sch.handout(c, s.tokenView(), e.coord.known(now), now), c, e.lateCheck(s, c), now)
+}
+
 // grant turns c into a Grant at now, or reports that it cannot be served.
 func (e *Engine) grant(s *slot, c *wxtoken.Credential, now time.Time) (wxtoken.Grant, bool) {
 	d := e.handout(s, c, now)
@@ -495,7 +445,7 @@ func (e *Engine) Credential(ctx context.Context, appID string, kind wxtoken.Kind
 	// two reads then errs on the short side.
 	tv := s.tokenView()
 	if cur := s.load(); cur != nil {
-		d := e.sch.lateHandout(e.sch.handout(cur, tv, e.known(now), now), cur, e.lateCheck(s, cur), now)
+		d := e.sch.lateHandout(e.sch.handout(cur, tv, e.coord.known(now), now), cur, e.lateCheck(s, cur), now)
 		if d > 0 {
 			if !now.Before(cur.RefreshAt) {
 				e.ensureDue(s, now)
@@ -508,9 +458,7 @@ func (e *Engine) Credential(ctx context.Context, appID string, kind wxtoken.Kind
 		// Another replica's credential may have arrived while this
 		// one's refresh failed, or be in the store unannounced yet (this
 		// replica was paused, or its feed is behind).
-		if e.coord != nil {
-			_ = e.syncSlot(ctx, s) // on failure, the refresh's error says more
-		}
+		_ = e.syncSlot(ctx, s) // on failure, the refresh's error says more
 		if g, ok := e.grant(s, s.load(), e.opts.Clock.Now()); ok {
 			return g, nil
 		}
@@ -527,17 +475,6 @@ func reasonFor(s *slot) string {
 		return wxtoken.ReasonStartup
 	}
 	return wxtoken.ReasonProactive
-}
-
-// ensureDue makes sure a stale credential is queued for refresh now, in case
-// its timer was lost (a suspended machine wakes past it).
-func (e *Engine) ensureDue(s *slot, now time.Time) {
-	due, queued := e.queue.dueAt(s)
-	if queued && due.After(now) {
-		if want := e.nextDue(s, now); want.Before(due) {
-			e.queue.set(s, want)
-		}
-	}
 }
 
 // Refresh implements wxtoken.Service: compare-and-refresh.
@@ -565,84 +502,6 @@ func (e *Engine) Refresh(ctx context.Context, appID string, kind wxtoken.Kind, s
 	return wxtoken.Grant{}, e.unavailable(s, nil)
 }
 
-// flight runs fn once for every concurrent caller of the same slot and
-// mode, on a context of its own; the caller waits until fn ends or ctx does.
-func (e *Engine) flight(ctx context.Context, s *slot, mode string, fn func(context.Context) (*wxtoken.Credential, error)) (*wxtoken.Credential, error) {
-	ch := e.sf.DoChan(s.key+"|"+mode, func() (any, error) {
-		s.flight.Lock()
-		defer s.flight.Unlock()
-		rctx, cancel := e.detached(e.opts.CallTimeout)
-		defer cancel()
-		return fn(rctx)
-	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		return r.Val.(*wxtoken.Credential), nil
-	case <-ctx.Done():
-		return nil, e.waitError(s, ctx.Err())
-	}
-}
-
-// fetch makes sure s holds a servable credential, fetching one when it
-// does not (or when a refresh is due and reason is proactive).
-func (e *Engine) fetch(ctx context.Context, s *slot, reason string) (*wxtoken.Credential, error) {
-	return e.flight(ctx, s, "fetch", func(ctx context.Context) (*wxtoken.Credential, error) {
-		// satisfied returns the credential when no refresh is needed: it
-		// is servable and not due, or the caller only needs a servable
-		// one. Someone (here or on another replica) may have refreshed
-		// while this one waited.
-		satisfied := func(now time.Time) (*wxtoken.Credential, bool) {
-			cur := s.load()
-			if _, ok := e.grant(s, cur, now); ok {
-				due := !now.Before(cur.RefreshAt) || e.ticketOrphaned(s, cur) || e.isDoomed(s, cur)
-				if !due || reason == wxtoken.ReasonStartup {
-					return cur, true
-				}
-			}
-			return nil, false
-		}
-		now := e.opts.Clock.Now()
-		if cur, ok := satisfied(now); ok {
-			return cur, nil
-		}
-		if err := e.gate(s, now); err != nil {
-			return nil, err
-		}
-		release, err := e.claim(ctx, s, func(now time.Time) bool { _, ok := satisfied(now); return !ok })
-		if err != nil {
-			return nil, err
-		}
-		if release == nil {
-			if cur, ok := satisfied(e.opts.Clock.Now()); ok {
-				return cur, nil
-			}
-			return nil, e.unavailable(s, nil)
-		}
-		defer release()
-		if s.kind == wxtoken.KindAccessToken {
-			return e.refreshToken(ctx, s, reason, false)
-		}
-		return e.refreshTicket(ctx, s, reason)
-	})
-}
-
-// gate refuses an upstream call while the error policy holds it back.
-func (e *Engine) gate(s *slot, now time.Time) error {
-	until := s.retryAtTime()
-	if s.kind == wxtoken.KindAccessToken {
-		if b := s.app.blocked(); b.After(until) {
-			until = b
-		}
-	}
-	if now.Before(until) {
-		return e.unavailable(s, &until)
-	}
-	return nil
-}
-
 func (a *app) blocked() time.Time {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -659,44 +518,4 @@ func (s *slot) lastError() *wxtoken.ErrorInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.lastErr
-}
-
-// unavailable is the error of a caller that cannot be served now: it says
-// why, with the last upstream failure's hint and errcode.
-func (e *Engine) unavailable(s *slot, until *time.Time) error {
-	le := s.lastError()
-	if le == nil && s.kind.IsTicket() {
-		le = s.app.token.lastError()
-	}
-	msg := fmt.Sprintf("no valid %s for app %s", s.kind, s.app.cfg.AppID)
-	err := &wxtoken.Error{Code: wxtoken.EUnavailable}
-	if le != nil {
-		msg += ": " + le.Hint
-		err.WeChatErrCode = le.ErrCode
-	}
-	if until != nil {
-		msg += fmt.Sprintf(" (next attempt at %s)", until.UTC().Format(time.RFC3339))
-		err.Retry = until.Sub(e.opts.Clock.Now())
-	}
-	err.Message = msg
-	return err
-}
-
-// ticketOrphaned reports whether ticket c was fetched with an access_token
-// that has since been replaced in a way that kills it: any classic mint, or
-// a stable force refresh (a stable rollover keeps the old token alive).
-func (e *Engine) ticketOrphaned(s *slot, c *wxtoken.Credential) bool {
-	if c == nil || !s.kind.IsTicket() {
-		return false
-	}
-	t := s.app.token.load()
-	if t == nil || t.Version <= c.TokenVersion {
-		return false
-	}
-	if t.API == wxtoken.TokenAPIClassic {
-		return true
-	}
-	s.app.mu.Lock()
-	defer s.app.mu.Unlock()
-	return s.app.meta.KilledVersion >= c.TokenVersion
 }

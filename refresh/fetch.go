@@ -10,45 +10,105 @@ import (
 	"github.com/wxtoken/wxtoken/wechat"
 )
 
-// runDue is the scheduler's callback: it refreshes s in the background and
-// makes sure s is queued again whatever the outcome.
-func (e *Engine) runDue(s *slot) {
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		reason := wxtoken.ReasonProactive
-		switch cur := s.load(); {
-		case cur == nil:
-			reason = wxtoken.ReasonStartup
-		case e.ticketOrphaned(s, cur):
-			reason = wxtoken.ReasonTicket
-		case e.isDoomed(s, cur):
-			reason = wxtoken.ReasonLateMint
-		}
-		ctx, cancel := e.detached(0)
+// This file is how a credential is fetched: one flight per credential
+// whatever the number of callers, the gate of the error policy, the
+// lease, the upstream calls, and the install of their answer.
+
+// flight runs fn once for every concurrent caller of the same slot and
+// mode, on a context of its own; the caller waits until fn ends or ctx does.
+func (e *Engine) flight(ctx context.Context, s *slot, mode string, fn func(context.Context) (*wxtoken.Credential, error)) (*wxtoken.Credential, error) {
+	ch := e.sf.DoChan(s.key+"|"+mode, func() (any, error) {
+		s.flight.Lock()
+		defer s.flight.Unlock()
+		rctx, cancel := e.detached(e.opts.CallTimeout)
 		defer cancel()
-		_, _ = e.fetch(ctx, s, reason) // failures are logged and scheduled by fail
-		if _, queued := e.queue.dueAt(s); !queued {
-			e.queue.set(s, e.nextDue(s, e.opts.Clock.Now()))
+		return fn(rctx)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
 		}
-	}()
+		return r.Val.(*wxtoken.Credential), nil
+	case <-ctx.Done():
+		return nil, e.waitError(s, ctx.Err())
+	}
 }
 
-// nextDue is when s should next be looked at, from its state alone.
-func (e *Engine) nextDue(s *slot, now time.Time) time.Time {
-	due := now
-	if cur := s.load(); cur != nil && !e.ticketOrphaned(s, cur) && !e.isDoomed(s, cur) {
-		due = cur.RefreshAt
-	}
-	if r := s.retryAtTime(); r.After(due) {
-		due = r
-	}
+// fetch makes sure s holds a servable credential, fetching one when it
+// does not (or when a refresh is due and reason is proactive).
+func (e *Engine) fetch(ctx context.Context, s *slot, reason string) (*wxtoken.Credential, error) {
+	return e.flight(ctx, s, "fetch", func(ctx context.Context) (*wxtoken.Credential, error) {
+		// satisfied returns the credential when no refresh is needed: it
+		// is servable and not due, or the caller only needs a servable
+		// one. Someone (here or on another replica) may have refreshed
+		// while this one waited.
+		satisfied := func(now time.Time) (*wxtoken.Credential, bool) {
+			cur := s.load()
+			if _, ok := e.grant(s, cur, now); ok {
+				due := !now.Before(cur.RefreshAt) || e.ticketOrphaned(s, cur) || e.isDoomed(s, cur)
+				if !due || reason == wxtoken.ReasonStartup {
+					return cur, true
+				}
+			}
+			return nil, false
+		}
+		now := e.opts.Clock.Now()
+		if cur, ok := satisfied(now); ok {
+			return cur, nil
+		}
+		if err := e.gate(s, now); err != nil {
+			return nil, err
+		}
+		release, err := e.claim(ctx, s, func(now time.Time) bool { _, ok := satisfied(now); return !ok })
+		if err != nil {
+			return nil, err
+		}
+		if release == nil {
+			if cur, ok := satisfied(e.opts.Clock.Now()); ok {
+				return cur, nil
+			}
+			return nil, e.unavailable(s, nil)
+		}
+		defer release()
+		if s.kind == wxtoken.KindAccessToken {
+			return e.refreshToken(ctx, s, reason, false)
+		}
+		return e.refreshTicket(ctx, s, reason)
+	})
+}
+
+// gate refuses an upstream call while the error policy holds it back.
+func (e *Engine) gate(s *slot, now time.Time) error {
+	until := s.retryAtTime()
 	if s.kind == wxtoken.KindAccessToken {
-		if b := s.app.blocked(); b.After(due) {
-			due = b
+		if b := s.app.blocked(); b.After(until) {
+			until = b
 		}
 	}
-	return due
+	if now.Before(until) {
+		return e.unavailable(s, &until)
+	}
+	return nil
+}
+
+// ticketOrphaned reports whether ticket c was fetched with an access_token
+// that has since been replaced in a way that kills it: any classic mint, or
+// a stable force refresh (a stable rollover keeps the old token alive).
+func (e *Engine) ticketOrphaned(s *slot, c *wxtoken.Credential) bool {
+	if c == nil || !s.kind.IsTicket() {
+		return false
+	}
+	t := s.app.token.load()
+	if t == nil || t.Version <= c.TokenVersion {
+		return false
+	}
+	if t.API == wxtoken.TokenAPIClassic {
+		return true
+	}
+	s.app.mu.Lock()
+	defer s.app.mu.Unlock()
+	return s.app.meta.KilledVersion >= c.TokenVersion
 }
 
 // liveToken returns a servable access_token of a, fetching one if needed.
@@ -93,7 +153,7 @@ func (e *Engine) callToken(ctx context.Context, a *app, force bool) (wechat.Cred
 			if m.LastMintAt.After(m.AbandonedMintAt) {
 				m.AbandonedMintAt = m.LastMintAt
 			}
-			m.LastMintAt, m.LastMintBy = start, e.owner()
+			m.LastMintAt, m.LastMintBy = start, e.coord.Owner()
 		}
 		if force {
 			m.ForceRefreshes = append(m.ForceRefreshes, start)
@@ -149,37 +209,6 @@ func (e *Engine) callToken(ctx context.Context, a *app, force bool) (wechat.Cred
 		})
 	}
 	return w, start, err
-}
-
-// rollDay resets the day's counters when the China Standard Time day
-// changed.
-func rollDay(m *wxtoken.AppMeta, now time.Time) {
-	if day := wechat.QuotaDay(now); m.QuotaDay != day {
-		m.QuotaDay = day
-		m.TokenCalls = 0
-		m.ForceRefreshes = nil
-	}
-}
-
-// updateMeta changes a's bookkeeping with fn and persists it.
-func (e *Engine) updateMeta(ctx context.Context, a *app, fn func(*wxtoken.AppMeta)) {
-	a.saveMu.Lock()
-	defer a.saveMu.Unlock()
-	a.mu.Lock()
-	fn(&a.meta)
-	a.meta.AppID = a.cfg.AppID
-	a.mirror()
-	m := a.meta
-	m.ForceRefreshes = append([]time.Time(nil), a.meta.ForceRefreshes...)
-	a.mu.Unlock()
-	e.wakeChecks()
-	switch err := e.persistMeta(ctx, a, m); {
-	case errors.Is(err, errNoLease):
-		// Worked on without the lease while the shared store was away:
-		// the store keeps the lease holder's bookkeeping.
-	case err != nil:
-		e.log.Error("saving app bookkeeping failed", "appid", a.cfg.AppID, "err", err)
-	}
 }
 
 func (e *Engine) observeCall(appID, endpoint string, err error, start time.Time) {
@@ -301,7 +330,7 @@ func (e *Engine) clearTicketCall(ctx context.Context, s *slot, start time.Time) 
 // loses it); on a shared store it is returned and cur kept.
 func (e *Engine) rewrite(ctx context.Context, s *slot, cur, nc *wxtoken.Credential) error {
 	if err := e.persist(ctx, s, nc); err != nil {
-		if e.coord != nil {
+		if e.coord.shared() {
 			return err
 		}
 		e.log.Error("persisting credential bookkeeping failed; keeping it in memory", "appid", s.app.cfg.AppID, "kind", s.kind, "err", err)
@@ -382,7 +411,7 @@ func (e *Engine) passive(ctx context.Context, s *slot, stale string) (*wxtoken.C
 		return nil, &wxtoken.Error{Code: wxtoken.EUnavailable, Err: perr, Message: fmt.Sprintf(
 			"could not ask WeChat whether the access_token of app %s is dead; not spending a force_refresh", a.cfg.AppID)}
 	}
-	if e.coord != nil && s.lease.Load() == nil {
+	if s.lease.Load() == nil {
 		return nil, wxtoken.Errorf(wxtoken.EUnavailable,
 			"WeChat rejects the access_token of app %s, and a force_refresh is spent only under the lease, which needs the shared store", a.cfg.AppID)
 	}
@@ -393,23 +422,6 @@ func (e *Engine) passive(ctx context.Context, s *slot, stale string) (*wxtoken.C
 			"WeChat rejects the access_token of app %s and %s", a.cfg.AppID, why)
 	}
 	return e.refreshToken(ctx, s, wxtoken.ReasonPassive, true)
-}
-
-// forceAllowed checks the stable force_refresh budget.
-func (e *Engine) forceAllowed(a *app, now time.Time) (bool, string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	m := a.meta
-	if m.QuotaDay != wechat.QuotaDay(now) {
-		return true, ""
-	}
-	if len(m.ForceRefreshes) >= e.opts.ForceLimit {
-		return false, fmt.Sprintf("the force_refresh budget of %d a day is spent (it resets at 00:00 China Standard Time)", e.opts.ForceLimit)
-	}
-	if n := len(m.ForceRefreshes); n > 0 && now.Sub(m.ForceRefreshes[n-1]) < e.opts.ForceInterval {
-		return false, fmt.Sprintf("the last force_refresh was less than %v ago", e.opts.ForceInterval)
-	}
-	return true, ""
 }
 
 // install makes w the current value of s, persists it and plans its
@@ -451,7 +463,7 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 		switch {
 		// A classic token is only ever worked on under the lease, so one
 		// that finds no lease to write under lost it while working.
-		case e.coord != nil && (errors.Is(err, wxtoken.ErrLeaseLost) || errors.Is(err, wxtoken.ErrStale) ||
+		case e.coord.shared() && (errors.Is(err, wxtoken.ErrLeaseLost) || errors.Is(err, wxtoken.ErrStale) ||
 			errors.Is(err, errNoLease) && nc.API == wxtoken.TokenAPIClassic):
 			e.log.Warn("the shared store refused the refreshed credential; keeping what it holds",
 				"appid", a.cfg.AppID, "kind", s.kind, "version", nc.Version, "err", err)
@@ -487,7 +499,7 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 			}
 			return nil, &wxtoken.Error{Code: wxtoken.EUnavailable, Err: err, Message: fmt.Sprintf(
 				"the %s of app %s is being refreshed by another replica", s.kind, a.cfg.AppID)}
-		case e.coord != nil && nc.API == wxtoken.TokenAPIClassic:
+		case e.coord.shared() && nc.API == wxtoken.TokenAPIClassic:
 			e.log.Error("a classic access_token could not be written to the shared store; not serving it",
 				"appid", a.cfg.AppID, "err", err)
 			e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, "error")
@@ -541,116 +553,4 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 	e.log.Info("credential refreshed", "appid", a.cfg.AppID, "kind", s.kind, "reason", reason, "result", result,
 		"version", nc.Version, "expires_at", nc.ExpiresAt, "refresh_at", nc.RefreshAt)
 	return nc, nil
-}
-
-// wakeRefused makes ticket t due now if its callers are refused and it is
-// only backing off from failures that a token now fetched may end: its
-// token could not be fetched, or WeChat failed transiently. Its callers
-// are then served with the token, not after the rest of their backoff.
-func (e *Engine) wakeRefused(t *slot, now time.Time) {
-	if e.handout(t, t.load(), now) > 0 {
-		return
-	}
-	t.mu.Lock()
-	le := t.lastErr
-	wake := t.retryAt.After(now) && (le == nil ||
-		le.Class == wechat.ClassTransient.String() || le.Class == wechat.ClassTokenRejected.String())
-	if wake {
-		t.retryAt = time.Time{}
-	}
-	t.mu.Unlock()
-	if wake {
-		e.queue.set(t, now)
-	}
-}
-
-// backoffCeil returns the cap of the backoff of s at now, and how long its
-// credential may still be handed out (zero or less when callers are
-// refused): BackoffMax while a credential is served, which retries spread
-// over, and RefusedBackoffMax while callers are refused, who are served
-// again by the first retry after WeChat recovers.
-func (e *Engine) backoffCeil(s *slot, now time.Time) (time.Duration, time.Duration) {
-	left := e.handout(s, s.load(), now)
-	if left <= 0 {
-		return min(e.opts.BackoffMax, e.opts.RefusedBackoffMax), left
-	}
-	return e.opts.BackoffMax, left
-}
-
-// fail applies the error policy to a failed refresh of s: it records the
-// error, holds back further calls as long as the class says, schedules the
-// retry, and returns the error for the callers.
-func (e *Engine) fail(s *slot, reason string, err error) error {
-	a := s.app
-	if e.closing() && errors.Is(err, context.Canceled) {
-		// The engine's own shutdown cut the call short: that says
-		// nothing about WeChat, so it is neither recorded nor reported
-		// as an upstream failure.
-		e.log.Debug("refresh cut short by shutdown", "appid", a.cfg.AppID, "kind", s.kind, "reason", reason)
-		return e.waitError(s, err)
-	}
-	now := e.opts.Clock.Now()
-	c := wechat.Classify(err, now)
-	wait := time.Duration(float64(c.NotBefore.Sub(now)) * e.opts.PolicyScale)
-	ceil, left := e.backoffCeil(s, now)
-	s.mu.Lock()
-	s.failures++
-	if c.Class == wechat.ClassTransient || c.Class == wechat.ClassTokenRejected {
-		if b := backoff(s.failures, e.opts.BackoffBase, ceil, e.opts.Rand()); b > wait {
-			wait = b
-		}
-		// While the cached credential lasts, retry well before it ends.
-		if left > 0 && wait > left/2 {
-			wait = left / 2
-		}
-	}
-	if wait < e.sch.minGap {
-		wait = e.sch.minGap
-	}
-	s.retryAt = now.Add(wait)
-	retry := s.retryAt
-	s.lastErr = &wxtoken.ErrorInfo{ErrCode: c.ErrCode, Class: c.Class.String(), Message: err.Error(), Hint: c.Hint, At: now}
-	failure := wxtoken.Failure{Count: s.failures, RetryAt: retry, Error: *s.lastErr}
-	s.mu.Unlock()
-	if s.kind == wxtoken.KindAccessToken {
-		if c.Class.NeedsHuman() || c.Class == wechat.ClassMinuteLimit {
-			failure.Blocked = true
-			a.mu.Lock()
-			if retry.After(a.blockedUntil) {
-				a.blockedUntil = retry
-			}
-			a.mu.Unlock()
-		}
-		// Kept with the bookkeeping, so that a restart, and every
-		// replica on a shared store, hold back as long as this one.
-		// Except a configuration error: a restart with a corrected
-		// config must try again at once, as it would on a reload.
-		// Nor a call cut short by the engine's own shutdown: it says
-		// nothing about WeChat.
-		shared := &failure
-		if c.Class == wechat.ClassConfig {
-			shared = nil
-		}
-		if !e.closing() {
-			ctx, cancel := e.detached(e.opts.LeaseTTL)
-			e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) { m.TokenFailure = shared })
-			cancel()
-		}
-	}
-	e.queue.set(s, retry)
-	e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, "error")
-	level := "warn"
-	if c.Class.NeedsHuman() {
-		level = "error"
-	}
-	attrs := []any{"appid", a.cfg.AppID, "kind", s.kind, "reason", reason, "class", c.Class.String(),
-		"errcode", c.ErrCode, "hint", c.Hint, "retry_at", retry, "err", err}
-	if level == "error" {
-		e.log.Error("upstream refresh failed; an operator must act", attrs...)
-	} else {
-		e.log.Warn("upstream refresh failed", attrs...)
-	}
-	ue := e.unavailable(s, &retry).(*wxtoken.Error)
-	ue.Err = err
-	return ue
 }

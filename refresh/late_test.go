@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -177,92 +176,6 @@ func TestLateMintAfterAbandonedCallIsCaught(t *testing.T) {
 	}
 }
 
-// fakeCoord is a Coordinator over a memory store whose leases never run
-// out by themselves: the test takes them away. It tells no changes.
-type fakeCoord struct {
-	*memory.Store
-	mu     sync.Mutex
-	leases map[string]wxtoken.Lease
-	next   uint64
-}
-
-func newFakeCoord() *fakeCoord {
-	return &fakeCoord{Store: memory.New(), leases: map[string]wxtoken.Lease{}}
-}
-
-func (f *fakeCoord) Owner() string { return "r1" }
-
-func (f *fakeCoord) AcquireLease(_ context.Context, name string, _ time.Duration) (wxtoken.Lease, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, held := f.leases[name]; held {
-		return wxtoken.Lease{}, wxtoken.ErrLeaseHeld
-	}
-	f.next++
-	l := wxtoken.Lease{Name: name, Owner: "r1", Token: f.next}
-	f.leases[name] = l
-	return l, nil
-}
-
-func (f *fakeCoord) held(l wxtoken.Lease) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.leases[l.Name] == l
-}
-
-func (f *fakeCoord) RenewLease(_ context.Context, l wxtoken.Lease, _ time.Duration) error {
-	if !f.held(l) {
-		return wxtoken.ErrLeaseLost
-	}
-	return nil
-}
-
-func (f *fakeCoord) ReleaseLease(_ context.Context, l wxtoken.Lease) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.leases[l.Name] == l {
-		delete(f.leases, l.Name)
-	}
-	return nil
-}
-
-// takeAway ends whatever lease is held on name, as a lease running out
-// while its holder is paused does.
-func (f *fakeCoord) takeAway(name string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.leases, name)
-}
-
-func (f *fakeCoord) LeaseHolders(context.Context, []string) (map[string]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := map[string]string{}
-	for n, l := range f.leases {
-		out[n] = l.Owner
-	}
-	return out, nil
-}
-
-func (f *fakeCoord) PutFenced(ctx context.Context, c wxtoken.Credential, l wxtoken.Lease) error {
-	if !f.held(l) {
-		return wxtoken.ErrLeaseLost
-	}
-	return f.Put(ctx, c)
-}
-
-func (f *fakeCoord) PutMetaFenced(ctx context.Context, m wxtoken.AppMeta, l wxtoken.Lease) error {
-	if !f.held(l) {
-		return wxtoken.ErrLeaseLost
-	}
-	return f.PutMeta(ctx, m)
-}
-
-func (f *fakeCoord) Watch(ctx context.Context, _ wxtoken.Watcher) error {
-	<-ctx.Done()
-	return ctx.Err()
-}
-
 // TestLateAnswerAfterTakeover: a replica's classic refresh is answered
 // after its lease was lost and another replica stored a newer token, which
 // the answered call may have killed. When the checks against late calls
@@ -280,10 +193,14 @@ func TestLateAnswerAfterTakeover(t *testing.T) {
 		{"past the late bound: replaced at once", 4 * time.Minute, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			coord := newFakeCoord()
+			var coord *memory.Replica
 			var logs logbuf.Buffer
 			h := newHarness(t, wxtoken.TokenAPIClassic, nil, func(o *Options) {
+				coord = newShared(o).Replica("r1", nil)
 				o.Store, o.Coordinator = coord, coord
+				// Short enough that the lease runs out within the two
+				// seconds the other replica takes below.
+				o.LeaseTTL = 2 * time.Second
 				o.LateBound = 3 * time.Minute
 				o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			})
@@ -314,7 +231,6 @@ func TestLateAnswerAfterTakeover(t *testing.T) {
 
 			// Meanwhile its lease runs out; another replica records the
 			// call as abandoned, mints and stores a newer token.
-			coord.takeAway(wxtoken.LeaseName(appA, wxtoken.KindAccessToken))
 			m, err := coord.GetMeta(ctx, appA)
 			if err != nil || !m.LastMintAt.Equal(sent) {
 				t.Fatalf("stored bookkeeping %+v, %v: the call is not recorded", m, err)

@@ -4,16 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/wxtoken/wxtoken"
 )
-
-// loadRetryMax caps the wait between two attempts to load the stored
-// credentials from a shared store that did not answer at the start: a
-// replica that has nothing to serve should notice the store's return
-// within seconds, and one read every few seconds costs the store nothing.
-const loadRetryMax = 5 * time.Second
 
 // load reads every stored credential and bookkeeping record, and makes
 // them the engine's where they are newer than what it holds (a stable
@@ -37,7 +30,7 @@ func (e *Engine) load(ctx context.Context) error {
 			return fmt.Errorf("refresh: load bookkeeping of %s: %w", a.cfg.AppID, err)
 		}
 	}
-	e.cl.heard.Store(loaded.UnixNano())
+	e.coord.confirmed(loaded)
 	for i := range stored {
 		c := stored[i]
 		s := e.slotOf(c.AppID, c.Kind)
@@ -90,93 +83,4 @@ func (s *slot) installNewer(c *wxtoken.Credential) bool {
 			return true
 		}
 	}
-}
-
-// storeAway records that the shared store cannot be reached, from now if
-// it was reachable, and that memory must be checked against it when it
-// answers again.
-func (e *Engine) storeAway(err error) {
-	e.cl.mu.Lock()
-	defer e.cl.mu.Unlock()
-	if e.cl.syncErr == nil {
-		e.cl.downSince = e.opts.Clock.Now()
-	}
-	e.cl.syncErr, e.cl.reconcile = err, true
-}
-
-// loadLater loads the stored credentials from a shared store that did not
-// answer at the start, trying again with a capped backoff until it
-// answers or the engine closes; it then follows the store as Start would
-// have.
-func (e *Engine) loadLater() {
-	ctx, cancel := e.detached(0)
-	defer cancel()
-	began := e.opts.Clock.Now()
-	warned := began
-	step := e.opts.BackoffBase
-	for attempt := 1; ; attempt++ {
-		wait := step/2 + time.Duration(e.opts.Rand()*float64(step/2))
-		step = min(2*step, min(e.opts.BackoffMax, loadRetryMax))
-		t := e.opts.Clock.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C():
-		}
-		actx, acancel := context.WithTimeout(ctx, e.opts.CallTimeout)
-		err := e.load(actx)
-		acancel()
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			e.storeAway(err)
-			// Once a minute at warning level, so that the log shows the
-			// replica still trying without a line per attempt.
-			if now := e.opts.Clock.Now(); now.Sub(warned) >= time.Minute {
-				warned = now
-				e.log.Warn("the shared store still cannot be read; trying again",
-					"for", now.Sub(began).Round(time.Second), "attempts", attempt, "err", err)
-			} else {
-				e.log.Debug("the shared store still cannot be read; trying again", "attempt", attempt, "err", err)
-			}
-			continue
-		}
-		// Reachable now; the watch's first check writes back what was
-		// fetched meanwhile (reconcile stays set).
-		e.cl.mu.Lock()
-		e.cl.syncErr, e.cl.downSince = nil, time.Time{}
-		e.cl.mu.Unlock()
-		e.log.Info("the shared store answers; stored credentials loaded",
-			"after", e.opts.Clock.Now().Sub(began).Round(time.Millisecond), "attempts", attempt)
-		e.watch()
-		return
-	}
-}
-
-// watch follows the shared store's changes until the engine closes.
-func (e *Engine) watch() {
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		ctx, cancel := e.detached(0)
-		defer cancel()
-		for {
-			err := e.coord.Watch(ctx, watcher{e})
-			if ctx.Err() != nil {
-				return // Close
-			}
-			// Not expected: a watch follows outages by itself. Start
-			// another rather than go deaf to the other replicas.
-			e.log.Error("watching the shared store stopped; starting again", "err", err)
-			t := e.opts.Clock.NewTimer(time.Second)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C():
-			}
-		}
-	}()
 }

@@ -5,7 +5,13 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/wxtoken/wxtoken"
 )
+
+// This file is when each credential is next looked at: its due time,
+// the heap of due times that one goroutine serves, and the rate limit of
+// upstream calls.
 
 // scheduler holds one due time per credential in a min-heap and calls run
 // for each credential when its time comes. One goroutine serves every
@@ -156,4 +162,56 @@ func (l *limiter) wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// ensureDue makes sure a stale credential is queued for refresh now, in case
+// its timer was lost (a suspended machine wakes past it).
+func (e *Engine) ensureDue(s *slot, now time.Time) {
+	due, queued := e.queue.dueAt(s)
+	if queued && due.After(now) {
+		if want := e.nextDue(s, now); want.Before(due) {
+			e.queue.set(s, want)
+		}
+	}
+}
+
+// runDue is the scheduler's callback: it refreshes s in the background and
+// makes sure s is queued again whatever the outcome.
+func (e *Engine) runDue(s *slot) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		reason := wxtoken.ReasonProactive
+		switch cur := s.load(); {
+		case cur == nil:
+			reason = wxtoken.ReasonStartup
+		case e.ticketOrphaned(s, cur):
+			reason = wxtoken.ReasonTicket
+		case e.isDoomed(s, cur):
+			reason = wxtoken.ReasonLateMint
+		}
+		ctx, cancel := e.detached(0)
+		defer cancel()
+		_, _ = e.fetch(ctx, s, reason) // failures are logged and scheduled by fail
+		if _, queued := e.queue.dueAt(s); !queued {
+			e.queue.set(s, e.nextDue(s, e.opts.Clock.Now()))
+		}
+	}()
+}
+
+// nextDue is when s should next be looked at, from its state alone.
+func (e *Engine) nextDue(s *slot, now time.Time) time.Time {
+	due := now
+	if cur := s.load(); cur != nil && !e.ticketOrphaned(s, cur) && !e.isDoomed(s, cur) {
+		due = cur.RefreshAt
+	}
+	if r := s.retryAtTime(); r.After(due) {
+		due = r
+	}
+	if s.kind == wxtoken.KindAccessToken {
+		if b := s.app.blocked(); b.After(due) {
+			due = b
+		}
+	}
+	return due
 }

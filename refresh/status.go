@@ -51,9 +51,9 @@ func (e *Engine) Status(ctx context.Context) []wxtoken.AppStatus {
 			if due, ok := e.queue.dueAt(s); ok {
 				cs.NextRefreshAt = &due
 			}
-			if e.coord != nil {
+			if e.coord.shared() {
 				cs.LeaseHolder = holders[s.key]
-				heard := time.Unix(0, max(s.heard.Load(), e.cl.heard.Load())).UTC()
+				heard := time.Unix(0, max(s.heard.Load(), e.coord.heard().UnixNano())).UTC()
 				cs.HeardAt = &heard
 			}
 			st.Credentials = append(st.Credentials, cs)
@@ -63,12 +63,9 @@ func (e *Engine) Status(ctx context.Context) []wxtoken.AppStatus {
 	return out
 }
 
-// leaseHolders returns the holder of every held lease of the shared
-// store, by slot key; nil without one or when it cannot be asked.
+// leaseHolders returns the holder of every held lease, by slot key; nil
+// for a store of the engine's own or when it cannot be asked.
 func (e *Engine) leaseHolders(ctx context.Context) map[string]string {
-	if e.coord == nil {
-		return nil
-	}
 	var names []string
 	for _, a := range e.order {
 		for _, s := range a.slots() {
@@ -89,12 +86,7 @@ func (e *Engine) leaseHolders(ctx context.Context) map[string]string {
 
 // Replica names this replica in leases, or is empty without a shared
 // store.
-func (e *Engine) Replica() string {
-	if e.coord == nil {
-		return ""
-	}
-	return e.coord.Owner()
-}
+func (e *Engine) Replica() string { return e.coord.Owner() }
 
 // Drain marks the engine as shutting down: it goes on serving, but
 // reports not ready, so that load balancers stop sending it requests.
@@ -138,13 +130,13 @@ func (e *Engine) Health(context.Context) wxtoken.Health {
 			h.Apps = append(h.Apps, ah)
 		}
 	}
-	since, storeErr := e.storeDown()
+	since, storeErr := e.coord.down()
 	if !e.loaded.Load() && storeErr == nil {
 		// Start has not read the store yet.
 		h.Ready = false
 		h.Reasons = append(h.Reasons, "starting: the stored credentials are not loaded yet")
 	}
-	if e.coord != nil {
+	if e.coord.shared() {
 		st := &wxtoken.StoreHealth{Reachable: storeErr == nil, Loaded: e.loaded.Load()}
 		if storeErr != nil {
 			since = since.UTC()
@@ -160,7 +152,7 @@ func (e *Engine) Health(context.Context) wxtoken.Health {
 		}
 		h.Store = st
 	}
-	if e.draining.Load() || e.closing() {
+	if e.draining.Load() || e.life.Err() != nil {
 		h.Ready = false
 		h.Reasons = append(h.Reasons, "shutting down")
 	}
