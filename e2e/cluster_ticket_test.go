@@ -20,10 +20,13 @@ import (
 func TestClusterTicketsNeverDead(t *testing.T) {
 	redisAddr := redistest.Addr(t)
 	// A ticket is refreshed at about two thirds of its life: with these, a
-	// replaced one ends more than a second before its own expiry.
+	// replaced one ends more than a second before its own expiry. The
+	// overlap leaves a ticket due for refresh two seconds of handout
+	// (overlap - margin), so that a replica that has not yet heard of its
+	// refresh through Redis still serves it on two loaded cores.
 	const (
-		ttl     = 8 * time.Second
-		overlap = 1500 * time.Millisecond
+		ttl     = 12 * time.Second
+		overlap = 2500 * time.Millisecond
 	)
 	for _, api := range []string{"stable", "classic"} {
 		t.Run(api, func(t *testing.T) {
