@@ -75,8 +75,8 @@ type setup struct {
 	// policyScale multiplies every wait of the error policy; default 1/600
 	// (a 5-minute wait becomes 0.5 s).
 	policyScale float64
-	// readTimeout is the server's read timeout (server.Options); 0 keeps
-	// the default.
+	// readTimeout is the HTTP server's read timeout (server.Options.HTTP);
+	// 0 keeps the default.
 	readTimeout time.Duration
 	// oldTicket is the simulator's OldTicket: what a new ticket does to the
 	// one it replaces; "" for the simulator's default.
@@ -267,12 +267,15 @@ func (e *env) startWith(cfg *config.Config, clock refresh.Clock, log *slog.Logge
 		ceil = e.setup.backoffMax
 	}
 	srv, err := server.New(ctx, cfg, server.Options{
-		Logger:      log,
-		Clock:       clock,
-		PolicyScale: e.setup.policyScale,
-		BackoffBase: base,
-		BackoffMax:  ceil,
-		ReadTimeout: e.setup.readTimeout,
+		Logger: log,
+		Engine: func(o *refresh.Options) {
+			o.Clock, o.PolicyScale, o.BackoffBase, o.BackoffMax = clock, e.setup.policyScale, base, ceil
+		},
+		HTTP: func(hs *http.Server) {
+			if e.setup.readTimeout != 0 {
+				hs.ReadTimeout = e.setup.readTimeout
+			}
+		},
 	})
 	if err != nil {
 		cancel()
