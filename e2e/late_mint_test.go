@@ -119,7 +119,10 @@ func TestLateClassicMintSolo(t *testing.T) {
 		}
 		return false
 	})
-	time.Sleep(time.Second) // polled on for a while: the watchdog checks the third token; nothing to wait on
+	// Polled on for a while, so that the watchdog checks the third token:
+	// 40 answers, a second of the two pollers (whose answers name no
+	// replica).
+	log.waitServed(t, 40, "the pollers to serve on", "")
 	cancel()
 	wg.Wait()
 	fails.report(t)
