@@ -77,6 +77,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if err := CheckConfig(cfg); err != nil {
+		return nil, err
+	}
 	s := &Server{cfg: cfg, log: log, store: opts.Store}
 	defer func() {
 		if err != nil {
