@@ -90,5 +90,7 @@ type Watcher interface {
 	Reset()
 }
 
-// LeaseName is the name of the lease that guards one credential of an app.
-func LeaseName(appID string, kind Kind) string { return appID + "/" + string(kind) }
+// LeaseName is CredentialKey, under its former name.
+//
+// Deprecated: use CredentialKey.
+func LeaseName(appID string, kind Kind) string { return CredentialKey(appID, kind) }

@@ -32,6 +32,12 @@ func (k Kind) IsTicket() bool { return k == KindJSAPITicket || k == KindWxCard }
 // Valid reports whether k is one of the known kinds.
 func (k Kind) Valid() bool { return k == KindAccessToken || k.IsTicket() }
 
+// CredentialKey names one credential of an app as "appid/kind": the key
+// of its record in a store, and the name of the lease that guards it.
+// Kinds never contain a slash, so the name is unambiguous even for an
+// appid that does; with an empty kind it names the app's bookkeeping.
+func CredentialKey(appID string, kind Kind) string { return appID + "/" + string(kind) }
+
 // ParseTicketKind turns a ticket type as it appears in URLs and config
 // ("jsapi", "wx_card") into a Kind.
 func ParseTicketKind(s string) (Kind, error) {

@@ -184,12 +184,6 @@ func bucket(tx *bbolt.Tx, name string) (*bbolt.Bucket, error) {
 	return b, nil
 }
 
-func credentialKey(appID string, kind wxtoken.Kind) string {
-	// Kinds never contain a slash, so the key is unambiguous even for an
-	// AppID that does.
-	return appID + "/" + string(kind)
-}
-
 // decodeCredential decodes the record stored under key and checks that it
 // belongs there. json.Unmarshal copies strings out of data, so the result
 // stays valid after the transaction that owns data ends.
@@ -198,7 +192,7 @@ func decodeCredential(key string, data []byte) (wxtoken.Credential, error) {
 	if err := json.Unmarshal(data, &c); err != nil {
 		return wxtoken.Credential{}, fmt.Errorf("decode credential %q: %w", key, err)
 	}
-	if got := credentialKey(c.AppID, c.Kind); got != key {
+	if got := wxtoken.CredentialKey(c.AppID, c.Kind); got != key {
 		return wxtoken.Credential{}, fmt.Errorf("decode credential %q: the record is for %q", key, got)
 	}
 	return c, nil
@@ -211,7 +205,7 @@ func (s *Store) errorf(format string, args ...any) error {
 // Get returns the record for (appID, kind), or an error wrapping
 // wxtoken.ErrNotFound.
 func (s *Store) Get(ctx context.Context, appID string, kind wxtoken.Kind) (wxtoken.Credential, error) {
-	key := credentialKey(appID, kind)
+	key := wxtoken.CredentialKey(appID, kind)
 	if err := ctx.Err(); err != nil {
 		return wxtoken.Credential{}, s.errorf("get %q: %w", key, err)
 	}
@@ -269,7 +263,7 @@ func (s *Store) Put(ctx context.Context, c wxtoken.Credential) error {
 	if err := c.Validate(); err != nil {
 		return s.errorf("put: %w", err)
 	}
-	key := credentialKey(c.AppID, c.Kind)
+	key := wxtoken.CredentialKey(c.AppID, c.Kind)
 	if err := ctx.Err(); err != nil {
 		return s.errorf("put %q: %w", key, err)
 	}

@@ -10,23 +10,21 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/internal/mock"
 )
 
 // stubService answers Credential with fn; the front door's behaviour with
 // a real engine is tested end to end in e2e.
-type stubService struct {
-	wxtoken.Service
-	fn func() (wxtoken.Grant, error)
-}
-
-func (s stubService) Credential(context.Context, string, wxtoken.Kind) (wxtoken.Grant, error) {
-	return s.fn()
+func stubService(fn func() (wxtoken.Grant, error)) *mock.Service {
+	return &mock.Service{CredentialFn: func(context.Context, string, wxtoken.Kind) (wxtoken.Grant, error) {
+		return fn()
+	}}
 }
 
 func newStub(t *testing.T, fn func() (wxtoken.Grant, error)) *Handler {
 	t.Helper()
 	h, err := New(Options{
-		Service:  stubService{fn: fn},
+		Service:  stubService(fn),
 		AppOf:    func(string) (string, bool) { return "", false },
 		Apps:     []App{{AppID: "wxA", Secret: "secretA"}},
 		Upstream: "http://127.0.0.1:1",
@@ -97,7 +95,7 @@ func TestOtherPathsGoToNext(t *testing.T) {
 }
 
 func TestNewRefusesBadOptions(t *testing.T) {
-	ok := Options{Service: stubService{}, AppOf: func(string) (string, bool) { return "", false }, Upstream: "https://api.weixin.qq.com"}
+	ok := Options{Service: &mock.Service{}, AppOf: func(string) (string, bool) { return "", false }, Upstream: "https://api.weixin.qq.com"}
 	for name, mod := range map[string]func(*Options){
 		"no service":          func(o *Options) { o.Service = nil },
 		"no AppOf":            func(o *Options) { o.AppOf = nil },

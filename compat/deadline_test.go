@@ -32,7 +32,7 @@ func relayFront(t *testing.T, upstream http.Handler, mod func(*Options)) *httpte
 	up := httptest.NewServer(upstream)
 	t.Cleanup(up.Close)
 	opts := Options{
-		Service:  stubService{fn: func() (wxtoken.Grant, error) { return wxtoken.Grant{Value: "T", ExpiresIn: time.Hour}, nil }},
+		Service:  stubService(func() (wxtoken.Grant, error) { return wxtoken.Grant{Value: "T", ExpiresIn: time.Hour}, nil }),
 		AppOf:    func(tok string) (string, bool) { return "wxA", tok == "T" },
 		Upstream: up.URL,
 		BodyIdle: testReadTimeout,

@@ -70,12 +70,12 @@ func newSNSFront(t *testing.T) *snsFront {
 		t.Fatal(err)
 	}
 	f.h, err = New(Options{
-		Service: stubService{fn: func() (wxtoken.Grant, error) {
+		Service: stubService(func() (wxtoken.Grant, error) {
 			f.mu.Lock()
 			f.credentials++
 			f.mu.Unlock()
 			return wxtoken.Grant{}, errors.New("an /sns/ call asked for the app's token")
-		}},
+		}),
 		AppOf: func(tok string) (string, bool) {
 			if tok == appToken {
 				return "wxA", true

@@ -9,10 +9,6 @@ import (
 // characters of RFC 3986, so that the path needs no escaping anywhere.
 var basePathSegmentRe = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
 
-// apiRoots are the first path segments of the HTTP API's own routes, which
-// the front door must not shadow.
-func apiRoots() []string { return []string{"v1", "healthz", "readyz", "metrics"} }
-
 func (ch *checker) compat(c *Config) {
 	cp := &c.Compat
 	if cp.BasePath == "" {
@@ -36,17 +32,12 @@ func (ch *checker) compat(c *Config) {
 		ch.errorf("compat.base_path", `%s must not end with "/"`, show(p))
 		return
 	}
-	segs := strings.Split(p[1:], "/")
-	for _, s := range segs {
+	for _, s := range strings.Split(p[1:], "/") {
 		if s == "." || s == ".." || !basePathSegmentRe.MatchString(s) {
 			ch.errorf("compat.base_path", `%s is not a clean path: want segments of letters, digits, ".", "_", "~" or "-", such as /wechat`, show(p))
 			return
 		}
 	}
-	for _, r := range apiRoots() {
-		if segs[0] == r {
-			ch.errorf("compat.base_path", "%s would hide the HTTP API's /%s routes: choose another path, such as /wechat", show(p), r)
-			return
-		}
-	}
+	// A base path over the HTTP API's routes is refused by
+	// server.CheckConfig, which knows them.
 }

@@ -26,8 +26,6 @@ func TestValidateCompat(t *testing.T) {
 		{name: "space", compat: "compat: {enabled: true, base_path: '/we chat'}", err: "is not a clean path"},
 		{name: "escape", compat: "compat: {enabled: true, base_path: /we%20chat}", err: "is not a clean path"},
 		{name: "query", compat: "compat: {enabled: true, base_path: '/wechat?x=1'}", err: "is not a clean path"},
-		{name: "hides the API", compat: "compat: {enabled: true, base_path: /v1}", err: `compat.base_path: "/v1" would hide the HTTP API's /v1 routes`},
-		{name: "hides the API below", compat: "compat: {enabled: true, base_path: /metrics/wx}", err: "would hide the HTTP API's /metrics routes"},
 		{name: "a prefix of an API root is fine", compat: "compat: {enabled: true, base_path: /v10}", basePath: "/v10"},
 		{name: "too long", compat: "compat: {enabled: true, base_path: /" + strings.Repeat("a", 128) + "}", err: "compat.base_path: longer than 128 characters"},
 		{name: "unknown key", compat: "compat: {enabled: true, prefix: /wechat}", err: "compat.prefix: unknown key"},

@@ -150,16 +150,6 @@ type App struct {
 	Tickets []wxtoken.Kind `yaml:"tickets"`
 }
 
-// HasTicket reports whether the app is configured to keep ticket kind k.
-func (a App) HasTicket(k wxtoken.Kind) bool {
-	for _, t := range a.Tickets {
-		if t == k {
-			return true
-		}
-	}
-	return false
-}
-
 // Compat configures the WeChat-compatible front door: WeChat's own API
 // paths, served on the HTTP API's listener so that unchanged SDKs can use
 // wxtoken as their API host.
@@ -218,16 +208,6 @@ func (l Log) SlogLevel() slog.Level {
 		return slog.LevelError
 	}
 	return slog.LevelInfo
-}
-
-// App returns the configured app with the given appid.
-func (c *Config) App(appID string) (App, bool) {
-	for _, a := range c.Apps {
-		if a.AppID == appID {
-			return a, true
-		}
-	}
-	return App{}, false
 }
 
 // Default returns a config with every default filled in and no apps or

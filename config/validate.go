@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -472,7 +473,7 @@ func (ch *checker) clients(c *Config) {
 			if a == AllApps {
 				continue
 			}
-			if _, ok := c.App(a); !ok {
+			if !slices.ContainsFunc(c.Apps, func(x App) bool { return x.AppID == a }) {
 				ch.errorf(fmt.Sprintf("%s.apps[%d]", key, j), `%s is not a configured appid (or "*" for all)`, show(a))
 			}
 		}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxtoken/wxtoken/internal/integration"
+
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/wxtoken/wxtoken/internal/redistest"
@@ -34,6 +36,36 @@ func (l *servedLog) add(s served) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.all = append(l.all, s)
+}
+
+// waitServed waits until every replica named has served n more answers
+// than it had when waitServed was called, for a check that goes on while
+// the pollers work: a count of answers rather than a stretch of time.
+func (l *servedLog) waitServed(t *testing.T, n int, what string, replicas ...string) {
+	t.Helper()
+	count := func(name string) int {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		k := 0
+		for _, s := range l.all {
+			if s.replica == name {
+				k++
+			}
+		}
+		return k
+	}
+	from := map[string]int{}
+	for _, r := range replicas {
+		from[r] = count(r)
+	}
+	waitFor(t, 30*time.Second, what, func() bool {
+		for _, r := range replicas {
+			if count(r)-from[r] < n {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func (l *servedLog) snapshot() []served {
@@ -93,6 +125,7 @@ func (w *deathWatch) times() (lastAlive, dead time.Time) {
 // handed out lives through its promise; and the paused replica, woken,
 // serves what the others serve.
 func TestClusterLateClassicMint(t *testing.T) {
+	integration.Skip(t)
 	redisAddr := redistest.Addr(t)
 	bin := buildWxtoken(t)
 	const (
@@ -253,8 +286,14 @@ func TestClusterLateClassicMint(t *testing.T) {
 		return n == len(survivors)
 	})
 
-	// Wake the paused replica: it serves what the others serve.
-	time.Sleep(time.Second) // the survivors work on meanwhile; nothing to wait on
+	// Wake the paused replica, once the survivors have served on for a
+	// while (20 answers each, a second of polling): it serves what the
+	// others serve.
+	var survivorNames []string
+	for _, p := range survivors {
+		survivorNames = append(survivorNames, p.name)
+	}
+	log.waitServed(t, 20, "the survivors to serve on", survivorNames...)
 	_ = victim.cmd.Process.Signal(syscall.SIGCONT)
 	waitFor(t, 10*time.Second, "the woken replica to serve the survivors' token", func() bool {
 		w, err := get(victim)
@@ -267,7 +306,8 @@ func TestClusterLateClassicMint(t *testing.T) {
 	stopMu.Lock()
 	paused[name] = false
 	stopMu.Unlock()
-	time.Sleep(time.Second) // all replicas are polled together for a while; nothing to wait on
+	// All replicas are polled together for a while: 20 answers each.
+	log.waitServed(t, 20, "every replica to serve on", "p1", "p2", "p3")
 	cancel()
 	wg.Wait()
 	fails.report(t)

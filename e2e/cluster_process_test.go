@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxtoken/wxtoken/internal/integration"
+
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/wxtoken/wxtoken/internal/logbuf"
@@ -103,6 +105,7 @@ func (e *env) startProc(t *testing.T, bin, name string) *proc {
 // token; and a paused holder that wakes up with a token in hand cannot
 // write it over the newer one.
 func TestClusterLeaseHolderDies(t *testing.T) {
+	integration.Skip(t)
 	redisAddr := redistest.Addr(t)
 	bin := buildWxtoken(t)
 	for _, mode := range []string{"kill", "pause"} {
@@ -253,8 +256,12 @@ func TestClusterLeaseHolderDies(t *testing.T) {
 
 			if mode == "pause" {
 				// Let the sleeper's answer (a newer mint than the old
-				// token, older than the new one) wait, then wake it.
-				time.Sleep(2 * time.Second) // the replicas work on meanwhile; nothing to wait on
+				// token, older than the new one) wait, then wake it: once
+				// the simulator has answered all three token calls, the
+				// first fetch, the sleeper's and the takeover's.
+				waitFor(t, 10*time.Second, "the simulator to answer the sleeper's call", func() bool {
+					return e.answers("/cgi-bin/token") >= 3
+				})
 				_ = victim.cmd.Process.Signal(syscall.SIGCONT)
 				victMu.Lock()
 				victimN = ""

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxtoken/wxtoken/internal/integration"
 	"github.com/wxtoken/wxtoken/internal/redistest"
 	"github.com/wxtoken/wxtoken/simulator"
 )
@@ -18,6 +19,7 @@ import (
 // ticket out for longer than it lives: the others learn of every ticket
 // call from the store before it is made.
 func TestClusterTicketsNeverDead(t *testing.T) {
+	integration.Skip(t)
 	redisAddr := redistest.Addr(t)
 	// A ticket is refreshed at about two thirds of its life: with these, a
 	// replaced one ends more than a second before its own expiry. The

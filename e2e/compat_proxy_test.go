@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxtoken/wxtoken/internal/integration"
 	"github.com/wxtoken/wxtoken/simulator"
 )
 
@@ -14,6 +15,7 @@ import (
 // token belongs to, whatever the order of the parameters, and refuses a
 // token wxtoken did not hand out.
 func TestCompatTicket(t *testing.T) {
+	integration.Skip(t)
 	e := newCompatEnv(t, setup{
 		apps: []appSpec{{id: "wxtick", api: "stable", tickets: []string{"jsapi", "wx_card"}}, {id: "wxbare", api: "classic"}},
 		ttl:  time.Minute, overlap: 5 * time.Second,
@@ -67,6 +69,7 @@ func TestCompatTicket(t *testing.T) {
 // the client key or the appid header; the answer comes back as WeChat
 // gave it.
 func TestCompatProxyKeepsTheCall(t *testing.T) {
+	integration.Skip(t)
 	const appID = "wxrelay"
 	e := newCompatEnv(t, setup{apps: []appSpec{{id: appID, api: "stable"}}, ttl: time.Minute, overlap: 5 * time.Second})
 	rec := e.recordUpstream(t)
@@ -134,6 +137,7 @@ func TestCompatProxyKeepsTheCall(t *testing.T) {
 // TestCompatNoOpenRelay: calls that carry nothing wxtoken can vouch for
 // are answered by wxtoken and never reach the upstream.
 func TestCompatNoOpenRelay(t *testing.T) {
+	integration.Skip(t)
 	e := newCompatEnv(t, setup{
 		apps:    []appSpec{{id: "wxmine", api: "stable"}, {id: "wxother", api: "stable"}},
 		clients: []clientSpec{{name: "mine", apps: []string{"wxmine"}}, {name: "all", apps: []string{"*"}}},
@@ -198,6 +202,7 @@ func TestCompatNoOpenRelay(t *testing.T) {
 // replaced is still swapped for the current one. A body over the retry
 // limit is streamed and not retried.
 func TestCompatProxyHealsRejectedToken(t *testing.T) {
+	integration.Skip(t)
 	const appID = "wxheal"
 	e := newCompatEnv(t, setup{apps: []appSpec{{id: appID, api: "stable"}}, ttl: time.Minute, overlap: 5 * time.Second, passiveInterval: 200 * time.Millisecond})
 	rec := e.recordUpstream(t)
@@ -213,6 +218,8 @@ func TestCompatProxyHealsRejectedToken(t *testing.T) {
 	if a.status != 200 || a.raw != `{"errcode":0,"errmsg":"ok"}` {
 		t.Fatalf("the healed call: %s", a)
 	}
+	// The report that healed the call was made before its answer came.
+	reported := time.Now()
 	cur := e.token(t, appID).value
 	if cur == old {
 		t.Fatal("the rejected token was not replaced")
@@ -237,7 +244,11 @@ func TestCompatProxyHealsRejectedToken(t *testing.T) {
 	}
 
 	// A body too large to hold is streamed, and a rejection is passed on.
-	time.Sleep(300 * time.Millisecond) // past passive_interval, so that a report would run
+	// Past passive_interval since that report, so that a report would run.
+	passive := e.cfg.Refresh.PassiveInterval.Std()
+	waitFor(t, 5*time.Second, "passive_interval to pass since the last report", func() bool {
+		return time.Since(reported) > passive
+	})
 	if _, err := e.sim.Rotate(appID, simulator.KindStable); err != nil {
 		t.Fatal(err)
 	}
@@ -257,6 +268,7 @@ func TestCompatProxyHealsRejectedToken(t *testing.T) {
 // the HTTP API's 404; with a base path the front door is below it and
 // nowhere else.
 func TestCompatDisabledAndBasePath(t *testing.T) {
+	integration.Skip(t)
 	const appID = "wxwhere"
 	e := newEnv(t, setup{apps: []appSpec{{id: appID, api: "stable"}}, ttl: time.Minute, overlap: 5 * time.Second})
 	first := e.start()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxtoken/wxtoken/internal/integration"
 	"github.com/wxtoken/wxtoken/simulator"
 )
 
@@ -50,6 +51,7 @@ func (e *env) mintCode(t *testing.T, appID, openID string) string {
 // appid header come with it), the AppSecret is put in where the key stood,
 // and none of it touches the app's token.
 func TestCompatSNSLoginThroughTheFrontDoor(t *testing.T) {
+	integration.Skip(t)
 	e := newCompatEnv(t, setup{
 		apps: []appSpec{{id: "wxmini", api: "stable"}, {id: "wxweb", api: "classic"}, {id: "wxplat", api: "stable"}},
 		clients: []clientSpec{
@@ -200,6 +202,7 @@ func TestCompatSNSLoginThroughTheFrontDoor(t *testing.T) {
 // secret is; and once the key is removed from the config, the restarted
 // server refuses it the same way, without an upstream call.
 func TestCompatClientKeyAsSecret(t *testing.T) {
+	integration.Skip(t)
 	const appID = "wxkeyed"
 	e := newCompatEnv(t, setup{
 		apps: []appSpec{{id: appID, api: "stable", tickets: []string{"jsapi"}}, {id: "wxelse", api: "stable"}},

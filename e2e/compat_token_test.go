@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxtoken/wxtoken/internal/integration"
 	"github.com/wxtoken/wxtoken/simulator"
 )
 
@@ -13,6 +14,7 @@ import (
 // answer, in WeChat's exact shape, the token the HTTP API hands out, for
 // either token API of the app, and never call WeChat per request.
 func TestCompatTokenFromCache(t *testing.T) {
+	integration.Skip(t)
 	for _, api := range []string{"stable", "classic"} {
 		t.Run(api, func(t *testing.T) {
 			const appID = "wxfront"
@@ -60,6 +62,7 @@ func TestCompatTokenFromCache(t *testing.T) {
 // TestCompatTokenErrors: bad token requests get WeChat's own errcodes, in
 // WeChat's order, without reaching WeChat.
 func TestCompatTokenErrors(t *testing.T) {
+	integration.Skip(t)
 	const appID = "wxfront"
 	e := newCompatEnv(t, setup{apps: []appSpec{{id: appID, api: "stable"}}, ttl: time.Minute, overlap: 5 * time.Second})
 	e.start()
@@ -102,6 +105,7 @@ func TestCompatTokenErrors(t *testing.T) {
 // it once, and a second report right after is held back by the rate
 // limit and answered with the current token.
 func TestCompatForceRefreshIsAReport(t *testing.T) {
+	integration.Skip(t)
 	const appID = "wxforce"
 	e := newCompatEnv(t, setup{apps: []appSpec{{id: appID, api: "stable"}}, ttl: time.Minute, overlap: 5 * time.Second, passiveInterval: 2 * time.Second})
 	e.start()
@@ -154,6 +158,7 @@ func TestCompatForceRefreshIsAReport(t *testing.T) {
 // door for a token while its refresh is due and in flight are all served
 // at once, and the refresh is the one upstream call.
 func TestCompatConcurrentTokenReadsDuringRefresh(t *testing.T) {
+	integration.Skip(t)
 	for _, api := range []string{"classic", "stable"} {
 		t.Run(api, func(t *testing.T) {
 			t.Parallel()

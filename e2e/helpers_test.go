@@ -75,8 +75,8 @@ type setup struct {
 	// policyScale multiplies every wait of the error policy; default 1/600
 	// (a 5-minute wait becomes 0.5 s).
 	policyScale float64
-	// readTimeout is the server's read timeout (server.Options); 0 keeps
-	// the default.
+	// readTimeout is the HTTP server's read timeout (server.Options.HTTP);
+	// 0 keeps the default.
 	readTimeout time.Duration
 	// oldTicket is the simulator's OldTicket: what a new ticket does to the
 	// one it replaces; "" for the simulator's default.
@@ -107,6 +107,11 @@ type env struct {
 	// its secrets from.
 	yaml    string
 	envVars map[string]string
+	// answered counts the calls the simulator has finished answering, by
+	// path: a slow answer is counted once it is written, not when the
+	// call arrives, as the simulator's own counters are.
+	answeredMu sync.Mutex
+	answered   map[string]int
 }
 
 // newEnv starts a simulator and builds a wxtoken config for s; call start
@@ -127,11 +132,12 @@ func newEnv(t *testing.T, s setup) *env {
 		s.clients = []clientSpec{{name: "e2e", apps: []string{"*"}, admin: true}}
 	}
 	e := &env{
-		t:       t,
-		setup:   s,
-		secrets: map[string]string{},
-		keys:    map[string]string{},
-		logs:    &logbuf.Buffer{},
+		t:        t,
+		setup:    s,
+		secrets:  map[string]string{},
+		keys:     map[string]string{},
+		logs:     &logbuf.Buffer{},
+		answered: map[string]int{},
 	}
 	e.log = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.hc = &http.Client{
@@ -153,7 +159,12 @@ func newEnv(t *testing.T, s setup) *env {
 	if err != nil {
 		t.Fatalf("simulator.New: %v", err)
 	}
-	simSrv := httptest.NewServer(sim)
+	simSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sim.ServeHTTP(w, r)
+		e.answeredMu.Lock()
+		e.answered[r.URL.Path]++
+		e.answeredMu.Unlock()
+	}))
 	t.Cleanup(simSrv.Close)
 	e.sim, e.simURL = sim, simSrv.URL
 
@@ -256,12 +267,15 @@ func (e *env) startWith(cfg *config.Config, clock refresh.Clock, log *slog.Logge
 		ceil = e.setup.backoffMax
 	}
 	srv, err := server.New(ctx, cfg, server.Options{
-		Logger:      log,
-		Clock:       clock,
-		PolicyScale: e.setup.policyScale,
-		BackoffBase: base,
-		BackoffMax:  ceil,
-		ReadTimeout: e.setup.readTimeout,
+		Logger: log,
+		Engine: func(o *refresh.Options) {
+			o.Clock, o.PolicyScale, o.BackoffBase, o.BackoffMax = clock, e.setup.policyScale, base, ceil
+		},
+		HTTP: func(hs *http.Server) {
+			if e.setup.readTimeout != 0 {
+				hs.ReadTimeout = e.setup.readTimeout
+			}
+		},
 	})
 	if err != nil {
 		cancel()
@@ -531,6 +545,33 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// quiet waits until the server started last holds every credential fresh
+// and has planned its next look at each more than ahead from now: it
+// means to call WeChat for none of them before then. It stands in for
+// waiting a while to see that nothing happens.
+func (e *env) quiet(t *testing.T, ahead time.Duration) {
+	t.Helper()
+	waitFor(t, 5*time.Second, fmt.Sprintf("the server to plan nothing for the next %v", ahead), func() bool {
+		st := e.status(t, e.base)
+		for _, a := range st.Apps {
+			for _, c := range a.Credentials {
+				if c.State != "fresh" || c.NextRefreshAt == nil || time.Until(*c.NextRefreshAt) < ahead {
+					return false
+				}
+			}
+		}
+		return len(st.Apps) > 0
+	})
+}
+
+// answers returns how many calls to path (such as "/cgi-bin/token") the
+// simulator has finished answering.
+func (e *env) answers(path string) int {
+	e.answeredMu.Lock()
+	defer e.answeredMu.Unlock()
+	return e.answered[path]
 }
 
 // tokenEndpoint is the simulator endpoint that mints tokens for api.

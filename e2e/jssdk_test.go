@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/wxtoken/wxtoken/internal/integration"
 )
 
 type jssdkJSON struct {
@@ -22,6 +24,7 @@ type jssdkJSON struct {
 // jsapi ticket the tickets route hands out, the URL signed is the page URL
 // without its fragment, and a URL that cannot be a page's location is 400.
 func TestJSSDKConfigSignature(t *testing.T) {
+	integration.Skip(t)
 	const appID = "wxjssdk"
 	e := newEnv(t, setup{
 		apps: []appSpec{{id: appID, api: "stable", tickets: []string{"jsapi"}}},

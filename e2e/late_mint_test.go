@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxtoken/wxtoken/internal/integration"
 	"github.com/wxtoken/wxtoken/simulator"
 )
 
@@ -18,6 +19,7 @@ import (
 // answer promises it beyond its death by more than the check interval plus
 // the least expires_in, and every other token lives through its promises.
 func TestLateClassicMintSolo(t *testing.T) {
+	integration.Skip(t)
 	const (
 		appID   = "wxlatesolo"
 		ttl     = 16 * time.Second
@@ -117,7 +119,10 @@ func TestLateClassicMintSolo(t *testing.T) {
 		}
 		return false
 	})
-	time.Sleep(time.Second) // polled on for a while: the watchdog checks the third token; nothing to wait on
+	// Polled on for a while, so that the watchdog checks the third token:
+	// 40 answers, a second of the two pollers (whose answers name no
+	// replica).
+	log.waitServed(t, 40, "the pollers to serve on", "")
 	cancel()
 	wg.Wait()
 	fails.report(t)

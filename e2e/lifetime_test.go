@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxtoken/wxtoken/internal/integration"
 	"github.com/wxtoken/wxtoken/simulator"
 )
 
@@ -100,6 +101,7 @@ func (h *handedOut) distinct(kind string) int {
 // both behaviours of a replaced ticket: ending an overlap after the next
 // ticket call, as a classic token does, or living on to its own expiry.
 func TestNoDeadCredentialIsHandedOut(t *testing.T) {
+	integration.Skip(t)
 	const (
 		ttl     = 8 * time.Second
 		overlap = 2 * time.Second

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxtoken/wxtoken/internal/integration"
 	"github.com/wxtoken/wxtoken/simulator"
 )
 
@@ -61,6 +62,7 @@ func (e *env) awaitServed(t *testing.T, appID string, limit time.Duration) time.
 // recovers, both are served again within 20 s, though the refreshes have
 // failed many times in a row.
 func TestServedSoonAfterOutage(t *testing.T) {
+	integration.Skip(t)
 	const appID = "wxrecover"
 	// A classic token refreshed at about two thirds of 16 s fails every
 	// half second or so until it expires: its backoff count is high by
@@ -95,6 +97,7 @@ func TestServedSoonAfterOutage(t *testing.T) {
 // predecessor stored, but calls WeChat at once, and serves the token and
 // ticket within 20 s of WeChat's recovery.
 func TestServedSoonAfterOutageAndRestart(t *testing.T) {
+	integration.Skip(t)
 	const appID = "wxrecover"
 	e := newEnv(t, setup{
 		apps: []appSpec{{id: appID, api: "stable", tickets: []string{"jsapi"}}},

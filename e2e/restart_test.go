@@ -4,12 +4,15 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/wxtoken/wxtoken/internal/integration"
 )
 
 // TestRestartServesPersistedCredentials: a server started on the bolt file
 // of a stopped one serves the persisted, still valid token and ticket
 // without calling WeChat.
 func TestRestartServesPersistedCredentials(t *testing.T) {
+	integration.Skip(t)
 	for _, api := range []string{"stable", "classic"} {
 		t.Run(api, func(t *testing.T) {
 			const appID = "wxrestart"
@@ -42,8 +45,9 @@ func TestRestartServesPersistedCredentials(t *testing.T) {
 				t.Errorf("after the restart the token is promised until %s, beyond the %s promised before",
 					tok2.deadline.Format(time.RFC3339Nano), tok.deadline.Format(time.RFC3339Nano))
 			}
-			// Give the new server's scheduler time to act, had it meant to.
-			time.Sleep(500 * time.Millisecond)
+			// The new server's scheduler has made its plan, and it holds
+			// no call to WeChat for now.
+			e.quiet(t, 5*time.Second)
 			if got := e.sim.Calls("", "") - calls; got != 0 {
 				t.Errorf("the restarted server made %d upstream calls, want 0", got)
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/wxtoken/wxtoken"
 
 	"github.com/wxtoken/wxtoken/httpapi"
+	"github.com/wxtoken/wxtoken/internal/mock"
 	"github.com/wxtoken/wxtoken/metrics"
 )
 
@@ -18,7 +19,7 @@ import (
 // Compare it with BenchmarkBaseline.
 func BenchmarkAccessToken(b *testing.B) {
 	h, err := httpapi.New(httpapi.Options{
-		Service: fixedService{g: grant(appShop, wxtoken.KindAccessToken)},
+		Service: fixedService(grant(appShop, wxtoken.KindAccessToken)),
 		Clients: testClients(),
 		Apps:    []string{appShop, appOther},
 		Metrics: metrics.New(),
@@ -58,18 +59,11 @@ func BenchmarkBaseline(b *testing.B) {
 	}
 }
 
-// fixedService answers every request with one grant and records nothing,
-// so that the benchmark measures the HTTP layer alone.
-type fixedService struct{ g wxtoken.Grant }
-
-func (s fixedService) Credential(context.Context, string, wxtoken.Kind) (wxtoken.Grant, error) {
-	return s.g, nil
+// fixedService answers every request with g and records nothing, so that
+// the benchmark measures the HTTP layer alone.
+func fixedService(g wxtoken.Grant) *mock.Service {
+	return &mock.Service{
+		CredentialFn: func(context.Context, string, wxtoken.Kind) (wxtoken.Grant, error) { return g, nil },
+		RefreshFn:    func(context.Context, string, wxtoken.Kind, string) (wxtoken.Grant, error) { return g, nil },
+	}
 }
-
-func (s fixedService) Refresh(context.Context, string, wxtoken.Kind, string) (wxtoken.Grant, error) {
-	return s.g, nil
-}
-
-func (fixedService) Status(context.Context) []wxtoken.AppStatus { return nil }
-
-func (fixedService) NotReady(context.Context) []string { return nil }

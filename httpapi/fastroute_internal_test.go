@@ -1,13 +1,12 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"testing"
 
-	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/internal/mock"
 )
 
 // muxRoute is what the mux alone makes of r: the pattern it matches and
@@ -44,7 +43,7 @@ func checkFastRoute(t *testing.T, h *Handler, r *http.Request) bool {
 }
 
 func TestFastRouteAgreesWithMux(t *testing.T) {
-	h, err := New(Options{Service: nopService{}})
+	h, err := New(Options{Service: &mock.Service{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +87,7 @@ func FuzzFastRoute(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	h, err := New(Options{Service: nopService{}})
+	h, err := New(Options{Service: &mock.Service{}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -101,21 +100,6 @@ func FuzzFastRoute(f *testing.F) {
 		checkFastRoute(t, h, r)
 	})
 }
-
-// nopService answers nothing; routing tests never reach it.
-type nopService struct{}
-
-func (nopService) Credential(_ context.Context, _ string, _ wxtoken.Kind) (wxtoken.Grant, error) {
-	return wxtoken.Grant{}, wxtoken.Errorf(wxtoken.EUnavailable, "nop")
-}
-
-func (nopService) Refresh(context.Context, string, wxtoken.Kind, string) (wxtoken.Grant, error) {
-	return wxtoken.Grant{}, wxtoken.Errorf(wxtoken.EUnavailable, "nop")
-}
-
-func (nopService) Status(context.Context) []wxtoken.AppStatus { return nil }
-
-func (nopService) NotReady(context.Context) []string { return nil }
 
 // TestPlainSegmentBytes holds the bit set of plainSegment to its
 // definition for every byte value.

@@ -18,6 +18,7 @@ import (
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/httpapi"
 	"github.com/wxtoken/wxtoken/internal/logbuf"
+	"github.com/wxtoken/wxtoken/internal/mock"
 	"github.com/wxtoken/wxtoken/metrics"
 )
 
@@ -54,8 +55,8 @@ func testClients() []config.Client {
 	}
 }
 
-// stub is a wxtoken.Service whose answers the test sets. By default every
-// configured app has an access_token and both tickets.
+// stub holds the answers of the test's wxtoken.Service (see service). By
+// default every configured app has an access_token and both tickets.
 type stub struct {
 	mu         sync.Mutex
 	credential func(ctx context.Context, appID string, kind wxtoken.Kind) (wxtoken.Grant, error)
@@ -83,27 +84,30 @@ func (s *stub) Calls() []string {
 	return append([]string(nil), s.calls...)
 }
 
-func (s *stub) Credential(ctx context.Context, appID string, kind wxtoken.Kind) (wxtoken.Grant, error) {
-	s.record("credential " + appID + " " + string(kind))
-	if s.credential != nil {
-		return s.credential(ctx, appID, kind)
+// service is the stub as a wxtoken.Service: it records every call and
+// answers as the stub's fields say when the call comes.
+func (s *stub) service() *mock.Service {
+	return &mock.Service{
+		CredentialFn: func(ctx context.Context, appID string, kind wxtoken.Kind) (wxtoken.Grant, error) {
+			s.record("credential " + appID + " " + string(kind))
+			if s.credential != nil {
+				return s.credential(ctx, appID, kind)
+			}
+			return grant(appID, kind), nil
+		},
+		RefreshFn: func(ctx context.Context, appID string, kind wxtoken.Kind, stale string) (wxtoken.Grant, error) {
+			s.record("refresh " + appID + " " + string(kind) + " " + stale)
+			if s.refresh != nil {
+				return s.refresh(ctx, appID, kind, stale)
+			}
+			g := grant(appID, kind)
+			g.Value = "NEW-" + g.Value
+			return g, nil
+		},
+		StatusFn:   func(context.Context) []wxtoken.AppStatus { return s.status },
+		NotReadyFn: func(context.Context) []string { return s.notReady },
 	}
-	return grant(appID, kind), nil
 }
-
-func (s *stub) Refresh(ctx context.Context, appID string, kind wxtoken.Kind, stale string) (wxtoken.Grant, error) {
-	s.record("refresh " + appID + " " + string(kind) + " " + stale)
-	if s.refresh != nil {
-		return s.refresh(ctx, appID, kind, stale)
-	}
-	g := grant(appID, kind)
-	g.Value = "NEW-" + g.Value
-	return g, nil
-}
-
-func (s *stub) Status(context.Context) []wxtoken.AppStatus { return s.status }
-
-func (s *stub) NotReady(context.Context) []string { return s.notReady }
 
 // env is a running test server.
 type env struct {
@@ -119,7 +123,7 @@ func newEnv(t *testing.T, svc *stub, change func(*httpapi.Options)) *env {
 	t.Helper()
 	logs := &logbuf.Buffer{}
 	opts := httpapi.Options{
-		Service: svc,
+		Service: svc.service(),
 		Clients: testClients(),
 		Apps:    []string{appShop, appOther},
 		Metrics: metrics.New(metrics.WithNow(func() time.Time { return t0 })),

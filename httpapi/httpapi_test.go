@@ -15,6 +15,7 @@ import (
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/httpapi"
+	"github.com/wxtoken/wxtoken/internal/mock"
 	"github.com/wxtoken/wxtoken/jssdk"
 )
 
@@ -448,9 +449,9 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 }
 
-// healthStub is a stub that also reports its Health.
+// healthStub is a Service that also reports its Health.
 type healthStub struct {
-	*stub
+	*mock.Service
 	health wxtoken.Health
 }
 
@@ -462,13 +463,14 @@ func (s healthStub) Health(context.Context) wxtoken.Health { return s.health }
 func TestReadinessDetail(t *testing.T) {
 	until := t0.Add(5 * time.Minute)
 	down := t0.Add(-time.Minute)
-	hs := healthStub{stub: &stub{}, health: wxtoken.Health{
+	st := &stub{}
+	hs := healthStub{Service: st.service(), health: wxtoken.Health{
 		Ready: true,
 		Store: &wxtoken.StoreHealth{Reachable: false, Loaded: true, DownSince: &down, Error: "dial tcp 10.0.0.5:6379: connection refused"},
 		Apps: []wxtoken.AppHealth{{AppID: appOther, Unservable: []wxtoken.Kind{wxtoken.KindAccessToken}, BlockedUntil: &until,
 			LastError: &wxtoken.ErrorInfo{ErrCode: 40164, Class: "ip_whitelist", Message: "invalid ip 203.0.113.7", Hint: "add 203.0.113.7 to the whitelist", At: t0}}},
 	}}
-	e := newEnv(t, hs.stub, func(o *httpapi.Options) { o.Service = hs; o.Replica = "api-2" })
+	e := newEnv(t, st, func(o *httpapi.Options) { o.Service = hs; o.Replica = "api-2" })
 	for _, key := range []string{"", keyShop} {
 		a := e.get(t, "/readyz", key)
 		if a.status != http.StatusOK || a.body != `{"status":"ready"}`+"\n" {
@@ -490,7 +492,7 @@ func TestReadinessDetail(t *testing.T) {
 	}
 	// Not ready: the same rules.
 	hs.health.Ready, hs.health.Reasons = false, []string{"shutting down"}
-	e = newEnv(t, hs.stub, func(o *httpapi.Options) { o.Service = hs })
+	e = newEnv(t, st, func(o *httpapi.Options) { o.Service = hs })
 	if a := e.get(t, "/readyz", ""); a.status != http.StatusServiceUnavailable || a.body != `{"status":"not_ready"}`+"\n" {
 		t.Errorf("not ready, no key: %d %q", a.status, a.body)
 	}
@@ -721,7 +723,7 @@ func TestSecretsStaySecret(t *testing.T) {
 			status:   []wxtoken.AppStatus{{AppID: appShop}},
 		}
 		e := newEnv(t, svc, nil)
-		e.metrics.WatchStatus(svc.Status)
+		e.metrics.WatchStatus(svc.service().Status)
 		var answers []answer
 		for _, key := range []string{keyShop, keyAdmin, keyScraper, keyUnknown, ""} {
 			for _, q := range []req{
@@ -828,9 +830,9 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		opts httpapi.Options
 	}{
 		{"no service", httpapi.Options{Clients: good}},
-		{"key instead of hash", httpapi.Options{Service: &stub{}, Clients: []config.Client{{Name: "a", KeySHA256: keyShop}}}},
-		{"short hash", httpapi.Options{Service: &stub{}, Clients: []config.Client{{Name: "a", KeySHA256: sha(keyShop)[:62]}}}},
-		{"duplicate", httpapi.Options{Service: &stub{}, Clients: []config.Client{
+		{"key instead of hash", httpapi.Options{Service: &mock.Service{}, Clients: []config.Client{{Name: "a", KeySHA256: keyShop}}}},
+		{"short hash", httpapi.Options{Service: &mock.Service{}, Clients: []config.Client{{Name: "a", KeySHA256: sha(keyShop)[:62]}}}},
+		{"duplicate", httpapi.Options{Service: &mock.Service{}, Clients: []config.Client{
 			{Name: "a", KeySHA256: sha(keyShop)}, {Name: "b", KeySHA256: strings.ToUpper(sha(keyShop))},
 		}}},
 	}
@@ -846,7 +848,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		})
 	}
 	// Upper-case hex is a valid hash.
-	if _, err := httpapi.New(httpapi.Options{Service: &stub{}, Clients: []config.Client{{Name: "a", KeySHA256: strings.ToUpper(sha(keyShop))}}}); err != nil {
+	if _, err := httpapi.New(httpapi.Options{Service: &mock.Service{}, Clients: []config.Client{{Name: "a", KeySHA256: strings.ToUpper(sha(keyShop))}}}); err != nil {
 		t.Errorf("upper-case hash: %v", err)
 	}
 }

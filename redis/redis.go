@@ -207,10 +207,6 @@ func (k keys) lease(name string) string { return k.tag + "lease:" + name }
 func (k keys) fence(name string) string { return k.tag + "fence:" + name }
 func (k keys) channel() string          { return k.tag + "changes" }
 
-// field is the versions-hash field of a credential, or with an empty
-// kind, of an app's bookkeeping.
-func field(appID string, kind wxtoken.Kind) string { return appID + "/" + string(kind) }
-
 func parseField(f string) (string, wxtoken.Kind, bool) {
 	i := strings.LastIndexByte(f, '/')
 	if i <= 0 {
@@ -440,13 +436,13 @@ func (s *Store) put(ctx context.Context, c wxtoken.Credential, l *wxtoken.Lease)
 	if err != nil {
 		return fmt.Errorf("redis store: put %s/%s: %w", c.AppID, c.Kind, err)
 	}
-	name, value := wxtoken.LeaseName(c.AppID, c.Kind), ""
+	name, value := wxtoken.CredentialKey(c.AppID, c.Kind), ""
 	if l != nil {
 		name, value = l.Name, leaseValue(*l)
 	}
 	res, err := putScript.Run(ctx, s.c,
 		[]string{s.k.cred(c.AppID, c.Kind), s.k.versions(), s.k.epoch(), s.k.lease(name)},
-		field(c.AppID, c.Kind), strconv.FormatUint(c.Version, 10), b, value, s.k.channel()).Int64Slice()
+		wxtoken.CredentialKey(c.AppID, c.Kind), strconv.FormatUint(c.Version, 10), b, value, s.k.channel()).Int64Slice()
 	if err != nil {
 		return fmt.Errorf("redis store: put %s/%s: %w", c.AppID, c.Kind, err)
 	}
@@ -547,13 +543,13 @@ func (s *Store) putMeta(ctx context.Context, m wxtoken.AppMeta, l *wxtoken.Lease
 	if err != nil {
 		return fmt.Errorf("redis store: put meta %s: %w", m.AppID, err)
 	}
-	name, value := wxtoken.LeaseName(m.AppID, wxtoken.KindAccessToken), ""
+	name, value := wxtoken.CredentialKey(m.AppID, wxtoken.KindAccessToken), ""
 	if l != nil {
 		name, value = l.Name, leaseValue(*l)
 	}
 	n, err := metaScript.Run(ctx, s.c,
 		[]string{s.k.meta(m.AppID), s.k.versions(), s.k.epoch(), s.k.lease(name)},
-		field(m.AppID, ""), b, value, s.k.channel()).Int64()
+		wxtoken.CredentialKey(m.AppID, ""), b, value, s.k.channel()).Int64()
 	if err != nil {
 		return fmt.Errorf("redis store: put meta %s: %w", m.AppID, err)
 	}

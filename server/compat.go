@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/wxtoken/wxtoken/compat"
@@ -48,4 +49,31 @@ func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m 
 		return nil, err
 	}
 	return h, nil
+}
+
+// CheckConfig reports what in cfg New refuses beyond what the config
+// package validates, as a *config.FieldError: a compat.base_path that
+// starts with the first segment of one of the HTTP API's routes, which
+// the front door, answering every path below its base path, would share
+// with the API. The routes are the API's own (httpapi.RoutePaths), so
+// that no list of them is kept in two places.
+func CheckConfig(cfg *config.Config) error {
+	base := cfg.Compat.BasePath
+	if base == "" {
+		return nil
+	}
+	first := firstSegment(base)
+	for _, p := range httpapi.RoutePaths() {
+		if root := firstSegment(p); root == first {
+			return &config.FieldError{Key: "compat.base_path", Problem: fmt.Sprintf(
+				"%q would hide the HTTP API's /%s routes: choose another path, such as /wechat", base, root)}
+		}
+	}
+	return nil
+}
+
+// firstSegment is the first segment of path p: "v1" for /v1/apps.
+func firstSegment(p string) string {
+	s, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+	return s
 }

@@ -30,28 +30,32 @@ import (
 	"github.com/wxtoken/wxtoken/wechat"
 )
 
-// Options adjust a Server beyond its configuration, for tests and embedding.
+// Options adjust a Server beyond its configuration, for embedding and
+// tests.
 type Options struct {
 	Logger *slog.Logger
 	// Listener, when set, is served instead of listening on cfg.Listen.
 	Listener net.Listener
-	// Clock, PolicyScale, BackoffBase and BackoffMax are passed to the
-	// engine (see refresh.Options).
-	Clock       refresh.Clock
-	PolicyScale float64
-	BackoffBase time.Duration
-	BackoffMax  time.Duration
 	// Store, when set, is used instead of the configured one (and is not
 	// closed by the Server).
 	Store wxtoken.Store
-	// ReadTimeout bounds reading a request of the HTTP API, and each
-	// pause of a relayed call's body (which may take as long as it needs
-	// while it keeps coming); 0 is DefaultReadTimeout.
-	ReadTimeout time.Duration
+	// Engine, when set, adjusts the refresh engine's options once they
+	// are filled from the configuration, before the store is opened and
+	// the engine made. It is for tests, which compress time with it: a
+	// clock of their own (which a Redis store then reads too), the error
+	// policy's PolicyScale, BackoffBase and BackoffMax. The options' Store,
+	// Coordinator and Upstream are the Server's, set after it.
+	Engine func(*refresh.Options)
+	// HTTP, when set, adjusts the HTTP server before the handlers are
+	// made. It is for tests: its ReadTimeout, which bounds reading a
+	// request of the HTTP API, is also the longest pause the front door
+	// allows in a relayed call's body (which may take as long as it needs
+	// while it keeps coming).
+	HTTP func(*http.Server)
 }
 
-// DefaultReadTimeout is Options.ReadTimeout when none is set.
-const DefaultReadTimeout = 15 * time.Second
+// readTimeout is the HTTP server's ReadTimeout.
+const readTimeout = 15 * time.Second
 
 // Server is a running wxtoken.
 type Server struct {
@@ -72,6 +76,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if err := CheckConfig(cfg); err != nil {
+		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, store: opts.Store}
 	defer func() {
@@ -94,8 +101,35 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		}
 		s.ln = tls.NewListener(s.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
+	s.metrics = metrics.New()
+	apps := make([]refresh.AppConfig, 0, len(cfg.Apps))
+	appIDs := make([]string, 0, len(cfg.Apps))
+	for _, a := range cfg.Apps {
+		secret := a.Secret
+		apps = append(apps, refresh.AppConfig{
+			AppID: a.AppID, Name: a.Name, TokenAPI: a.TokenAPI, Tickets: a.Tickets,
+			Secret: secret.Reveal,
+		})
+		appIDs = append(appIDs, a.AppID)
+	}
+	eopts := refresh.Options{
+		Apps:            apps,
+		Logger:          log,
+		Observer:        s.metrics,
+		Overlap:         cfg.Upstream.Overlap.Std(),
+		Margin:          cfg.Refresh.Margin.Std(),
+		Early:           cfg.Refresh.Early,
+		Jitter:          jitterOption(cfg.Refresh.Jitter),
+		MaxRate:         cfg.Refresh.MaxRate,
+		PassiveInterval: cfg.Refresh.PassiveInterval.Std(),
+		UpstreamTimeout: cfg.Upstream.Timeout.Std() * time.Duration(1+len(cfg.Upstream.FallbackBaseURLs)),
+		LeaseTTL:        cfg.Store.Redis.LeaseTTL.Std(),
+	}
+	if opts.Engine != nil {
+		opts.Engine(&eopts)
+	}
 	if s.store == nil {
-		if s.store, err = openStore(ctx, cfg, opts.Clock, log); err != nil {
+		if s.store, err = openStore(ctx, cfg, eopts.Clock, log); err != nil {
 			return nil, err
 		}
 		s.ownsStore = true
@@ -113,37 +147,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	if err != nil {
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
-	s.metrics = metrics.New()
-	apps := make([]refresh.AppConfig, 0, len(cfg.Apps))
-	appIDs := make([]string, 0, len(cfg.Apps))
-	for _, a := range cfg.Apps {
-		secret := a.Secret
-		apps = append(apps, refresh.AppConfig{
-			AppID: a.AppID, Name: a.Name, TokenAPI: a.TokenAPI, Tickets: a.Tickets,
-			Secret: secret.Reveal,
-		})
-		appIDs = append(appIDs, a.AppID)
-	}
-	s.engine, err = refresh.New(refresh.Options{
-		Apps:            apps,
-		Store:           s.store,
-		Upstream:        up,
-		Clock:           opts.Clock,
-		Logger:          log,
-		Observer:        s.metrics,
-		Overlap:         cfg.Upstream.Overlap.Std(),
-		Margin:          cfg.Refresh.Margin.Std(),
-		Early:           cfg.Refresh.Early,
-		Jitter:          jitterOption(cfg.Refresh.Jitter),
-		MaxRate:         cfg.Refresh.MaxRate,
-		PassiveInterval: cfg.Refresh.PassiveInterval.Std(),
-		PolicyScale:     opts.PolicyScale,
-		BackoffBase:     opts.BackoffBase,
-		BackoffMax:      opts.BackoffMax,
-		Coordinator:     coord,
-		UpstreamTimeout: cfg.Upstream.Timeout.Std() * time.Duration(1+len(cfg.Upstream.FallbackBaseURLs)),
-		LeaseTTL:        cfg.Store.Redis.LeaseTTL.Std(),
-	})
+	eopts.Store, eopts.Coordinator, eopts.Upstream = s.store, coord, up
+	s.engine, err = refresh.New(eopts)
 	if err != nil {
 		return nil, err
 	}
@@ -163,16 +168,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	if err != nil {
 		return nil, err
 	}
-	readTimeout := opts.ReadTimeout
-	if readTimeout <= 0 {
-		readTimeout = DefaultReadTimeout
-	}
-	handler, err := compatHandler(cfg, h, s.engine, s.metrics, log, readTimeout)
-	if err != nil {
-		return nil, err
-	}
-	s.http = &http.Server{
-		Handler:           limitHeaders(handler, maxHeaderBytes),
+	hs := &http.Server{
 		ReadHeaderTimeout: 5 * time.Second,
 		// The front door's relayed calls set deadlines of their own, per
 		// request, that follow a body as it streams.
@@ -183,6 +179,16 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		MaxHeaderBytes: readHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if opts.HTTP != nil {
+		opts.HTTP(hs)
+	}
+	handler, err := compatHandler(cfg, h, s.engine, s.metrics, log, hs.ReadTimeout)
+	if err != nil {
+		return nil, err
+	}
+	hs.Handler = limitHeaders(handler, maxHeaderBytes)
+	// Set once it can serve: until then, Close closes the listener.
+	s.http = hs
 	log.Info("wxtoken listening", "addr", s.ln.Addr().String(), "apps", len(cfg.Apps),
 		"store", string(cfg.Store.Driver), "version", wxtoken.Version)
 	return s, nil

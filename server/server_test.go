@@ -203,3 +203,45 @@ func TestOversizedHeadersAnswerJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestBasePathOverTheAPIIsRefused: a compat.base_path that starts with a
+// segment of the HTTP API's routes is refused, by CheckConfig and by New
+// before it listens; one that only looks like one is fine.
+func TestBasePathOverTheAPIIsRefused(t *testing.T) {
+	for _, tt := range []struct {
+		basePath string
+		err      string // "" for none
+	}{
+		{"/v1", `compat.base_path: "/v1" would hide the HTTP API's /v1 routes`},
+		{"/metrics/wx", `compat.base_path: "/metrics/wx" would hide the HTTP API's /metrics routes`},
+		{"/healthz", "would hide the HTTP API's /healthz routes"},
+		{"/readyz/x", "would hide the HTTP API's /readyz routes"},
+		{"/v10", ""},
+		{"/wechat/v1", ""},
+	} {
+		t.Run(tt.basePath, func(t *testing.T) {
+			f := newFixture(t, "127.0.0.1:0")
+			f.cfg.Compat.Enabled, f.cfg.Compat.BasePath = true, tt.basePath
+			err := server.CheckConfig(f.cfg)
+			if tt.err == "" {
+				if err != nil {
+					t.Fatalf("CheckConfig: %v", err)
+				}
+				return
+			}
+			var fe *config.FieldError
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tt.err) {
+				t.Fatalf("CheckConfig: %v, want a *config.FieldError with %q", err, tt.err)
+			}
+			ln, lerr := net.Listen("tcp", "127.0.0.1:0")
+			if lerr != nil {
+				t.Fatal(lerr)
+			}
+			defer ln.Close()
+			f.cfg.Listen = ln.Addr().String() // taken: New must fail on the base path first
+			if _, err := server.New(t.Context(), f.cfg, server.Options{Logger: f.log}); !errors.As(err, &fe) || !strings.Contains(err.Error(), tt.err) {
+				t.Fatalf("New: %v, want the base path's error", err)
+			}
+		})
+	}
+}

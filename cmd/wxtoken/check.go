@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/server"
 )
 
 // runCheck validates a config file the way serve would load it, secrets
@@ -30,6 +31,9 @@ func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("%w: --config is required", errUsage)
 	}
 	c, err := config.Load(*path, os.LookupEnv)
+	if err == nil {
+		err = server.CheckConfig(c)
+	}
 	if err != nil {
 		return checkFailure(*path, err)
 	}

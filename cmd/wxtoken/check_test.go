@@ -44,6 +44,14 @@ clients:
 log: {level: loud}
 `)
 	broken := write("broken.yaml", "apps: [\n")
+	overAPI := write("overapi.yaml", `
+apps:
+  - appid: wx0123456789abcdef
+    secret_env: WXTOKEN_CHECK_TEST_SECRET
+clients:
+  - {name: a, key_sha256: "`+key+`", apps: ["*"]}
+compat: {enabled: true, base_path: /v1/wx}
+`)
 	withStore := func(name, store, keyHash string) string {
 		return write(name, `
 store: {driver: bolt, path: `+store+`}
@@ -119,6 +127,10 @@ clients:
 			name: "placeholder key hash", args: []string{"check", "--config", placeholder}, code: 0,
 			stdout: []string{"config OK: 1 app, 1 client, store bolt\n"},
 			stderr: []string{`warning: clients[0].key_sha256: client "shop-backend" still has the sample config's placeholder`},
+		},
+		{
+			name: "base path over the API", args: []string{"check", "--config", overAPI}, code: 1, stdoutNone: true,
+			stderr: []string{"is invalid (1 problem):\n  compat.base_path: \"/v1/wx\" would hide the HTTP API's /v1 routes"},
 		},
 		{name: "bad YAML", args: []string{"check", "--config", broken}, code: 1, stdoutNone: true, stderr: []string{"is invalid (1 problem):", "line "}},
 		{name: "missing file", args: []string{"check", "--config", filepath.Join(dir, "nope.yaml")}, code: 1, stdoutNone: true, stderr: []string{"no such file"}},

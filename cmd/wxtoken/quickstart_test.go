@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/internal/integration"
 	"github.com/wxtoken/wxtoken/simulator"
 )
 
@@ -30,9 +31,8 @@ import (
 // test does not know fails it: the README and the demo cannot drift from
 // what works without this test noticing.
 func TestQuickStart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary twice and runs the demo for about 15 s")
-	}
+	// It builds the binary twice and runs the demo for about 15 s.
+	integration.Skip(t)
 	src, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)

@@ -2,9 +2,11 @@
 // runs (127.0.0.1:6379, or WXTOKEN_TEST_REDIS), or a private redis-server
 // that a test may stop and start again.
 //
-// A test that needs Redis fails when none answers and CI is set in the
-// environment (.ci/run sets it and starts a Redis); elsewhere it is
-// skipped with a message that says how to run it.
+// A test that needs Redis is an integration test: it is skipped unless
+// WXTOKEN_INTEGRATION=1 asks for those (see internal/integration). When
+// asked, it fails when no Redis answers and CI is set in the environment
+// (.ci/run sets both and starts a Redis); elsewhere it is skipped with a
+// message that says how to run it.
 package redistest
 
 import (
@@ -21,12 +23,15 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/wxtoken/wxtoken/internal/integration"
 )
 
 // Addr returns the address of the machine's Redis, after checking that it
 // answers.
 func Addr(t testing.TB) string {
 	t.Helper()
+	integration.Skip(t)
 	addr := os.Getenv("WXTOKEN_TEST_REDIS")
 	if addr == "" {
 		addr = "127.0.0.1:6379"
@@ -93,6 +98,7 @@ type Server struct {
 // ends.
 func StartServer(t testing.TB) *Server {
 	t.Helper()
+	integration.Skip(t)
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		unavailable(t, "redis-server is not installed")
 	}

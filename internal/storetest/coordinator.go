@@ -84,7 +84,7 @@ func testLeaseExclusive(t *testing.T, open func(func() time.Time) Shared) {
 		t.Fatalf("two replicas share the owner name %q", a.Owner())
 	}
 	ctx := t.Context()
-	name := wxtoken.LeaseName(appA, wxtoken.KindAccessToken)
+	name := wxtoken.CredentialKey(appA, wxtoken.KindAccessToken)
 	la := mustAcquire(t, a, name, time.Minute)
 	if _, err := b.AcquireLease(ctx, name, time.Minute); !errors.Is(err, wxtoken.ErrLeaseHeld) {
 		t.Fatalf("second AcquireLease while held: err = %v, want ErrLeaseHeld", err)
@@ -93,7 +93,7 @@ func testLeaseExclusive(t *testing.T, open func(func() time.Time) Shared) {
 		t.Fatalf("the holder acquiring again: err = %v, want ErrLeaseHeld", err)
 	}
 	// Another name is another lease.
-	mustAcquire(t, b, wxtoken.LeaseName(appA, wxtoken.KindJSAPITicket), time.Minute)
+	mustAcquire(t, b, wxtoken.CredentialKey(appA, wxtoken.KindJSAPITicket), time.Minute)
 	if err := a.RenewLease(ctx, la, time.Minute); err != nil {
 		t.Fatalf("RenewLease by the holder: %v", err)
 	}
@@ -123,7 +123,7 @@ func testLeaseExclusive(t *testing.T, open func(func() time.Time) Shared) {
 
 func testLeaseExpires(t *testing.T, open func(func() time.Time) Shared) {
 	a, b := open(nil), open(nil)
-	name := wxtoken.LeaseName(appA, wxtoken.KindAccessToken)
+	name := wxtoken.CredentialKey(appA, wxtoken.KindAccessToken)
 	const ttl = 300 * time.Millisecond
 	start := time.Now()
 	la := mustAcquire(t, a, name, ttl)
@@ -155,7 +155,7 @@ func testLeaseExpires(t *testing.T, open func(func() time.Time) Shared) {
 func testFencedAfterLoss(t *testing.T, open func(func() time.Time) Shared) {
 	a, b := open(nil), open(nil)
 	ctx := t.Context()
-	name := wxtoken.LeaseName(appA, wxtoken.KindAccessToken)
+	name := wxtoken.CredentialKey(appA, wxtoken.KindAccessToken)
 	la := mustAcquire(t, a, name, time.Minute)
 	if err := a.PutFenced(ctx, cred(appA, wxtoken.KindAccessToken, 1), la); err != nil {
 		t.Fatalf("PutFenced by the holder: %v", err)
@@ -194,7 +194,7 @@ func testFencedAfterLoss(t *testing.T, open func(func() time.Time) Shared) {
 func testFencedStale(t *testing.T, open func(func() time.Time) Shared) {
 	a := open(nil)
 	ctx := t.Context()
-	l := mustAcquire(t, a, wxtoken.LeaseName(appA, wxtoken.KindAccessToken), time.Minute)
+	l := mustAcquire(t, a, wxtoken.CredentialKey(appA, wxtoken.KindAccessToken), time.Minute)
 	if err := a.PutFenced(ctx, cred(appA, wxtoken.KindAccessToken, 5), l); err != nil {
 		t.Fatal(err)
 	}
@@ -208,9 +208,9 @@ func testFencedStale(t *testing.T, open func(func() time.Time) Shared) {
 
 func testLeaseHolders(t *testing.T, open func(func() time.Time) Shared) {
 	a, b := open(nil), open(nil)
-	n1 := wxtoken.LeaseName(appA, wxtoken.KindAccessToken)
-	n2 := wxtoken.LeaseName(appB, wxtoken.KindAccessToken)
-	n3 := wxtoken.LeaseName(appB, wxtoken.KindWxCard)
+	n1 := wxtoken.CredentialKey(appA, wxtoken.KindAccessToken)
+	n2 := wxtoken.CredentialKey(appB, wxtoken.KindAccessToken)
+	n3 := wxtoken.CredentialKey(appB, wxtoken.KindWxCard)
 	mustAcquire(t, a, n1, time.Minute)
 	mustAcquire(t, b, n2, time.Minute)
 	got, err := a.LeaseHolders(t.Context(), []string{n1, n2, n3})
@@ -286,7 +286,7 @@ func testWatch(t *testing.T, open func(func() time.Time) Shared) {
 		return log.changes[appA+"/jsapi"] == 3 && log.synced > 0
 	})
 
-	l := mustAcquire(t, a, wxtoken.LeaseName(appA, wxtoken.KindAccessToken), time.Minute)
+	l := mustAcquire(t, a, wxtoken.CredentialKey(appA, wxtoken.KindAccessToken), time.Minute)
 	start := time.Now()
 	if err := a.PutFenced(ctx, cred(appA, wxtoken.KindAccessToken, 7), l); err != nil {
 		t.Fatal(err)
