@@ -89,8 +89,3 @@ type Watcher interface {
 	// persistence): what the replicas hold should be written back.
 	Reset()
 }
-
-// LeaseName is CredentialKey, under its former name.
-//
-// Deprecated: use CredentialKey.
-func LeaseName(appID string, kind Kind) string { return CredentialKey(appID, kind) }

@@ -262,7 +262,7 @@ func New(opts Options) (*Engine, error) {
 }
 
 func newSlot(a *app, k wxtoken.Kind) *slot {
-	return &slot{app: a, kind: k, key: a.cfg.AppID + "/" + string(k), index: -1}
+	return &slot{app: a, kind: k, key: wxtoken.CredentialKey(a.cfg.AppID, k), index: -1}
 }
 
 func setDefaults(o *Options) {
