@@ -144,12 +144,7 @@ func TestClusterLateClassicMint(t *testing.T) {
 		slack = 250 * time.Millisecond
 	)
 	e := newClusterEnv(t, setup{apps: []appSpec{{id: appID, api: "classic"}}, ttl: ttl, overlap: overlap, early: 0.5}, redisAddr)
-	procs := map[string]*proc{}
-	for _, n := range []string{"p1", "p2", "p3"} {
-		procs[n] = e.startProc(t, bin, n)
-	}
-	hc := &http.Client{Timeout: time.Second}
-	t.Cleanup(hc.CloseIdleConnections)
+	procs, hc := e.startProcs(t, bin, "p1", "p2", "p3")
 	get := func(p *proc) (served, error) {
 		a, err := e.requestWith(hc, p.base, http.MethodGet, "/v1/apps/"+appID+"/access_token", e.key, "")
 		if err != nil {

@@ -46,6 +46,20 @@ type proc struct {
 
 var listeningRe = regexp.MustCompile(`msg="wxtoken listening" addr=(\S+)`)
 
+// startProcs starts a `wxtoken serve` process for each name, and returns
+// them by name with a client whose short timeout keeps a paused replica
+// from holding up its pollers.
+func (e *env) startProcs(t *testing.T, bin string, names ...string) (map[string]*proc, *http.Client) {
+	t.Helper()
+	procs := map[string]*proc{}
+	for _, n := range names {
+		procs[n] = e.startProc(t, bin, n)
+	}
+	hc := &http.Client{Timeout: time.Second}
+	t.Cleanup(hc.CloseIdleConnections)
+	return procs, hc
+}
+
 // startProc runs a replica of e's cluster as a process, with e's config
 // (store on Redis) and secrets in its environment, and waits until it
 // listens.
@@ -116,12 +130,7 @@ func TestClusterLeaseHolderDies(t *testing.T) {
 				overlap = 4 * time.Second
 			)
 			e := newClusterEnv(t, setup{apps: []appSpec{{id: appID, api: "classic"}}, ttl: ttl, overlap: overlap, early: 0.5}, redisAddr)
-			procs := map[string]*proc{}
-			for _, n := range []string{"p1", "p2", "p3"} {
-				procs[n] = e.startProc(t, bin, n)
-			}
-			hc := &http.Client{Timeout: time.Second}
-			t.Cleanup(hc.CloseIdleConnections)
+			procs, hc := e.startProcs(t, bin, "p1", "p2", "p3")
 			get := func(p *proc) (grant, error) {
 				a, err := e.requestWith(hc, p.base, http.MethodGet, "/v1/apps/"+appID+"/access_token", e.key, "")
 				if err != nil {
