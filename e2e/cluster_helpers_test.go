@@ -54,6 +54,9 @@ func (c skewedClock) Now() time.Time { return time.Now().Add(c.d) }
 func (c skewedClock) NewTimer(d time.Duration) refresh.Timer {
 	return refresh.SystemClock{}.NewTimer(d)
 }
+func (c skewedClock) TimerAt(at time.Time) refresh.Timer {
+	return refresh.SystemClock{}.TimerAt(at.Add(-c.d))
+}
 
 // sightings records when each replica first handed out each value.
 type sightings struct {

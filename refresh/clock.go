@@ -8,6 +8,11 @@ type Clock interface {
 	Now() time.Time
 	// NewTimer returns a timer that fires once, d from now.
 	NewTimer(d time.Duration) Timer
+	// TimerAt returns a timer that fires once the clock reads at or
+	// later: at once if it already does. Loops that wait for a time they
+	// planned use it, so that time passing between the plan and the
+	// timer cannot push the timer later.
+	TimerAt(at time.Time) Timer
 }
 
 // Timer is a one-shot timer of a Clock.
@@ -25,6 +30,9 @@ func (SystemClock) Now() time.Time { return time.Now() }
 
 // NewTimer returns a time.Timer.
 func (SystemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTimer(d)} }
+
+// TimerAt returns a time.Timer for the time left until at.
+func (SystemClock) TimerAt(at time.Time) Timer { return sysTimer{time.NewTimer(time.Until(at))} }
 
 type sysTimer struct{ t *time.Timer }
 

@@ -28,6 +28,7 @@ const (
 type fakeClock struct{ *fakeclock.Clock }
 
 func (c fakeClock) NewTimer(d time.Duration) Timer { return c.Clock.NewTimer(d) }
+func (c fakeClock) TimerAt(at time.Time) Timer     { return c.Clock.TimerAt(at) }
 
 type event struct {
 	appID          string

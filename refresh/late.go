@@ -79,14 +79,8 @@ func (e *Engine) checkLoop(ctx context.Context) {
 		var fire <-chan time.Time
 		var t Timer
 		if !next.IsZero() {
-			t = e.opts.Clock.NewTimer(next.Sub(now))
+			t = e.opts.Clock.TimerAt(next)
 			fire = t.C()
-			if !e.opts.Clock.Now().Before(next) {
-				// The clock passed next while the timer was being made:
-				// it may be set for later than next.
-				t.Stop()
-				continue
-			}
 		}
 		select {
 		case <-ctx.Done():

@@ -66,9 +66,9 @@ func (q *scheduler) loop(ctx context.Context) {
 		for len(q.h) > 0 && !q.h[0].due.After(now) {
 			due = append(due, heap.Pop(&q.h).(*slot))
 		}
-		wait := time.Duration(-1)
+		var next time.Time
 		if len(q.h) > 0 {
-			wait = q.h[0].due.Sub(now)
+			next = q.h[0].due
 		}
 		q.mu.Unlock()
 		for _, s := range due {
@@ -79,15 +79,9 @@ func (q *scheduler) loop(ctx context.Context) {
 		}
 		var timer Timer
 		var fire <-chan time.Time
-		if wait >= 0 {
-			timer = q.clock.NewTimer(wait)
+		if !next.IsZero() {
+			timer = q.clock.TimerAt(next)
 			fire = timer.C()
-			if !q.clock.Now().Before(now.Add(wait)) {
-				// The clock passed the due time while the timer was
-				// being made, which may then be set for later.
-				timer.Stop()
-				continue
-			}
 		}
 		select {
 		case <-ctx.Done():
@@ -150,11 +144,10 @@ func (l *limiter) wait(ctx context.Context) error {
 	}
 	l.next = at.Add(l.interval)
 	l.mu.Unlock()
-	d := at.Sub(now)
-	if d <= 0 {
+	if !at.After(now) {
 		return ctx.Err()
 	}
-	t := l.clock.NewTimer(d)
+	t := l.clock.TimerAt(at)
 	defer t.Stop()
 	select {
 	case <-t.C():

@@ -75,3 +75,43 @@ func TestSchedulerRunsInDueOrder(t *testing.T) {
 		t.Fatal("a ran but is still queued")
 	}
 }
+
+// driftClock is a fake clock that moves on by the durations sent on drift,
+// each just after a reading of Now: time that passes while a loop plans.
+type driftClock struct {
+	fakeClock
+	drift chan time.Duration
+}
+
+func (c driftClock) Now() time.Time {
+	now := c.Clock.Now()
+	select {
+	case d := <-c.drift:
+		c.Clock.Advance(d)
+	default:
+	}
+	return now
+}
+
+// TestSchedulerWaitsForItsPlannedTime: time that passes between the
+// loop's reading of the clock and its timer does not push the run later.
+func TestSchedulerWaitsForItsPlannedTime(t *testing.T) {
+	clk := driftClock{fakeClock{fakeclock.New(time.Unix(0, 0))}, make(chan time.Duration, 1)}
+	created := clk.Clock.TimerCreated()
+	ran := make(chan *slot, 1)
+	q := newScheduler(clk, func(s *slot) { ran <- s })
+	s := &slot{key: "a", index: -1}
+	q.set(s, clk.Clock.Now().Add(10*time.Second))
+	<-q.wake // the loop starts with the slot queued, with nothing to wake it again
+	clk.drift <- 3 * time.Second // passes right after the loop reads the clock
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go q.loop(ctx)
+	<-created
+	clk.Clock.Advance(7 * time.Second) // 10 s after the loop's reading
+	select {
+	case <-ran:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the slot due at 10 s did not run at 10 s")
+	}
+}

@@ -56,8 +56,20 @@ func (t *Timer) Stop() bool {
 func (c *Clock) NewTimer(d time.Duration) *Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &Timer{c: c, ch: make(chan time.Time, 1), at: c.now.Add(d)}
-	if d <= 0 {
+	return c.timerAt(c.now.Add(d))
+}
+
+// TimerAt returns a timer that fires when the clock reaches at: at once if
+// it already has.
+func (c *Clock) TimerAt(at time.Time) *Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.timerAt(at)
+}
+
+func (c *Clock) timerAt(at time.Time) *Timer {
+	t := &Timer{c: c, ch: make(chan time.Time, 1), at: at}
+	if !at.After(c.now) {
 		t.fired = true
 		t.ch <- c.now
 	} else {
