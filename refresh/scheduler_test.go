@@ -102,7 +102,7 @@ func TestSchedulerWaitsForItsPlannedTime(t *testing.T) {
 	q := newScheduler(clk, func(s *slot) { ran <- s })
 	s := &slot{key: "a", index: -1}
 	q.set(s, clk.Clock.Now().Add(10*time.Second))
-	<-q.wake // the loop starts with the slot queued, with nothing to wake it again
+	<-q.wake                     // the loop starts with the slot queued, with nothing to wake it again
 	clk.drift <- 3 * time.Second // passes right after the loop reads the clock
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
