@@ -62,8 +62,8 @@ type FencedWriter interface {
 	// PutFenced is Store.Put done only while l is held: otherwise it
 	// stores nothing and returns an error wrapping ErrLeaseLost.
 	PutFenced(ctx context.Context, c Credential, l Lease) error
-	// PutMetaFenced is Store.PutMeta done only while l is held.
-	PutMetaFenced(ctx context.Context, m AppMeta, l Lease) error
+	// PutLedgerFenced is Store.PutLedger done only while l is held.
+	PutLedgerFenced(ctx context.Context, m Ledger, l Lease) error
 }
 
 // ChangeFeed tells of the writes every replica makes to a shared Store.

@@ -61,10 +61,11 @@ func (c Credential) ValidAt(t time.Time) bool {
 	return c.Value != "" && t.Before(c.ExpiresAt)
 }
 
-// AppMeta is the per-app bookkeeping that must survive a restart: the
-// upstream call count of the current quota day and the stable-mode
-// force_refresh budget.
-type AppMeta struct {
+// Ledger is the per-app bookkeeping of upstream token calls that must
+// survive a restart: the call count of the current quota day, the
+// stable-mode force_refresh budget, the classic calls that may still land,
+// and the error policy's hold on the app.
+type Ledger struct {
 	AppID string `json:"appid"`
 	// QuotaDay is the China Standard Time date (2006-01-02) that the
 	// counters below belong to.
@@ -137,10 +138,10 @@ type Store interface {
 	// record's Version is lower than c.Version; otherwise it returns an
 	// error wrapping ErrStale and stores nothing.
 	Put(ctx context.Context, c Credential) error
-	// GetMeta returns the bookkeeping of appID, or ErrNotFound.
-	GetMeta(ctx context.Context, appID string) (AppMeta, error)
-	// PutMeta stores m, replacing what was stored for m.AppID.
-	PutMeta(ctx context.Context, m AppMeta) error
+	// GetLedger returns the bookkeeping of appID, or ErrNotFound.
+	GetLedger(ctx context.Context, appID string) (Ledger, error)
+	// PutLedger stores m, replacing what was stored for m.AppID.
+	PutLedger(ctx context.Context, m Ledger) error
 	// Close releases the store.
 	Close() error
 }

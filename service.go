@@ -50,7 +50,13 @@ const (
 
 // AppStatus is one app's state, for operators.
 type AppStatus struct {
-	AppID    string   `json:"appid"`
+	// AppID is the app's appid, or a WeCom agent's WeComID.
+	AppID string `json:"appid"`
+	// Family is the app's family; CorpID and AgentID are set for a WeCom
+	// agent.
+	Family   Family   `json:"family"`
+	CorpID   string   `json:"corpid,omitempty"`
+	AgentID  string   `json:"agentid,omitempty"`
 	Name     string   `json:"name,omitempty"`
 	TokenAPI TokenAPI `json:"token_api"`
 	// UpstreamCallsToday counts token calls in the current China Standard

@@ -7,45 +7,115 @@
 // bolt and memory persist them, httpapi serves them and client consumes them.
 package wxtoken
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Version is the release of wxtoken; the build may override it with
 // -ldflags "-X github.com/wxtoken/wxtoken.Version=...".
 var Version = "0.1.0-dev"
 
-// Kind names one kind of credential that wxtoken keeps for an app.
+// Kind names one kind of credential that wxtoken keeps for an app or agent.
 type Kind string
 
 // The credential kinds.
 const (
 	KindAccessToken Kind = "access_token"
+	// KindJSAPITicket is the JS-SDK ticket for wx.config: an Official
+	// Account's jsapi_ticket, or a WeCom corp's jsapi ticket.
 	KindJSAPITicket Kind = "jsapi"
-	KindWxCard      Kind = "wx_card"
+	// KindWxCard is an Official Account's card api_ticket.
+	KindWxCard Kind = "wx_card"
+	// KindAgentConfig is a WeCom agent's ticket for wx.agentConfig.
+	KindAgentConfig Kind = "agent_config"
 )
 
-// TicketKinds lists the ticket kinds, in a stable order.
-var TicketKinds = [...]Kind{KindJSAPITicket, KindWxCard}
-
 // IsTicket reports whether k is a ticket kind (fetched with an access_token).
-func (k Kind) IsTicket() bool { return k == KindJSAPITicket || k == KindWxCard }
+func (k Kind) IsTicket() bool {
+	return k == KindJSAPITicket || k == KindWxCard || k == KindAgentConfig
+}
 
 // Valid reports whether k is one of the known kinds.
 func (k Kind) Valid() bool { return k == KindAccessToken || k.IsTicket() }
 
 // CredentialKey names one credential of an app as "appid/kind": the key
 // of its record in a store, and the name of the lease that guards it.
-// Kinds never contain a slash, so the name is unambiguous even for an
-// appid that does; with an empty kind it names the app's bookkeeping.
+// Kinds never contain a slash, so the name is unambiguous even for an id
+// that does (a WeCom agent's, see WeComID); with an empty kind it names the
+// app's bookkeeping.
 func CredentialKey(appID string, kind Kind) string { return appID + "/" + string(kind) }
 
-// ParseTicketKind turns a ticket type as it appears in URLs and config
-// ("jsapi", "wx_card") into a Kind.
-func ParseTicketKind(s string) (Kind, error) {
-	k := Kind(s)
-	if !k.IsTicket() {
-		return "", fmt.Errorf("unknown ticket type %q (want jsapi or wx_card)", s)
+// ParseTicketKind turns an Official Account's ticket type as it appears in
+// URLs and config ("jsapi", "wx_card") into a Kind.
+func ParseTicketKind(s string) (Kind, error) { return FamilyApp.ParseTicket(s) }
+
+// Family names a kind of credential owner: where its credentials are
+// fetched and which tickets it has. The engine, the stores, the leases and
+// the HTTP API treat every family alike; only the upstream calls differ.
+type Family string
+
+// The families.
+const (
+	// FamilyApp is an Official Account or Mini Program (api.weixin.qq.com):
+	// an access_token from the stable or classic token API, and the jsapi
+	// and wx_card tickets.
+	FamilyApp Family = "app"
+	// FamilyWeCom is a WeCom (企业微信) agent, or a built-in WeCom app with a
+	// secret of its own such as contacts (qyapi.weixin.qq.com): an
+	// access_token per agent secret from gettoken, the corp's jsapi ticket
+	// and the agent's agent_config ticket.
+	FamilyWeCom Family = "wecom"
+)
+
+// Tickets lists the ticket kinds of the family.
+func (f Family) Tickets() []Kind {
+	switch f {
+	case FamilyApp:
+		return []Kind{KindJSAPITicket, KindWxCard}
+	case FamilyWeCom:
+		return []Kind{KindJSAPITicket, KindAgentConfig}
 	}
-	return k, nil
+	return nil
+}
+
+// HasTicket reports whether k is a ticket kind of the family.
+func (f Family) HasTicket(k Kind) bool {
+	for _, t := range f.Tickets() {
+		if t == k {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseTicket turns a ticket type of the family, as it appears in URLs and
+// config, into a Kind.
+func (f Family) ParseTicket(s string) (Kind, error) {
+	if k := Kind(s); f.HasTicket(k) {
+		return k, nil
+	}
+	ts := f.Tickets()
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = string(t)
+	}
+	return "", fmt.Errorf("unknown ticket type %q (want %s)", s, strings.Join(names, " or "))
+}
+
+// WeComID is the id that stands for a WeCom agent's credentials wherever an
+// appid stands for an app's: in the engine, the stores, leases, metrics
+// labels and Grant.AppID. It is "corpid/agentid"; an appid never holds a
+// slash, so the two cannot be confused.
+func WeComID(corpID, agentID string) string { return corpID + "/" + agentID }
+
+// ParseID tells the family of an id made by WeComID or an appid, and for a
+// WeCom agent its corpid and agentid.
+func ParseID(id string) (f Family, corpID, agentID string) {
+	if corp, agent, ok := strings.Cut(id, "/"); ok {
+		return FamilyWeCom, corp, agent
+	}
+	return FamilyApp, "", ""
 }
 
 // TokenAPI selects which upstream endpoint mints an app's access_token.
@@ -58,4 +128,8 @@ const (
 	TokenAPIStable TokenAPI = "stable"
 	// TokenAPIClassic is GET /cgi-bin/token: every call replaces the token.
 	TokenAPIClassic TokenAPI = "classic"
+	// TokenAPIWeCom is WeCom's GET /cgi-bin/gettoken (FamilyWeCom): within
+	// a token's validity every call returns that same token, a new one
+	// comes only after it expired, and WeCom may end a token early.
+	TokenAPIWeCom TokenAPI = "wecom"
 )

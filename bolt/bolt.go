@@ -308,13 +308,13 @@ func (s *Store) Put(ctx context.Context, c wxtoken.Credential) error {
 	return nil
 }
 
-// GetMeta returns the bookkeeping of appID, or an error wrapping
+// GetLedger returns the bookkeeping of appID, or an error wrapping
 // wxtoken.ErrNotFound.
-func (s *Store) GetMeta(ctx context.Context, appID string) (wxtoken.AppMeta, error) {
+func (s *Store) GetLedger(ctx context.Context, appID string) (wxtoken.Ledger, error) {
 	if err := ctx.Err(); err != nil {
-		return wxtoken.AppMeta{}, s.errorf("get meta %q: %w", appID, err)
+		return wxtoken.Ledger{}, s.errorf("get meta %q: %w", appID, err)
 	}
-	var m wxtoken.AppMeta
+	var m wxtoken.Ledger
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		b, err := bucket(tx, metaBucket)
 		if err != nil {
@@ -335,13 +335,13 @@ func (s *Store) GetMeta(ctx context.Context, appID string) (wxtoken.AppMeta, err
 		return nil
 	})
 	if err != nil {
-		return wxtoken.AppMeta{}, s.errorf("get meta %q: %w", appID, err)
+		return wxtoken.Ledger{}, s.errorf("get meta %q: %w", appID, err)
 	}
 	return m, nil
 }
 
-// PutMeta stores m, replacing what was stored for m.AppID.
-func (s *Store) PutMeta(ctx context.Context, m wxtoken.AppMeta) error {
+// PutLedger stores m, replacing what was stored for m.AppID.
+func (s *Store) PutLedger(ctx context.Context, m wxtoken.Ledger) error {
 	if m.AppID == "" {
 		return s.errorf("put meta: empty appid")
 	}

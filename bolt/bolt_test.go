@@ -74,14 +74,14 @@ func TestDataSurvivesReopen(t *testing.T) {
 		Version:   3,
 		API:       wxtoken.TokenAPIStable,
 	}
-	m := wxtoken.AppMeta{AppID: appID, QuotaDay: "2025-03-01", TokenCalls: 4, ForceRefreshes: []time.Time{fetched}}
+	m := wxtoken.Ledger{AppID: appID, QuotaDay: "2025-03-01", TokenCalls: 4, ForceRefreshes: []time.Time{fetched}}
 
 	s := mustOpen(t, path)
 	if err := s.Put(ctx, c); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
-	if err := s.PutMeta(ctx, m); err != nil {
-		t.Fatalf("PutMeta: %v", err)
+	if err := s.PutLedger(ctx, m); err != nil {
+		t.Fatalf("PutLedger: %v", err)
 	}
 	mustClose(t, s)
 
@@ -95,13 +95,13 @@ func TestDataSurvivesReopen(t *testing.T) {
 		!got.FetchedAt.Equal(c.FetchedAt) || !got.ExpiresAt.Equal(c.ExpiresAt) || !got.RefreshAt.Equal(c.RefreshAt) {
 		t.Errorf("Get after reopen = %+v, want %+v", got, c)
 	}
-	gotMeta, err := s.GetMeta(ctx, appID)
+	gotMeta, err := s.GetLedger(ctx, appID)
 	if err != nil {
-		t.Fatalf("GetMeta after reopen: %v", err)
+		t.Fatalf("GetLedger after reopen: %v", err)
 	}
 	if gotMeta.QuotaDay != m.QuotaDay || gotMeta.TokenCalls != m.TokenCalls ||
 		len(gotMeta.ForceRefreshes) != 1 || !gotMeta.ForceRefreshes[0].Equal(fetched) {
-		t.Errorf("GetMeta after reopen = %+v, want %+v", gotMeta, m)
+		t.Errorf("GetLedger after reopen = %+v, want %+v", gotMeta, m)
 	}
 	// The version compare still applies to what was persisted.
 	c.Value = "replayed"
@@ -309,10 +309,10 @@ func TestUndecodableRecords(t *testing.T) {
 	}
 	_, err = s.List(ctx)
 	wantErrNaming(t, "List with an undecodable record", err, badKey)
-	_, err = s.GetMeta(ctx, badApp)
-	wantErrNaming(t, "GetMeta of an undecodable record", err, badApp)
+	_, err = s.GetLedger(ctx, badApp)
+	wantErrNaming(t, "GetLedger of an undecodable record", err, badApp)
 	if errors.Is(err, wxtoken.ErrNotFound) {
-		t.Errorf("GetMeta of an undecodable record reports ErrNotFound: %v", err)
+		t.Errorf("GetLedger of an undecodable record reports ErrNotFound: %v", err)
 	}
 
 	// The damaged record is not silently replaced: the version compare

@@ -295,7 +295,7 @@ func TestTicketCache(t *testing.T) {
 	c := newClient(t, f, client.WithClock(clock.Now))
 	ctx := context.Background()
 	for range 3 {
-		for _, kind := range wxtoken.TicketKinds {
+		for _, kind := range wxtoken.FamilyApp.Tickets() {
 			got, err := c.Ticket(ctx, testAppID, kind)
 			if err != nil || got != testAppID+"-"+string(kind)+"-1" {
 				t.Fatalf("Ticket(%s) = %q, %v", kind, got, err)

@@ -88,7 +88,7 @@ func TestGrantAnswersOfKindsAndAppsStayApart(t *testing.T) {
 	paths := map[string]want{}
 	for _, app := range []string{appShop, appOther} {
 		paths["/v1/apps/"+app+"/access_token"] = want{app, ""}
-		for _, k := range wxtoken.TicketKinds {
+		for _, k := range wxtoken.FamilyApp.Tickets() {
 			paths["/v1/apps/"+app+"/tickets/"+string(k)] = want{app, string(k)}
 		}
 	}

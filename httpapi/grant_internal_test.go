@@ -30,7 +30,7 @@ func checkGrantJSON(t testing.TB, appID, value string, expiresIn int64, at time.
 	if !bytes.Equal(got, want) {
 		t.Errorf("token:\n got %q\nwant %q", got, want)
 	}
-	for _, kind := range wxtoken.TicketKinds {
+	for _, kind := range wxtoken.FamilyApp.Tickets() {
 		got := appendGrant(nil, appID, kind, value, expiresIn, at)
 		want := encoded(t, TicketResponse{AppID: appID, Type: kind, Ticket: value, ExpiresIn: expiresIn, ExpiresAt: atText})
 		if !bytes.Equal(got, want) {

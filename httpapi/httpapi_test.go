@@ -148,7 +148,7 @@ func TestMaxBodyBytesOption(t *testing.T) {
 
 func TestTickets(t *testing.T) {
 	e := newEnv(t, &stub{}, nil)
-	for _, kind := range wxtoken.TicketKinds {
+	for _, kind := range wxtoken.FamilyApp.Tickets() {
 		a := e.get(t, "/v1/apps/"+appShop+"/tickets/"+string(kind), keyShop)
 		if a.status != http.StatusOK {
 			t.Fatalf("%s: status %d: %s", kind, a.status, a.body)

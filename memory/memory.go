@@ -29,7 +29,7 @@ import (
 type Store struct {
 	mu     sync.RWMutex
 	creds  map[key]wxtoken.Credential
-	meta   map[string]wxtoken.AppMeta
+	meta   map[string]wxtoken.Ledger
 	closed bool
 }
 
@@ -44,7 +44,7 @@ var _ wxtoken.Store = (*Store)(nil)
 func New() *Store {
 	return &Store{
 		creds: make(map[key]wxtoken.Credential),
-		meta:  make(map[string]wxtoken.AppMeta),
+		meta:  make(map[string]wxtoken.Ledger),
 	}
 }
 
@@ -120,28 +120,28 @@ func (s *Store) Put(ctx context.Context, c wxtoken.Credential) error {
 	return nil
 }
 
-// GetMeta returns the bookkeeping of appID, or an error wrapping
+// GetLedger returns the bookkeeping of appID, or an error wrapping
 // wxtoken.ErrNotFound.
-func (s *Store) GetMeta(ctx context.Context, appID string) (wxtoken.AppMeta, error) {
+func (s *Store) GetLedger(ctx context.Context, appID string) (wxtoken.Ledger, error) {
 	if err := ctx.Err(); err != nil {
-		return wxtoken.AppMeta{}, fmt.Errorf("memory store: get meta %s: %w", appID, err)
+		return wxtoken.Ledger{}, fmt.Errorf("memory store: get meta %s: %w", appID, err)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return wxtoken.AppMeta{}, fmt.Errorf("memory store: get meta %s: %w", appID, errClosed())
+		return wxtoken.Ledger{}, fmt.Errorf("memory store: get meta %s: %w", appID, errClosed())
 	}
 	m, ok := s.meta[appID]
 	if !ok {
-		return wxtoken.AppMeta{}, fmt.Errorf("memory store: get meta %s: %w", appID, wxtoken.ErrNotFound)
+		return wxtoken.Ledger{}, fmt.Errorf("memory store: get meta %s: %w", appID, wxtoken.ErrNotFound)
 	}
 	// The stored slice must never reach a caller, who could change it.
 	m.ForceRefreshes = slices.Clone(m.ForceRefreshes)
 	return m, nil
 }
 
-// PutMeta stores m, replacing what was stored for m.AppID.
-func (s *Store) PutMeta(ctx context.Context, m wxtoken.AppMeta) error {
+// PutLedger stores m, replacing what was stored for m.AppID.
+func (s *Store) PutLedger(ctx context.Context, m wxtoken.Ledger) error {
 	if m.AppID == "" {
 		return errors.New("memory store: put meta: empty appid")
 	}

@@ -40,10 +40,10 @@ func TestCloseIsIdempotentAndFinal(t *testing.T) {
 	if err := s.Put(ctx, c); err == nil {
 		t.Error("Put after Close succeeded")
 	}
-	if _, err := s.GetMeta(ctx, c.AppID); err == nil || errors.Is(err, wxtoken.ErrNotFound) {
-		t.Errorf("GetMeta after Close: err = %v, want a closed-store error", err)
+	if _, err := s.GetLedger(ctx, c.AppID); err == nil || errors.Is(err, wxtoken.ErrNotFound) {
+		t.Errorf("GetLedger after Close: err = %v, want a closed-store error", err)
 	}
-	if err := s.PutMeta(ctx, wxtoken.AppMeta{AppID: c.AppID}); err == nil {
-		t.Error("PutMeta after Close succeeded")
+	if err := s.PutLedger(ctx, wxtoken.Ledger{AppID: c.AppID}); err == nil {
+		t.Error("PutLedger after Close succeeded")
 	}
 }

@@ -174,7 +174,7 @@ func (r *Replica) credOut(c wxtoken.Credential) wxtoken.Credential {
 	return c
 }
 
-func (r *Replica) metaMap(m wxtoken.AppMeta, f func(time.Time) time.Time) wxtoken.AppMeta {
+func (r *Replica) metaMap(m wxtoken.Ledger, f func(time.Time) time.Time) wxtoken.Ledger {
 	m.MintAttemptAt, m.LastMintAt, m.AbandonedMintAt = f(m.MintAttemptAt), f(m.LastMintAt), f(m.AbandonedMintAt)
 	times := make([]time.Time, len(m.ForceRefreshes))
 	for i, t := range m.ForceRefreshes {
@@ -233,15 +233,15 @@ func (r *Replica) put(ctx context.Context, c wxtoken.Credential) error {
 	return nil
 }
 
-// GetMeta implements wxtoken.Store.
-func (r *Replica) GetMeta(ctx context.Context, appID string) (wxtoken.AppMeta, error) {
+// GetLedger implements wxtoken.Store.
+func (r *Replica) GetLedger(ctx context.Context, appID string) (wxtoken.Ledger, error) {
 	if err := r.begin(ctx, "get meta"); err != nil {
-		return wxtoken.AppMeta{}, err
+		return wxtoken.Ledger{}, err
 	}
 	defer r.h.mu.Unlock()
-	m, err := r.h.store.GetMeta(ctx, appID)
+	m, err := r.h.store.GetLedger(ctx, appID)
 	if err != nil {
-		return wxtoken.AppMeta{}, err
+		return wxtoken.Ledger{}, err
 	}
 	m = r.metaMap(m, r.out)
 	if len(m.ForceRefreshes) == 0 {
@@ -250,8 +250,8 @@ func (r *Replica) GetMeta(ctx context.Context, appID string) (wxtoken.AppMeta, e
 	return m, nil
 }
 
-// PutMeta implements wxtoken.Store.
-func (r *Replica) PutMeta(ctx context.Context, m wxtoken.AppMeta) error {
+// PutLedger implements wxtoken.Store.
+func (r *Replica) PutLedger(ctx context.Context, m wxtoken.Ledger) error {
 	if err := r.begin(ctx, "put meta"); err != nil {
 		return err
 	}
@@ -260,8 +260,8 @@ func (r *Replica) PutMeta(ctx context.Context, m wxtoken.AppMeta) error {
 }
 
 // putMeta writes m; the caller holds h.mu.
-func (r *Replica) putMeta(ctx context.Context, m wxtoken.AppMeta) error {
-	if err := r.h.store.PutMeta(ctx, r.metaMap(m, r.in)); err != nil {
+func (r *Replica) putMeta(ctx context.Context, m wxtoken.Ledger) error {
+	if err := r.h.store.PutLedger(ctx, r.metaMap(m, r.in)); err != nil {
 		return err
 	}
 	r.h.metaWrites[m.AppID]++
@@ -358,8 +358,8 @@ func (r *Replica) PutFenced(ctx context.Context, c wxtoken.Credential, l wxtoken
 	return r.put(ctx, c)
 }
 
-// PutMetaFenced implements wxtoken.Coordinator.
-func (r *Replica) PutMetaFenced(ctx context.Context, m wxtoken.AppMeta, l wxtoken.Lease) error {
+// PutLedgerFenced implements wxtoken.Coordinator.
+func (r *Replica) PutLedgerFenced(ctx context.Context, m wxtoken.Ledger, l wxtoken.Lease) error {
 	if err := r.begin(ctx, "put meta fenced"); err != nil {
 		return err
 	}

@@ -461,24 +461,24 @@ func (s *Store) put(ctx context.Context, c wxtoken.Credential, l *wxtoken.Lease)
 	return fmt.Errorf("redis store: put %s/%s: unexpected script answer %v", c.AppID, c.Kind, res)
 }
 
-// GetMeta implements wxtoken.Store.
-func (s *Store) GetMeta(ctx context.Context, appID string) (wxtoken.AppMeta, error) {
+// GetLedger implements wxtoken.Store.
+func (s *Store) GetLedger(ctx context.Context, appID string) (wxtoken.Ledger, error) {
 	if err := s.ensureOffset(ctx); err != nil {
-		return wxtoken.AppMeta{}, fmt.Errorf("redis store: get meta %s: %w", appID, err)
+		return wxtoken.Ledger{}, fmt.Errorf("redis store: get meta %s: %w", appID, err)
 	}
 	key := s.k.meta(appID)
 	b, err := s.c.Get(ctx, key).Bytes()
 	if errors.Is(err, goredis.Nil) {
-		return wxtoken.AppMeta{}, fmt.Errorf("redis store: get meta %s: %w", appID, wxtoken.ErrNotFound)
+		return wxtoken.Ledger{}, fmt.Errorf("redis store: get meta %s: %w", appID, wxtoken.ErrNotFound)
 	}
 	if err != nil {
-		return wxtoken.AppMeta{}, fmt.Errorf("redis store: get meta %s: %w", appID, err)
+		return wxtoken.Ledger{}, fmt.Errorf("redis store: get meta %s: %w", appID, err)
 	}
 	var r metaRecord
 	if err := json.Unmarshal(b, &r); err != nil {
-		return wxtoken.AppMeta{}, fmt.Errorf("redis store: get meta %s: record %s is corrupt: %w", appID, key, err)
+		return wxtoken.Ledger{}, fmt.Errorf("redis store: get meta %s: record %s is corrupt: %w", appID, key, err)
 	}
-	m := wxtoken.AppMeta{
+	m := wxtoken.Ledger{
 		AppID: appID, QuotaDay: r.QuotaDay, TokenCalls: r.TokenCalls,
 		MintAttemptAt: s.local(r.MintAttemptAt), KilledVersion: r.KilledVersion,
 		LastMintAt: s.local(r.LastMintAt), LastMintBy: r.LastMintBy, AbandonedMintAt: s.local(r.AbandonedAt),
@@ -510,17 +510,17 @@ redis.call('PUBLISH', ARGV[4], ARGV[1] .. ' ' .. v)
 return v
 `)
 
-// PutMeta implements wxtoken.Store.
-func (s *Store) PutMeta(ctx context.Context, m wxtoken.AppMeta) error {
+// PutLedger implements wxtoken.Store.
+func (s *Store) PutLedger(ctx context.Context, m wxtoken.Ledger) error {
 	return s.putMeta(ctx, m, nil)
 }
 
-// PutMetaFenced implements wxtoken.Coordinator.
-func (s *Store) PutMetaFenced(ctx context.Context, m wxtoken.AppMeta, l wxtoken.Lease) error {
+// PutLedgerFenced implements wxtoken.Coordinator.
+func (s *Store) PutLedgerFenced(ctx context.Context, m wxtoken.Ledger, l wxtoken.Lease) error {
 	return s.putMeta(ctx, m, &l)
 }
 
-func (s *Store) putMeta(ctx context.Context, m wxtoken.AppMeta, l *wxtoken.Lease) error {
+func (s *Store) putMeta(ctx context.Context, m wxtoken.Ledger, l *wxtoken.Lease) error {
 	if m.AppID == "" {
 		return errors.New("redis store: put meta: empty appid")
 	}

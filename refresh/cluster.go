@@ -51,16 +51,16 @@ func (c *cluster) putFenced(ctx context.Context, nc *wxtoken.Credential, l wxtok
 	return c.PutFenced(ctx, *nc, l)
 }
 
-func (c *cluster) putMetaFenced(ctx context.Context, m wxtoken.AppMeta, l wxtoken.Lease) error {
-	return c.PutMetaFenced(ctx, m, l)
+func (c *cluster) putMetaFenced(ctx context.Context, m wxtoken.Ledger, l wxtoken.Lease) error {
+	return c.PutLedgerFenced(ctx, m, l)
 }
 
 func (c *cluster) written(ctx context.Context, appID string, kind wxtoken.Kind) (wxtoken.Credential, error) {
 	return c.store.Get(ctx, appID, kind)
 }
 
-func (c *cluster) writtenMeta(ctx context.Context, appID string) (wxtoken.AppMeta, error) {
-	return c.store.GetMeta(ctx, appID)
+func (c *cluster) writtenLedger(ctx context.Context, appID string) (wxtoken.Ledger, error) {
+	return c.store.GetLedger(ctx, appID)
 }
 
 func (c *cluster) known(now time.Time) time.Time {
@@ -130,7 +130,7 @@ func (e *Engine) awaitLostMint(ctx context.Context, a *app) error {
 		return nil
 	}
 	a.mu.Lock()
-	last, by := a.meta.LastMintAt, a.meta.LastMintBy
+	last, by := a.ledger.LastMintAt, a.ledger.LastMintBy
 	a.mu.Unlock()
 	if last.IsZero() || by == e.coord.Owner() {
 		return nil
@@ -166,13 +166,13 @@ func (c *cluster) Changed(appID string, kind wxtoken.Kind, version uint64) {
 	var err error
 	if kind == "" {
 		a.mu.Lock()
-		newer := version > a.metaSeen
+		newer := version > a.ledgerSeen
 		if newer {
-			a.metaSeen = version
+			a.ledgerSeen = version
 		}
 		a.mu.Unlock()
 		if newer {
-			err = e.syncMeta(ctx, a)
+			err = e.syncLedger(ctx, a)
 		}
 	} else if s := e.slotOf(appID, kind); s != nil {
 		if cur := s.load(); cur != nil && cur.Version >= version {
@@ -220,7 +220,7 @@ func (c *cluster) Reset() {
 	// The store counts bookkeeping writes from scratch again.
 	for _, a := range c.e.order {
 		a.mu.Lock()
-		a.metaSeen = 0
+		a.ledgerSeen = 0
 		a.mu.Unlock()
 	}
 	c.e.log.Warn("the shared store lost its data; writing back what this replica holds")
@@ -272,12 +272,12 @@ func (c *cluster) reconcileSlot(ctx context.Context, s *slot) error {
 		return err
 	}
 	if s.kind == wxtoken.KindAccessToken {
-		if _, err := c.store.GetMeta(ctx, a.cfg.AppID); errors.Is(err, wxtoken.ErrNotFound) {
+		if _, err := c.store.GetLedger(ctx, a.cfg.AppID); errors.Is(err, wxtoken.ErrNotFound) {
 			a.mu.Lock()
-			m := a.meta
+			m := a.ledger
 			a.mu.Unlock()
 			m.AppID = a.cfg.AppID
-			if err := c.PutMetaFenced(ctx, m, l); err != nil {
+			if err := c.PutLedgerFenced(ctx, m, l); err != nil {
 				return err
 			}
 		}

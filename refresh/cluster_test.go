@@ -251,7 +251,7 @@ func TestClusterResetIsWrittenBack(t *testing.T) {
 	f.eventually("the store gets back the token, the ticket and the bookkeeping", func() bool {
 		_, terr := r1.coord.Get(t.Context(), appA, wxtoken.KindAccessToken)
 		_, kerr := r1.coord.Get(t.Context(), appA, wxtoken.KindJSAPITicket)
-		_, merr := r1.coord.GetMeta(t.Context(), appA)
+		_, merr := r1.coord.GetLedger(t.Context(), appA)
 		return terr == nil && kerr == nil && merr == nil
 	})
 	if f.calls() != calls {
@@ -299,7 +299,7 @@ func TestClusterWaitsOutAnotherReplicasLostCall(t *testing.T) {
 	f := newFleet(t, wxtoken.TokenAPIClassic)
 	other := f.shared.Replica("r9", nil)
 	sent := f.clk.Now()
-	if err := other.PutMeta(t.Context(), wxtoken.AppMeta{AppID: appA, LastMintAt: sent, LastMintBy: "r9", MintAttemptAt: sent}); err != nil {
+	if err := other.PutLedger(t.Context(), wxtoken.Ledger{AppID: appA, LastMintAt: sent, LastMintBy: "r9", MintAttemptAt: sent}); err != nil {
 		t.Fatal(err)
 	}
 	// A lease that outlives the wait, which the clock jumps over.

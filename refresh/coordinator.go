@@ -27,12 +27,12 @@ type coordinator interface {
 	// putFenced is wxtoken.FencedWriter.PutFenced of *nc, which solo may
 	// number higher than asked (see solo.putFenced).
 	putFenced(ctx context.Context, nc *wxtoken.Credential, l wxtoken.Lease) error
-	putMetaFenced(ctx context.Context, m wxtoken.AppMeta, l wxtoken.Lease) error
-	// written and writtenMeta read what the other replicas wrote to the
+	putMetaFenced(ctx context.Context, m wxtoken.Ledger, l wxtoken.Lease) error
+	// written and writtenLedger read what the other replicas wrote to the
 	// store: an error wrapping wxtoken.ErrNotFound when there is nothing
 	// to read (always, solo).
 	written(ctx context.Context, appID string, kind wxtoken.Kind) (wxtoken.Credential, error)
-	writtenMeta(ctx context.Context, appID string) (wxtoken.AppMeta, error)
+	writtenLedger(ctx context.Context, appID string) (wxtoken.Ledger, error)
 	// known returns the time up to which the engine knows of every token
 	// call that any replica started ("known" wherever the engine's
 	// comments say it): now, solo; for a cluster, when the store last
@@ -96,16 +96,16 @@ func (o solo) putFenced(ctx context.Context, nc *wxtoken.Credential, _ wxtoken.L
 	return err
 }
 
-func (o solo) putMetaFenced(ctx context.Context, m wxtoken.AppMeta, _ wxtoken.Lease) error {
-	return o.store.PutMeta(ctx, m)
+func (o solo) putMetaFenced(ctx context.Context, m wxtoken.Ledger, _ wxtoken.Lease) error {
+	return o.store.PutLedger(ctx, m)
 }
 
 func (solo) written(_ context.Context, appID string, kind wxtoken.Kind) (wxtoken.Credential, error) {
 	return wxtoken.Credential{}, wxtoken.ErrNotFound
 }
 
-func (solo) writtenMeta(context.Context, string) (wxtoken.AppMeta, error) {
-	return wxtoken.AppMeta{}, wxtoken.ErrNotFound
+func (solo) writtenLedger(context.Context, string) (wxtoken.Ledger, error) {
+	return wxtoken.Ledger{}, wxtoken.ErrNotFound
 }
 
 func (solo) known(now time.Time) time.Time                   { return now }
@@ -183,32 +183,32 @@ func (e *Engine) readSlot(ctx context.Context, s *slot) (*wxtoken.Credential, er
 		return nil, err
 	}
 	if s.kind == wxtoken.KindAccessToken {
-		if err := e.syncMeta(ctx, s.app); err != nil {
+		if err := e.syncLedger(ctx, s.app); err != nil {
 			return nil, err
 		}
 	}
 	return stored, nil
 }
 
-// syncMeta reads the bookkeeping of a from the store. While this replica
+// syncLedger reads the bookkeeping of a from the store. While this replica
 // holds the token lease its own bookkeeping is the newest, and is kept.
-func (e *Engine) syncMeta(ctx context.Context, a *app) error {
+func (e *Engine) syncLedger(ctx context.Context, a *app) error {
 	if a.token.lease.Load() != nil {
 		return nil
 	}
-	return e.loadMeta(ctx, a)
+	return e.loadLedger(ctx, a)
 }
 
-// loadMeta reads the bookkeeping of a from the store and installs it.
-func (e *Engine) loadMeta(ctx context.Context, a *app) error {
-	m, err := e.coord.writtenMeta(ctx, a.cfg.AppID)
+// loadLedger reads the bookkeeping of a from the store and installs it.
+func (e *Engine) loadLedger(ctx context.Context, a *app) error {
+	m, err := e.coord.writtenLedger(ctx, a.cfg.AppID)
 	if errors.Is(err, wxtoken.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	e.setMeta(a, m)
+	e.setLedger(a, m)
 	now := e.opts.Clock.Now()
 	e.queue.set(a.token, e.nextDue(a.token, now))
 	a.token.notify()
@@ -245,7 +245,7 @@ func (e *Engine) claim(ctx context.Context, s *slot, need func(now time.Time) bo
 		case err == nil:
 			// The previous holder may have written just before it let go,
 			// the bookkeeping included: read before holdLease marks the
-			// lease held, which stops syncMeta.
+			// lease held, which stops syncLedger.
 			serr := e.syncSlot(ctx, s)
 			release := e.holdLease(s, l)
 			if serr == nil && !need(e.opts.Clock.Now()) {
@@ -347,9 +347,9 @@ func (e *Engine) persist(ctx context.Context, s *slot, nc *wxtoken.Credential) e
 	return e.coord.putFenced(ctx, nc, *l)
 }
 
-// persistMeta writes the bookkeeping m of a under the token lease, and
+// persistLedger writes the bookkeeping m of a under the token lease, and
 // not at all without it: the holder's bookkeeping is the one that counts.
-func (e *Engine) persistMeta(ctx context.Context, a *app, m wxtoken.AppMeta) error {
+func (e *Engine) persistLedger(ctx context.Context, a *app, m wxtoken.Ledger) error {
 	l := a.token.lease.Load()
 	if l == nil {
 		return errNoLease

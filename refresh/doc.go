@@ -24,9 +24,9 @@
 //     written before that time (slot.heard, cluster.heardAt); reported as
 //     HeardAt in the status.
 //   - mintAt: the first token call made since the current access_token was
-//     fetched that could have replaced it (AppMeta.MintAttemptAt), zero when
+//     fetched that could have replaced it (Ledger.MintAttemptAt), zero when
 //     none was; the token dies an overlap after it at the latest.
-//   - metaSeen: the last change of an app's bookkeeping that a shared
+//   - ledgerSeen: the last change of an app's bookkeeping that a shared
 //     store told of, so that a repeated notice is not read again.
 //
 // Solo and cluster mode are two values of one coordinator interface

@@ -132,12 +132,12 @@ type app struct {
 	token   *slot
 	tickets map[wxtoken.Kind]*slot
 
-	mu   sync.Mutex
-	meta wxtoken.AppMeta
+	mu     sync.Mutex
+	ledger wxtoken.Ledger
 	// blockedUntil holds back token calls while the error policy says so.
 	blockedUntil time.Time
-	// mint mirrors meta.MintAttemptAt (unix nanoseconds, 0 for none),
-	// killed meta.KilledVersion and abandoned meta.AbandonedMintAt for
+	// mint mirrors ledger.MintAttemptAt (unix nanoseconds, 0 for none),
+	// killed ledger.KilledVersion and abandoned ledger.AbandonedMintAt for
 	// the read path, which must not wait on a lock held across store I/O.
 	mint      atomic.Int64
 	killed    atomic.Uint64
@@ -149,9 +149,9 @@ type app struct {
 	// known are the app's latest access_token values, oldest first; see
 	// AppOf. Guarded by mu.
 	known []knownToken
-	// metaSeen is the last bookkeeping change a shared store told of.
+	// ledgerSeen is the last bookkeeping change a shared store told of.
 	// Guarded by mu.
-	metaSeen uint64
+	ledgerSeen uint64
 	// forgot is the transient token failure found in the store at Start,
 	// whose wait this process does not keep; see forgetBackoff. Guarded
 	// by mu.
@@ -247,7 +247,7 @@ func New(opts Options) (*Engine, error) {
 		if c.TokenAPI == "" {
 			c.TokenAPI = wxtoken.TokenAPIStable
 		}
-		a := &app{cfg: c, tickets: map[wxtoken.Kind]*slot{}, meta: wxtoken.AppMeta{AppID: c.AppID}}
+		a := &app{cfg: c, tickets: map[wxtoken.Kind]*slot{}, ledger: wxtoken.Ledger{AppID: c.AppID}}
 		a.token = newSlot(a, wxtoken.KindAccessToken)
 		for _, k := range c.Tickets {
 			if !k.IsTicket() {
@@ -371,7 +371,7 @@ func (e *Engine) detached(timeout time.Duration) (context.Context, context.Cance
 
 func (a *app) slots() []*slot {
 	out := []*slot{a.token}
-	for _, k := range wxtoken.TicketKinds {
+	for _, k := range [...]wxtoken.Kind{wxtoken.KindJSAPITicket, wxtoken.KindWxCard, wxtoken.KindAgentConfig} {
 		if s, ok := a.tickets[k]; ok {
 			out = append(out, s)
 		}

@@ -674,10 +674,10 @@ func TestRefusedCallersRetrySoon(t *testing.T) {
 func TestRestartForgetsOnlyItsOwnBackoff(t *testing.T) {
 	h := newHarness(t, wxtoken.TokenAPIStable, nil, nil)
 	now := h.clk.Now()
-	stored := wxtoken.AppMeta{AppID: appA, TokenFailure: &wxtoken.Failure{Count: 7, RetryAt: now.Add(2 * time.Minute),
+	stored := wxtoken.Ledger{AppID: appA, TokenFailure: &wxtoken.Failure{Count: 7, RetryAt: now.Add(2 * time.Minute),
 		Error: wxtoken.ErrorInfo{ErrCode: -1, Class: "transient", Message: "system busy", Hint: "retrying", At: now}}}
 	a := h.eng.apps[appA]
-	h.eng.setMeta(a, h.eng.forgetBackoff(a, stored))
+	h.eng.setLedger(a, h.eng.forgetBackoff(a, stored))
 	if r := a.token.retryAtTime(); !r.IsZero() {
 		t.Fatalf("retry at %v after Start, want none", r)
 	}
@@ -690,7 +690,7 @@ func TestRestartForgetsOnlyItsOwnBackoff(t *testing.T) {
 	g := *stored.TokenFailure
 	g.RetryAt, g.Error.At = g.RetryAt.Add(3*time.Millisecond), g.Error.At.Add(3*time.Millisecond)
 	again.TokenFailure = &g
-	h.eng.setMeta(a, again)
+	h.eng.setLedger(a, again)
 	if r := a.token.retryAtTime(); !r.IsZero() {
 		t.Fatalf("retry at %v after the store told of the forgotten failure, want none", r)
 	}
@@ -698,14 +698,14 @@ func TestRestartForgetsOnlyItsOwnBackoff(t *testing.T) {
 	f := *stored.TokenFailure
 	f.Count, f.RetryAt = 8, now.Add(90*time.Second)
 	later.TokenFailure = &f
-	h.eng.setMeta(a, later) // another replica failed since
+	h.eng.setLedger(a, later) // another replica failed since
 	if r := a.token.retryAtTime(); !r.Equal(f.RetryAt) {
 		t.Fatalf("retry at %v after another replica's failure, want %v", r, f.RetryAt)
 	}
 	// Waits of the error policy other than a backoff are kept at Start.
-	quota := wxtoken.AppMeta{AppID: appA, TokenFailure: &wxtoken.Failure{Count: 1, RetryAt: now.Add(time.Hour), Blocked: true,
+	quota := wxtoken.Ledger{AppID: appA, TokenFailure: &wxtoken.Failure{Count: 1, RetryAt: now.Add(time.Hour), Blocked: true,
 		Error: wxtoken.ErrorInfo{ErrCode: 45009, Class: "daily_quota", At: now}}}
-	h.eng.setMeta(a, h.eng.forgetBackoff(a, quota))
+	h.eng.setLedger(a, h.eng.forgetBackoff(a, quota))
 	if r := a.token.retryAtTime(); !r.Equal(now.Add(time.Hour)) {
 		t.Fatalf("retry at %v after Start with a quota failure, want %v", r, now.Add(time.Hour))
 	}

@@ -130,7 +130,7 @@ func (e *Engine) fail(s *slot, reason string, err error) error {
 		}
 		if e.life.Err() == nil {
 			ctx, cancel := e.detached(e.opts.LeaseTTL)
-			e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) { m.TokenFailure = shared })
+			e.updateLedger(ctx, a, func(m *wxtoken.Ledger) { m.TokenFailure = shared })
 			cancel()
 		}
 	}

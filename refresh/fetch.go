@@ -108,7 +108,7 @@ func (e *Engine) ticketOrphaned(s *slot, c *wxtoken.Credential) bool {
 	}
 	s.app.mu.Lock()
 	defer s.app.mu.Unlock()
-	return s.app.meta.KilledVersion >= c.TokenVersion
+	return s.app.ledger.KilledVersion >= c.TokenVersion
 }
 
 // liveToken returns a servable access_token of a, fetching one if needed.
@@ -141,7 +141,7 @@ func (e *Engine) callToken(ctx context.Context, a *app, force bool) (wechat.Cred
 	}
 	classic := a.cfg.TokenAPI == wxtoken.TokenAPIClassic
 	start := e.opts.Clock.Now()
-	e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) {
+	e.updateLedger(ctx, a, func(m *wxtoken.Ledger) {
 		rollDay(m, start)
 		m.TokenCalls++
 		if classic && m.MintAttemptAt.IsZero() {
@@ -177,7 +177,7 @@ func (e *Engine) callToken(ctx context.Context, a *app, force bool) (wechat.Cred
 	case errors.As(err, &api):
 		// WeChat answered with an errcode: it minted nothing, so the
 		// current token is not going to die an overlap from now.
-		e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) {
+		e.updateLedger(ctx, a, func(m *wxtoken.Ledger) {
 			if m.MintAttemptAt.Equal(start) {
 				m.MintAttemptAt = time.Time{}
 			}
@@ -191,7 +191,7 @@ func (e *Engine) callToken(ctx context.Context, a *app, force bool) (wechat.Cred
 		// Recorded even when the call was cut short by shutdown, so that
 		// a restart knows.
 		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.LeaseTTL)
-		e.updateMeta(mctx, a, func(m *wxtoken.AppMeta) {
+		e.updateLedger(mctx, a, func(m *wxtoken.Ledger) {
 			if start.After(m.AbandonedMintAt) {
 				m.AbandonedMintAt = start
 			}
@@ -202,7 +202,7 @@ func (e *Engine) callToken(ctx context.Context, a *app, force bool) (wechat.Cred
 	default:
 		// Answered, if badly: whatever it did at WeChat is done, and the
 		// current token's handout already counts with it (MintAttemptAt).
-		e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) {
+		e.updateLedger(ctx, a, func(m *wxtoken.Ledger) {
 			if m.LastMintAt.Equal(start) {
 				m.LastMintAt, m.LastMintBy = time.Time{}, ""
 			}
@@ -532,7 +532,7 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 		a.blockedUntil = time.Time{}
 		a.mu.Unlock()
 		e.wakeChecks()
-		e.updateMeta(ctx, a, func(m *wxtoken.AppMeta) {
+		e.updateLedger(ctx, a, func(m *wxtoken.Ledger) {
 			m.MintAttemptAt = time.Time{}
 			m.LastMintAt, m.LastMintBy = time.Time{}, ""
 			m.TokenFailure = nil

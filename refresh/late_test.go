@@ -92,11 +92,11 @@ func TestLateMintAfterAbandonedCallIsCaught(t *testing.T) {
 	if e := h.wait(wxtoken.KindAccessToken); e.result != "error" {
 		t.Fatalf("event %+v, want the dropped refresh", e)
 	}
-	abandoned := h.eng.apps[appA].meta.AbandonedMintAt
+	abandoned := h.eng.apps[appA].ledger.AbandonedMintAt
 	if abandoned.IsZero() {
 		t.Fatal("the unanswered call is not recorded as abandoned")
 	}
-	if m, err := h.store.GetMeta(context.Background(), appA); err != nil || !m.AbandonedMintAt.Equal(abandoned) {
+	if m, err := h.store.GetLedger(context.Background(), appA); err != nil || !m.AbandonedMintAt.Equal(abandoned) {
 		t.Fatalf("stored bookkeeping %+v, %v: the abandoned call is not persisted", m, err)
 	}
 	// The retry fetches the second token.
@@ -227,16 +227,16 @@ func TestLateAnswerAfterTakeover(t *testing.T) {
 				}
 				runtime.Gosched()
 			}
-			sent := h.eng.apps[appA].meta.LastMintAt
+			sent := h.eng.apps[appA].ledger.LastMintAt
 
 			// Meanwhile its lease runs out; another replica records the
 			// call as abandoned, mints and stores a newer token.
-			m, err := coord.GetMeta(ctx, appA)
+			m, err := coord.GetLedger(ctx, appA)
 			if err != nil || !m.LastMintAt.Equal(sent) {
 				t.Fatalf("stored bookkeeping %+v, %v: the call is not recorded", m, err)
 			}
 			m.AbandonedMintAt, m.LastMintAt, m.LastMintBy, m.MintAttemptAt = m.LastMintAt, time.Time{}, "", time.Time{}
-			if err := coord.PutMeta(ctx, m); err != nil {
+			if err := coord.PutLedger(ctx, m); err != nil {
 				t.Fatal(err)
 			}
 			h.clk.Advance(2 * time.Second)

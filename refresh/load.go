@@ -19,12 +19,12 @@ func (e *Engine) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("refresh: load credentials: %w", err)
 	}
-	metas := make([]*wxtoken.AppMeta, len(e.order))
+	ledgers := make([]*wxtoken.Ledger, len(e.order))
 	for i, a := range e.order {
-		m, err := e.opts.Store.GetMeta(ctx, a.cfg.AppID)
+		m, err := e.opts.Store.GetLedger(ctx, a.cfg.AppID)
 		switch {
 		case err == nil:
-			metas[i] = &m
+			ledgers[i] = &m
 		case errors.Is(err, wxtoken.ErrNotFound):
 		default:
 			return fmt.Errorf("refresh: load bookkeeping of %s: %w", a.cfg.AppID, err)
@@ -55,8 +55,8 @@ func (e *Engine) load(ctx context.Context) error {
 		// WeChat where the error policy said to wait; but for a transient
 		// failure's backoff (see forgetBackoff). A replica working on the
 		// token under its lease holds newer bookkeeping.
-		if m := metas[i]; m != nil && a.token.lease.Load() == nil {
-			e.setMeta(a, e.forgetBackoff(a, *m))
+		if m := ledgers[i]; m != nil && a.token.lease.Load() == nil {
+			e.setLedger(a, e.forgetBackoff(a, *m))
 		}
 		for _, s := range a.slots() {
 			e.queue.set(s, e.nextDue(s, now))

@@ -73,8 +73,8 @@ func backoff(n int, base, max time.Duration, u float64) time.Duration {
 
 // tokenView is what a handout needs to know of an app's access_token:
 // the current one (nil if none), the start of the first token call made
-// since it was fetched (AppMeta.MintAttemptAt, zero for none), and the
-// highest version a force refresh killed (AppMeta.KilledVersion).
+// since it was fetched (Ledger.MintAttemptAt, zero for none), and the
+// highest version a force refresh killed (Ledger.KilledVersion).
 type tokenView struct {
 	cur    *wxtoken.Credential
 	mintAt time.Time
@@ -172,7 +172,7 @@ func ticketDue(c *wxtoken.Credential, tv tokenView) time.Time {
 // which then dies an overlap later, and nobody is told.
 type lateCheck struct {
 	// abandoned is the start of the latest classic call given up on
-	// without an answer (AppMeta.AbandonedMintAt); zero for none.
+	// without an answer (Ledger.AbandonedMintAt); zero for none.
 	abandoned time.Time
 	// tried is the start of the last probe of the token, alive the start
 	// of the last one that found it alive; zero for none.

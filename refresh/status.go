@@ -30,10 +30,11 @@ func (e *Engine) Status(ctx context.Context) []wxtoken.AppStatus {
 	holders := e.leaseHolders(ctx)
 	for _, a := range e.order {
 		a.mu.Lock()
-		m := a.meta
+		m := a.ledger
 		blocked := a.blockedUntil
 		a.mu.Unlock()
 		st := wxtoken.AppStatus{AppID: a.cfg.AppID, Name: a.cfg.Name, TokenAPI: a.cfg.TokenAPI}
+		st.Family, st.CorpID, st.AgentID = wxtoken.ParseID(a.cfg.AppID)
 		if m.QuotaDay == wechat.QuotaDay(now) {
 			st.UpstreamCallsToday = m.TokenCalls
 			st.ForceRefreshesToday = len(m.ForceRefreshes)

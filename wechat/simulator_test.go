@@ -734,7 +734,7 @@ func TestSimulatorClientKeepsSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kind := range wxtoken.TicketKinds {
+	for _, kind := range wxtoken.FamilyApp.Tickets() {
 		if _, err := c.Ticket(ctx, tok.Value, kind); err != nil {
 			t.Fatal(err)
 		}

@@ -173,21 +173,21 @@ func testFencedAfterLoss(t *testing.T, open func(func() time.Time) Shared) {
 	if err := a.PutFenced(ctx, cred(appA, wxtoken.KindAccessToken, 9), la); !errors.Is(err, wxtoken.ErrLeaseLost) {
 		t.Fatalf("PutFenced under a lost lease: err = %v, want ErrLeaseLost", err)
 	}
-	m := wxtoken.AppMeta{AppID: appA, QuotaDay: "2025-03-01", TokenCalls: 99}
-	if err := a.PutMetaFenced(ctx, m, la); !errors.Is(err, wxtoken.ErrLeaseLost) {
-		t.Fatalf("PutMetaFenced under a lost lease: err = %v, want ErrLeaseLost", err)
+	m := wxtoken.Ledger{AppID: appA, QuotaDay: "2025-03-01", TokenCalls: 99}
+	if err := a.PutLedgerFenced(ctx, m, la); !errors.Is(err, wxtoken.ErrLeaseLost) {
+		t.Fatalf("PutLedgerFenced under a lost lease: err = %v, want ErrLeaseLost", err)
 	}
 	wantStored(t, b, cred(appA, wxtoken.KindAccessToken, 2))
-	if _, err := b.GetMeta(ctx, appA); !errors.Is(err, wxtoken.ErrNotFound) {
+	if _, err := b.GetLedger(ctx, appA); !errors.Is(err, wxtoken.ErrNotFound) {
 		t.Fatalf("a fenced-out meta write was stored: err = %v", err)
 	}
 	m.TokenCalls = 3
-	if err := b.PutMetaFenced(ctx, m, lb); err != nil {
-		t.Fatalf("PutMetaFenced by the holder: %v", err)
+	if err := b.PutLedgerFenced(ctx, m, lb); err != nil {
+		t.Fatalf("PutLedgerFenced by the holder: %v", err)
 	}
-	got, err := a.GetMeta(ctx, appA)
+	got, err := a.GetLedger(ctx, appA)
 	if err != nil || diffMeta(got, m) != "" {
-		t.Fatalf("GetMeta on the other replica = %+v, %v; want %+v", got, err, m)
+		t.Fatalf("GetLedger on the other replica = %+v, %v; want %+v", got, err, m)
 	}
 }
 
@@ -294,7 +294,7 @@ func testWatch(t *testing.T, open func(func() time.Time) Shared) {
 	log.waitFor(t, time.Second, "a credential written by another replica", func() bool {
 		return log.changes[appA+"/access_token"] == 7
 	})
-	if err := a.PutMetaFenced(ctx, wxtoken.AppMeta{AppID: appA, QuotaDay: "2025-03-01"}, l); err != nil {
+	if err := a.PutLedgerFenced(ctx, wxtoken.Ledger{AppID: appA, QuotaDay: "2025-03-01"}, l); err != nil {
 		t.Fatal(err)
 	}
 	log.waitFor(t, time.Second, "bookkeeping written by another replica", func() bool {
@@ -332,11 +332,11 @@ func testSkewedClocks(t *testing.T, open func(func() time.Time) Shared) {
 	if d := got.RefreshAt.Sub(got.ExpiresAt); d != -10*time.Minute {
 		t.Fatalf("RefreshAt is %v from ExpiresAt, want -10m", d)
 	}
-	m := wxtoken.AppMeta{AppID: appA, QuotaDay: "2025-03-01", MintAttemptAt: fetched}
-	if err := a.PutMeta(ctx, m); err != nil {
+	m := wxtoken.Ledger{AppID: appA, QuotaDay: "2025-03-01", MintAttemptAt: fetched}
+	if err := a.PutLedger(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	gm, err := b.GetMeta(ctx, appA)
+	gm, err := b.GetLedger(ctx, appA)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -119,9 +119,9 @@ func diffCredential(got, want wxtoken.Credential) string {
 	return strings.Join(d, "; ")
 }
 
-// diffMeta is diffCredential for AppMeta. A nil and an empty ForceRefreshes
+// diffMeta is diffCredential for Ledger. A nil and an empty ForceRefreshes
 // are the same bookkeeping, so either may come back for the other.
-func diffMeta(got, want wxtoken.AppMeta) string {
+func diffMeta(got, want wxtoken.Ledger) string {
 	var d []string
 	if got.AppID != want.AppID {
 		d = append(d, fmt.Sprintf("AppID = %q, want %q", got.AppID, want.AppID))
@@ -208,8 +208,8 @@ func testEmpty(t *testing.T, s wxtoken.Store) {
 			t.Errorf("Get(%s) on an empty store returned a credential: %+v", kind, c)
 		}
 	}
-	if _, err := s.GetMeta(ctx, appA); !errors.Is(err, wxtoken.ErrNotFound) {
-		t.Errorf("GetMeta on an empty store: err = %v, want ErrNotFound", err)
+	if _, err := s.GetLedger(ctx, appA); !errors.Is(err, wxtoken.ErrNotFound) {
+		t.Errorf("GetLedger on an empty store: err = %v, want ErrNotFound", err)
 	}
 	if list := mustList(t, s); len(list) != 0 {
 		t.Errorf("List on an empty store = %+v, want none", list)
@@ -364,8 +364,8 @@ func testList(t *testing.T, s wxtoken.Store) {
 		mustPut(t, s, c)
 	}
 	// Bookkeeping is not a credential and must not appear in List.
-	if err := s.PutMeta(t.Context(), wxtoken.AppMeta{AppID: appA, QuotaDay: "2025-03-01", TokenCalls: 1}); err != nil {
-		t.Fatalf("PutMeta: %v", err)
+	if err := s.PutLedger(t.Context(), wxtoken.Ledger{AppID: appA, QuotaDay: "2025-03-01", TokenCalls: 1}); err != nil {
+		t.Fatalf("PutLedger: %v", err)
 	}
 	checkList := func(want []wxtoken.Credential) {
 		t.Helper()
@@ -424,11 +424,11 @@ func testInvalidPut(t *testing.T, s wxtoken.Store) {
 
 func testMeta(t *testing.T, s wxtoken.Store) {
 	ctx := t.Context()
-	if _, err := s.GetMeta(ctx, appA); !errors.Is(err, wxtoken.ErrNotFound) {
-		t.Fatalf("GetMeta before PutMeta: err = %v, want ErrNotFound", err)
+	if _, err := s.GetLedger(ctx, appA); !errors.Is(err, wxtoken.ErrNotFound) {
+		t.Fatalf("GetLedger before PutLedger: err = %v, want ErrNotFound", err)
 	}
 	now := time.Now() // monotonic reading and local zone, as in real use
-	m := wxtoken.AppMeta{
+	m := wxtoken.Ledger{
 		AppID:           appA,
 		QuotaDay:        "2025-03-01",
 		TokenCalls:      17,
@@ -441,30 +441,30 @@ func testMeta(t *testing.T, s wxtoken.Store) {
 		TokenFailure: &wxtoken.Failure{Count: 3, RetryAt: now.Add(5 * time.Minute), Blocked: true,
 			Error: wxtoken.ErrorInfo{ErrCode: 40164, Class: "ip_whitelist", Message: "invalid ip", Hint: "add the IP", At: now}},
 	}
-	if err := s.PutMeta(ctx, m); err != nil {
-		t.Fatalf("PutMeta: %v", err)
+	if err := s.PutLedger(ctx, m); err != nil {
+		t.Fatalf("PutLedger: %v", err)
 	}
-	other := wxtoken.AppMeta{AppID: appB, QuotaDay: "2025-03-01", TokenCalls: 2}
-	if err := s.PutMeta(ctx, other); err != nil {
-		t.Fatalf("PutMeta(%s): %v", appB, err)
+	other := wxtoken.Ledger{AppID: appB, QuotaDay: "2025-03-01", TokenCalls: 2}
+	if err := s.PutLedger(ctx, other); err != nil {
+		t.Fatalf("PutLedger(%s): %v", appB, err)
 	}
-	check := func(want wxtoken.AppMeta) {
+	check := func(want wxtoken.Ledger) {
 		t.Helper()
-		got, err := s.GetMeta(ctx, want.AppID)
+		got, err := s.GetLedger(ctx, want.AppID)
 		if err != nil {
-			t.Fatalf("GetMeta(%s): %v", want.AppID, err)
+			t.Fatalf("GetLedger(%s): %v", want.AppID, err)
 		}
 		if d := diffMeta(got, want); d != "" {
-			t.Errorf("GetMeta(%s): %s", want.AppID, d)
+			t.Errorf("GetLedger(%s): %s", want.AppID, d)
 		}
 	}
 	check(m)
 	check(other)
 
-	// PutMeta replaces: a new quota day starts with an empty budget.
-	next := wxtoken.AppMeta{AppID: appA, QuotaDay: "2025-03-02", TokenCalls: 1}
-	if err := s.PutMeta(ctx, next); err != nil {
-		t.Fatalf("PutMeta(next day): %v", err)
+	// PutLedger replaces: a new quota day starts with an empty budget.
+	next := wxtoken.Ledger{AppID: appA, QuotaDay: "2025-03-02", TokenCalls: 1}
+	if err := s.PutLedger(ctx, next); err != nil {
+		t.Fatalf("PutLedger(next day): %v", err)
 	}
 	check(next)
 	check(other)
@@ -473,27 +473,27 @@ func testMeta(t *testing.T, s wxtoken.Store) {
 func testMetaCopied(t *testing.T, s wxtoken.Store) {
 	ctx := t.Context()
 	t0 := time.Date(2025, 3, 1, 1, 0, 0, 0, time.UTC)
-	in := wxtoken.AppMeta{AppID: appA, QuotaDay: "2025-03-01", TokenCalls: 2, ForceRefreshes: []time.Time{t0, t0.Add(time.Minute)}}
+	in := wxtoken.Ledger{AppID: appA, QuotaDay: "2025-03-01", TokenCalls: 2, ForceRefreshes: []time.Time{t0, t0.Add(time.Minute)}}
 	want := in
 	want.ForceRefreshes = slices.Clone(in.ForceRefreshes)
-	if err := s.PutMeta(ctx, in); err != nil {
-		t.Fatalf("PutMeta: %v", err)
+	if err := s.PutLedger(ctx, in); err != nil {
+		t.Fatalf("PutLedger: %v", err)
 	}
 	// Changing the caller's slice after the write must not change what
 	// is stored.
 	in.ForceRefreshes[0] = t0.Add(time.Hour)
-	got, err := s.GetMeta(ctx, appA)
+	got, err := s.GetLedger(ctx, appA)
 	if err != nil {
-		t.Fatalf("GetMeta: %v", err)
+		t.Fatalf("GetLedger: %v", err)
 	}
 	if d := diffMeta(got, want); d != "" {
 		t.Fatalf("stored meta changed through the caller's slice: %s", d)
 	}
 	// Neither may changing a returned slice.
 	got.ForceRefreshes[1] = t0.Add(2 * time.Hour)
-	again, err := s.GetMeta(ctx, appA)
+	again, err := s.GetLedger(ctx, appA)
 	if err != nil {
-		t.Fatalf("GetMeta: %v", err)
+		t.Fatalf("GetLedger: %v", err)
 	}
 	if d := diffMeta(again, want); d != "" {
 		t.Errorf("stored meta changed through a returned slice: %s", d)
@@ -501,15 +501,15 @@ func testMetaCopied(t *testing.T, s wxtoken.Store) {
 }
 
 func testInvalidPutMeta(t *testing.T, s wxtoken.Store) {
-	err := s.PutMeta(t.Context(), wxtoken.AppMeta{QuotaDay: "2025-03-01", TokenCalls: 1})
+	err := s.PutLedger(t.Context(), wxtoken.Ledger{QuotaDay: "2025-03-01", TokenCalls: 1})
 	if err == nil {
-		t.Fatal("PutMeta with an empty AppID succeeded, want an error")
+		t.Fatal("PutLedger with an empty AppID succeeded, want an error")
 	}
 	if !strings.Contains(strings.ToLower(err.Error()), "appid") {
-		t.Errorf("PutMeta with an empty AppID: error %q does not mention appid", err)
+		t.Errorf("PutLedger with an empty AppID: error %q does not mention appid", err)
 	}
-	if _, err := s.GetMeta(t.Context(), ""); !errors.Is(err, wxtoken.ErrNotFound) {
-		t.Errorf(`GetMeta("") after a rejected PutMeta: err = %v, want ErrNotFound`, err)
+	if _, err := s.GetLedger(t.Context(), ""); !errors.Is(err, wxtoken.ErrNotFound) {
+		t.Errorf(`GetLedger("") after a rejected PutLedger: err = %v, want ErrNotFound`, err)
 	}
 }
 
@@ -672,18 +672,18 @@ func testCancelled(t *testing.T, s wxtoken.Store) {
 		}
 	}
 
-	m := wxtoken.AppMeta{AppID: appA, QuotaDay: "2025-03-01", TokenCalls: 1}
-	putMetaErr := callWithin(t, "PutMeta", func() error { return s.PutMeta(cancelled, m) })
-	okOrCancelled("PutMeta", putMetaErr)
-	gotMeta, err := s.GetMeta(t.Context(), appA)
+	m := wxtoken.Ledger{AppID: appA, QuotaDay: "2025-03-01", TokenCalls: 1}
+	putMetaErr := callWithin(t, "PutLedger", func() error { return s.PutLedger(cancelled, m) })
+	okOrCancelled("PutLedger", putMetaErr)
+	gotMeta, err := s.GetLedger(t.Context(), appA)
 	switch {
 	case putMetaErr != nil && !errors.Is(err, wxtoken.ErrNotFound):
-		t.Errorf("PutMeta failed (%v) but GetMeta found %+v, err %v", putMetaErr, gotMeta, err)
+		t.Errorf("PutLedger failed (%v) but GetLedger found %+v, err %v", putMetaErr, gotMeta, err)
 	case putMetaErr == nil && err != nil:
-		t.Errorf("PutMeta succeeded but GetMeta: %v", err)
+		t.Errorf("PutLedger succeeded but GetLedger: %v", err)
 	case putMetaErr == nil:
 		if d := diffMeta(gotMeta, m); d != "" {
-			t.Errorf("PutMeta succeeded but GetMeta: %s", d)
+			t.Errorf("PutLedger succeeded but GetLedger: %s", d)
 		}
 	}
 
@@ -695,11 +695,11 @@ func testCancelled(t *testing.T, s wxtoken.Store) {
 			return err
 		})
 		okOrCancelled("Get", err, wxtoken.ErrNotFound)
-		err = callWithin(t, "GetMeta", func() error {
-			_, err := s.GetMeta(cancelled, appID)
+		err = callWithin(t, "GetLedger", func() error {
+			_, err := s.GetLedger(cancelled, appID)
 			return err
 		})
-		okOrCancelled("GetMeta", err, wxtoken.ErrNotFound)
+		okOrCancelled("GetLedger", err, wxtoken.ErrNotFound)
 	}
 	err = callWithin(t, "List", func() error {
 		_, err := s.List(cancelled)

@@ -107,7 +107,7 @@ func TestBrokenStore(t *testing.T) {
 		return &brokenStore{
 			Store:  memory.New(),
 			defect: defect,
-			meta:   make(map[string]wxtoken.AppMeta),
+			meta:   make(map[string]wxtoken.Ledger),
 			creds:  make(map[string]wxtoken.Credential),
 		}
 	})
@@ -120,7 +120,7 @@ type brokenStore struct {
 	defect string
 
 	mu    sync.Mutex
-	meta  map[string]wxtoken.AppMeta    // used by "shared-meta"
+	meta  map[string]wxtoken.Ledger     // used by "shared-meta"
 	creds map[string]wxtoken.Credential // used by "lost-update"
 }
 
@@ -157,7 +157,7 @@ func (s *brokenStore) List(ctx context.Context) ([]wxtoken.Credential, error) {
 		return list[1:], err
 	case s.defect == "list-meta":
 		// Lists bookkeeping as if it were a credential.
-		if _, metaErr := s.Store.GetMeta(ctx, "wx00000000000000aa"); metaErr == nil {
+		if _, metaErr := s.Store.GetLedger(ctx, "wx00000000000000aa"); metaErr == nil {
 			list = append(list, wxtoken.Credential{AppID: "wx00000000000000aa", Kind: "meta", Version: 1})
 		}
 	}
@@ -213,22 +213,22 @@ func (s *brokenStore) racyPut(ctx context.Context, c wxtoken.Credential) error {
 	return nil
 }
 
-func (s *brokenStore) GetMeta(ctx context.Context, appID string) (wxtoken.AppMeta, error) {
+func (s *brokenStore) GetLedger(ctx context.Context, appID string) (wxtoken.Ledger, error) {
 	if s.defect != "shared-meta" {
-		return s.Store.GetMeta(ctx, appID)
+		return s.Store.GetLedger(ctx, appID)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m, ok := s.meta[appID]
 	if !ok {
-		return wxtoken.AppMeta{}, wxtoken.ErrNotFound
+		return wxtoken.Ledger{}, wxtoken.ErrNotFound
 	}
 	return m, nil
 }
 
-func (s *brokenStore) PutMeta(ctx context.Context, m wxtoken.AppMeta) error {
+func (s *brokenStore) PutLedger(ctx context.Context, m wxtoken.Ledger) error {
 	if s.defect != "shared-meta" {
-		return s.Store.PutMeta(ctx, m)
+		return s.Store.PutLedger(ctx, m)
 	}
 	if m.AppID == "" {
 		return errors.New("empty appid")

@@ -11,14 +11,14 @@ import (
 	"github.com/wxtoken/wxtoken/wechat"
 )
 
-// This file is the app's bookkeeping (wxtoken.AppMeta): the day's calls,
+// This file is the app's bookkeeping (wxtoken.Ledger): the day's calls,
 // the force_refresh budget, the token calls that may still replace the
 // current token, and the token's failure, kept in the store so that a
 // restart and the other replicas know them.
 
 // rollDay resets the day's counters when the China Standard Time day
 // changed.
-func rollDay(m *wxtoken.AppMeta, now time.Time) {
+func rollDay(m *wxtoken.Ledger, now time.Time) {
 	if day := wechat.QuotaDay(now); m.QuotaDay != day {
 		m.QuotaDay = day
 		m.TokenCalls = 0
@@ -26,19 +26,19 @@ func rollDay(m *wxtoken.AppMeta, now time.Time) {
 	}
 }
 
-// updateMeta changes a's bookkeeping with fn and persists it.
-func (e *Engine) updateMeta(ctx context.Context, a *app, fn func(*wxtoken.AppMeta)) {
+// updateLedger changes a's bookkeeping with fn and persists it.
+func (e *Engine) updateLedger(ctx context.Context, a *app, fn func(*wxtoken.Ledger)) {
 	a.saveMu.Lock()
 	defer a.saveMu.Unlock()
 	a.mu.Lock()
-	fn(&a.meta)
-	a.meta.AppID = a.cfg.AppID
+	fn(&a.ledger)
+	a.ledger.AppID = a.cfg.AppID
 	a.mirror()
-	m := a.meta
-	m.ForceRefreshes = append([]time.Time(nil), a.meta.ForceRefreshes...)
+	m := a.ledger
+	m.ForceRefreshes = append([]time.Time(nil), a.ledger.ForceRefreshes...)
 	a.mu.Unlock()
 	e.wakeChecks()
-	switch err := e.persistMeta(ctx, a, m); {
+	switch err := e.persistLedger(ctx, a, m); {
 	case errors.Is(err, errNoLease):
 		// Worked on without the lease while the shared store was away:
 		// the store keeps the lease holder's bookkeeping.
@@ -51,7 +51,7 @@ func (e *Engine) updateMeta(ctx context.Context, a *app, fn func(*wxtoken.AppMet
 func (e *Engine) forceAllowed(a *app, now time.Time) (bool, string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	m := a.meta
+	m := a.ledger
 	if m.QuotaDay != wechat.QuotaDay(now) {
 		return true, ""
 	}
@@ -66,12 +66,12 @@ func (e *Engine) forceAllowed(a *app, now time.Time) (bool, string) {
 
 // forgetBackoff returns m, read from the store at Start, without the wait
 // of a transient (or token_rejected) token failure it records, and notes
-// that failure so that setMeta forgets it again when a shared store tells
+// that failure so that setLedger forgets it again when a shared store tells
 // of it. The error stays for status. A backoff only spaces out retries
 // while WeChat is unreachable; carried over a restart it would keep
 // callers refused after WeChat recovered. The error policy's other waits
 // (quota, whitelist, risk confirmation) are kept.
-func (e *Engine) forgetBackoff(a *app, m wxtoken.AppMeta) wxtoken.AppMeta {
+func (e *Engine) forgetBackoff(a *app, m wxtoken.Ledger) wxtoken.Ledger {
 	f := m.TokenFailure
 	if f == nil || !backedOff(f) {
 		return m
@@ -100,18 +100,18 @@ func sameFailure(f, g *wxtoken.Failure) bool {
 	return f.Count == g.Count && f.Error.ErrCode == g.Error.ErrCode && near(f.RetryAt, g.RetryAt) && near(f.Error.At, g.Error.At)
 }
 
-// setMeta installs bookkeeping read from a store, with the token's
+// setLedger installs bookkeeping read from a store, with the token's
 // failure state it carries. The failure forgetBackoff dropped at Start,
 // read again (at the start of a watch, or before a claim), stays
 // forgotten; a failure written since, by this replica or another, is kept.
-func (e *Engine) setMeta(a *app, m wxtoken.AppMeta) {
+func (e *Engine) setLedger(a *app, m wxtoken.Ledger) {
 	a.mu.Lock()
 	if f := m.TokenFailure; f != nil && a.forgot != nil && backedOff(f) && sameFailure(f, a.forgot) {
 		kept := *f
 		kept.Count, kept.RetryAt = 0, time.Time{}
 		m.TokenFailure = &kept
 	}
-	a.meta = m
+	a.ledger = m
 	a.mirror()
 	a.blockedUntil = time.Time{}
 	if f := m.TokenFailure; f != nil && f.Blocked {
@@ -139,9 +139,9 @@ func (a *app) mirror() {
 			v.Store(t.UnixNano())
 		}
 	}
-	store(&a.mint, a.meta.MintAttemptAt)
-	store(&a.abandoned, a.meta.AbandonedMintAt)
-	a.killed.Store(a.meta.KilledVersion)
+	store(&a.mint, a.ledger.MintAttemptAt)
+	store(&a.abandoned, a.ledger.AbandonedMintAt)
+	a.killed.Store(a.ledger.KilledVersion)
 }
 
 // mintAt returns the first token call made since the current token was
