@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/wxtoken/wxtoken"
 )
 
 // The control API: JSON in and out, under /_sim/.
@@ -17,7 +19,12 @@ import (
 //	GET    /_sim/calls    call counts (?endpoint=&appid= for one number)
 //	GET    /_sim/check    ?value=V: the CredentialState of a token or ticket
 //	POST   /_sim/rotate   {"appid","what"}: rotate a credential out of band
+//	POST   /_sim/invalidate {"appid","what"}: end a credential early
 //	POST   /_sim/codes    {"appid","openid","scope"}: a login code for /sns/
+//
+// For a WeCom agent, rotate and invalidate take "appid":"corpid/agentid"
+// or "corpid" and "agentid" apart; calls takes ?appid=corpid/agentid (or
+// a bare corpid for all its agents).
 
 const ctlContentType = "application/json; charset=utf-8"
 
@@ -25,9 +32,27 @@ type ctlError struct {
 	Error string `json:"error"`
 }
 
+// rotateRequest is the body of rotate and invalidate.
 type rotateRequest struct {
-	AppID string `json:"appid"`
-	What  string `json:"what"`
+	AppID   string `json:"appid"`
+	CorpID  string `json:"corpid"`
+	AgentID string `json:"agentid"`
+	What    string `json:"what"`
+}
+
+// id is the app or agent the request names.
+func (q rotateRequest) id() (string, error) {
+	switch {
+	case q.CorpID == "" && q.AgentID == "":
+		return q.AppID, nil
+	case q.AppID != "":
+		return "", errors.New("give appid, or corpid and agentid, not both")
+	case q.CorpID == "":
+		return "", errors.New("agentid needs its corpid")
+	case q.AgentID == "":
+		return q.CorpID, nil
+	}
+	return wxtoken.WeComID(q.CorpID, q.AgentID), nil
 }
 
 func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
@@ -82,7 +107,7 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		writeCtl(w, http.StatusOK, s.Check(v))
 	case "/_sim/codes":
 		s.serveCodes(w, r)
-	case "/_sim/rotate":
+	case "/_sim/rotate", "/_sim/invalidate":
 		if r.Method != http.MethodPost {
 			methodNotAllowed(w, r, "POST")
 			return
@@ -92,14 +117,23 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			ctlFail(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		v, err := s.Rotate(req.AppID, req.What)
+		id, err := req.id()
+		if err != nil {
+			ctlFail(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		key, do := "value", s.Rotate
+		if r.URL.Path == "/_sim/invalidate" {
+			key, do = "ended", s.Invalidate
+		}
+		v, err := do(id, req.What)
 		if err != nil {
 			ctlFail(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "simulator: "))
 			return
 		}
-		writeCtl(w, http.StatusOK, map[string]string{"value": v})
+		writeCtl(w, http.StatusOK, map[string]string{key: v})
 	default:
-		ctlFail(w, http.StatusNotFound, fmt.Sprintf("no control route %s (have /_sim/faults, /_sim/calls, /_sim/check, /_sim/rotate, /_sim/codes)", r.URL.Path))
+		ctlFail(w, http.StatusNotFound, fmt.Sprintf("no control route %s (have /_sim/faults, /_sim/calls, /_sim/check, /_sim/rotate, /_sim/invalidate, /_sim/codes)", r.URL.Path))
 	}
 }
 

@@ -43,19 +43,21 @@ func faultKinds() []string {
 // In JSON, durations are Go duration strings ("2s") and field names are
 // endpoint, appid, kind, errcode, errmsg, count, for and delay.
 type Fault struct {
-	// Endpoint is EndpointToken, EndpointStableToken, EndpointTicket,
-	// EndpointProbe, EndpointAPI, or "" for all of them.
+	// Endpoint is one of the Endpoint* constants, or "" for all of them.
 	Endpoint string
 	// AppID limits the fault to one app, "" for any. For getticket,
 	// get_api_domain_ip and api the app is the owner of the access_token
-	// presented.
+	// presented. A WeCom agent is named by its WeComID, "corpid/agentid",
+	// as Calls counts it; a bare corpid matches all its agents.
 	AppID string
 	// Kind is one of the Fault* constants.
 	Kind string
 	// ErrCode is the errcode answered by Kind FaultErrCode; required there.
 	ErrCode int
 	// ErrMsg overrides the errmsg; by default it is WeChat's usual text for
-	// ErrCode. A request id (" rid: ...") is appended unless present.
+	// ErrCode. A request id (" rid: ...") is appended unless present; on
+	// WeCom's endpoints, WeCom's ", hint: [...], from ip: ..., more info
+	// at ..." unless a hint is present.
 	ErrMsg string
 	// Count is how many matching calls the fault answers; 0 for no limit.
 	Count int
@@ -143,6 +145,9 @@ func (f Fault) Validate() error {
 	return nil
 }
 
+// isWeComEndpoint reports whether endpoint is one of WeCom's.
+func isWeComEndpoint(endpoint string) bool { return slices.Contains(wecomEndpoints(), endpoint) }
+
 // delayed reports whether fault kind k waits before the call goes on.
 func delayed(k string) bool { return k == FaultSlow || k == FaultLate }
 
@@ -213,7 +218,7 @@ func (s *Simulator) takeFault(endpoint, appID string, now time.Time) (Fault, boo
 		if !af.until.IsZero() && !now.Before(af.until) {
 			continue
 		}
-		if !found && (af.f.Endpoint == "" || af.f.Endpoint == endpoint) && (af.f.AppID == "" || af.f.AppID == appID) {
+		if !found && (af.f.Endpoint == "" || af.f.Endpoint == endpoint) && matchApp(af.f.AppID, appID) {
 			hit, found = af.f, true
 			if af.left > 0 {
 				if af.left--; af.left == 0 {
@@ -232,6 +237,10 @@ func (s *Simulator) takeFault(endpoint, appID string, now time.Time) (Fault, boo
 func (s *Simulator) writeFault(w http.ResponseWriter, r *http.Request, endpoint string, f Fault) {
 	switch f.Kind {
 	case FaultErrCode:
+		if isWeComEndpoint(endpoint) {
+			writeWX(w, s.wecomErrBody(r, f.ErrCode, f.ErrMsg))
+			return
+		}
 		writeWX(w, s.errBody(r, f.ErrCode, f.ErrMsg))
 	case FaultHTTP500:
 		writeRaw(w, http.StatusInternalServerError, "text/html", []byte(page500))
@@ -267,8 +276,20 @@ func (s *Simulator) fakeSuccess(endpoint string, empty bool) []byte {
 			b.IPList = probeIPs()
 		}
 		v = b
-	case EndpointAPI:
+	case EndpointAPI, EndpointWeComAPI:
 		v = errorBody{0, "ok"}
+	case EndpointWeComJSAPITicket, EndpointWeComTicket:
+		b := ticketBody{ErrMsg: "ok", ExpiresIn: seconds(s.opts.TicketTTL)}
+		if !empty {
+			b.Ticket = randomText(86)
+		}
+		v = b
+	case EndpointWeComToken:
+		b := wecomTokenBody{ErrMsg: "ok", ExpiresIn: seconds(s.opts.TTL)}
+		if !empty {
+			b.AccessToken = randomText(214)
+		}
+		v = b
 	default:
 		b := tokenBody{ExpiresIn: seconds(s.opts.TTL)}
 		if !empty {

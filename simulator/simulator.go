@@ -10,17 +10,29 @@
 // minted through the control API, so that login flows can be tested
 // offline.
 //
+// On the same listener it answers WeCom's (企业微信) credential API for the
+// agents in Options.WeCom (wecom.go): /cgi-bin/gettoken, one token per
+// (corpid, agent secret) that comes back unchanged within its validity;
+// the corp ticket (/cgi-bin/get_jsapi_ticket) and the agent ticket
+// (/cgi-bin/ticket/get?type=agent_config) with WeCom's hourly limits; and
+// /cgi-bin/agent/get, an ordinary call that refuses a token of another
+// agent of the corp (301002). Any other path called with a WeCom token is
+// checked the same way. A WeCom agent is named by wxtoken.WeComID,
+// "corpid/agentid", wherever an app is named by its appid.
+//
 // It keeps the rules a credential server has to live with: a classic token
 // call replaces the previous token, which keeps working for an overlap
 // window; stable_token is idempotent until its last overlap window and its
-// force mode is rationed; tickets need a live token; quotas run out. Every
+// force mode is rationed; a WeCom token is idempotent until it expires,
+// and may be ended early; tickets need a live token; quotas run out. Every
 // duration is an option, so tests can compress a day into seconds, and the
 // clock can be injected so that tests need no sleeps.
 //
 // Faults (every error class a server must classify, slow answers, dropped
-// connections) and out-of-band rotations are injected through the Go API or
-// through a small JSON control API under /_sim/, which also reports call
-// counts and whether a given token or ticket is still accepted.
+// connections), out-of-band rotations and early ends are injected through
+// the Go API or through a small JSON control API under /_sim/, which also
+// reports call counts and whether a given token or ticket is still
+// accepted.
 package simulator
 
 import (
@@ -30,6 +42,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -45,11 +58,36 @@ const (
 	EndpointAPI = "api"
 	// EndpointSNS is the login calls under /sns/ (sns.go).
 	EndpointSNS = "sns"
+
+	// WeCom's endpoints (wecom.go).
+	EndpointWeComToken       = "gettoken"         // GET /cgi-bin/gettoken
+	EndpointWeComJSAPITicket = "get_jsapi_ticket" // GET /cgi-bin/get_jsapi_ticket: the corp ticket
+	EndpointWeComTicket      = "ticket_get"       // GET /cgi-bin/ticket/get?type=agent_config: the agent ticket
+	// EndpointWeComAPI is /cgi-bin/agent/get and every other path called
+	// with a WeCom access_token.
+	EndpointWeComAPI = "wecom_api"
 )
 
 // endpoints lists the endpoint names in a stable order.
 func endpoints() []string {
+	return append(oaEndpoints(), wecomEndpoints()...)
+}
+
+func oaEndpoints() []string {
 	return []string{EndpointToken, EndpointStableToken, EndpointTicket, EndpointProbe, EndpointAPI, EndpointSNS}
+}
+
+func wecomEndpoints() []string {
+	return []string{EndpointWeComToken, EndpointWeComJSAPITicket, EndpointWeComTicket, EndpointWeComAPI}
+}
+
+// servedEndpoints lists the endpoints of the families s serves: WeCom's
+// only when it knows WeCom agents.
+func (s *Simulator) servedEndpoints() []string {
+	if len(s.agents) == 0 {
+		return oaEndpoints()
+	}
+	return endpoints()
 }
 
 func validEndpoint(e string) bool { return slices.Contains(endpoints(), e) }
@@ -60,13 +98,28 @@ const (
 	KindStable  = "stable"  // access_token from /cgi-bin/stable_token
 	KindJSAPI   = "jsapi"   // jsapi_ticket
 	KindWxCard  = "wx_card" // wx_card api_ticket
+
+	KindWeComToken  = "wecom_token"  // a WeCom agent's access_token from /cgi-bin/gettoken
+	KindWeComJSAPI  = "wecom_jsapi"  // a WeCom corp's jsapi_ticket from /cgi-bin/get_jsapi_ticket
+	KindAgentConfig = "agent_config" // a WeCom agent's ticket from /cgi-bin/ticket/get?type=agent_config
 )
+
+// isTicket reports whether credentials of kind are tickets.
+func isTicket(kind string) bool {
+	return kind == KindJSAPI || kind == KindWxCard || kind == KindWeComJSAPI || kind == KindAgentConfig
+}
+
+// isWeCom reports whether credentials of kind belong to a WeCom corp or
+// agent.
+func isWeCom(kind string) bool {
+	return kind == KindWeComToken || kind == KindWeComJSAPI || kind == KindAgentConfig
+}
 
 // Reasons, as reported in CredentialState.Reason.
 const (
 	ReasonValid    = "valid"
 	ReasonExpired  = "expired"  // reached the end of its own lifetime
-	ReasonReplaced = "replaced" // killed before its lifetime ended (new token, force refresh, rotation)
+	ReasonReplaced = "replaced" // killed before its lifetime ended (new token, force refresh, rotation, Invalidate)
 	ReasonUnknown  = "unknown"  // never issued by this simulator
 )
 
@@ -86,8 +139,11 @@ const (
 
 // Options configures a Simulator. Zero values take the defaults noted.
 type Options struct {
-	// Apps maps each appid the simulator knows to its secret. Required.
+	// Apps maps each appid the simulator knows to its secret. Apps and
+	// WeCom may not both be empty.
 	Apps map[string]string
+	// WeCom lists the WeCom agents the simulator knows.
+	WeCom []WeComAgent
 	// TTL is an access_token's lifetime; default 7200s, at least 1s.
 	TTL time.Duration
 	// Overlap is how long a replaced classic token keeps working and the
@@ -112,8 +168,19 @@ type Options struct {
 	// a force call inside it is answered as a normal-mode call. Default 30s.
 	ForceInterval time.Duration
 	// OldTicket is OldTicketEndsAfterOverlap (the default) or
-	// OldTicketLivesOn: what getticket does to the ticket it replaces.
+	// OldTicketLivesOn: what getticket, and WeCom's two ticket calls, do to
+	// the ticket they replace.
 	OldTicket string
+	// WeComCorpTicketLimit is how many tickets of each type (the corp
+	// ticket, the agent ticket) all agents of a corp together may be
+	// issued per WeComTicketPeriod; default 400, WeCom's hourly limit.
+	WeComCorpTicketLimit int
+	// WeComAgentTicketLimit is how many tickets of each type one agent may
+	// be issued per WeComTicketPeriod; default 100, WeCom's hourly limit.
+	WeComAgentTicketLimit int
+	// WeComTicketPeriod is how often the WeCom ticket limits reset,
+	// counted from New; default 1h.
+	WeComTicketPeriod time.Duration
 	// Now is the clock; default time.Now. Tests inject a fake one. Only the
 	// "slow" fault's delay is measured in real time.
 	Now func() time.Time
@@ -121,12 +188,18 @@ type Options struct {
 
 // CredentialState says whether a token or ticket is accepted right now.
 type CredentialState struct {
-	Known     bool   `json:"known"`
-	Valid     bool   `json:"valid"`
+	Known bool `json:"known"`
+	Valid bool `json:"valid"`
+	// AppID is the owner: the appid, the WeComID of a WeCom agent's token
+	// or agent ticket, or the corpid of a WeCom corp ticket.
 	AppID     string `json:"appid"`
-	Kind      string `json:"kind"`       // KindClassic, KindStable, KindJSAPI or KindWxCard
+	Kind      string `json:"kind"`       // one of the Kind* constants
 	ExpiresIn int    `json:"expires_in"` // whole seconds left, rounded down; 0 if invalid
 	Reason    string `json:"reason"`     // ReasonValid, ReasonExpired, ReasonReplaced or ReasonUnknown
+	// CorpID and AgentID are set for WeCom credentials (AgentID not for
+	// the corp ticket).
+	CorpID  string `json:"corpid,omitempty"`
+	AgentID string `json:"agentid,omitempty"`
 }
 
 // Simulator is a simulated WeChat credential API; it is an http.Handler and
@@ -137,7 +210,9 @@ type Simulator struct {
 
 	mu     sync.Mutex
 	apps   map[string]*app
-	creds  map[string]*cred // every value ever issued, so Check can tell expired from unknown
+	corps  map[string]*corp  // WeCom corps by corpid
+	agents map[string]*agent // WeCom agents by WeComID
+	creds  map[string]*cred  // every value ever issued, so Check can tell expired from unknown
 	calls  map[callKey]int
 	faults []*activeFault
 	sns    snsState // the login calls' codes and users' tokens
@@ -170,8 +245,8 @@ type cred struct {
 // New returns a simulator configured by opts, or an error naming the first
 // invalid option.
 func New(opts Options) (*Simulator, error) {
-	if len(opts.Apps) == 0 {
-		return nil, errors.New("simulator: no apps configured")
+	if len(opts.Apps) == 0 && len(opts.WeCom) == 0 {
+		return nil, errors.New("simulator: no apps or WeCom agents configured")
 	}
 	apps := make(map[string]*app, len(opts.Apps))
 	for id, secret := range opts.Apps {
@@ -189,6 +264,7 @@ func New(opts Options) (*Simulator, error) {
 	}{
 		{"TTL", opts.TTL}, {"Overlap", opts.Overlap}, {"TicketTTL", opts.TicketTTL},
 		{"QuotaPeriod", opts.QuotaPeriod}, {"ForceInterval", opts.ForceInterval},
+		{"WeComTicketPeriod", opts.WeComTicketPeriod},
 	} {
 		if d.v < 0 {
 			return nil, fmt.Errorf("simulator: %s %v is negative", d.name, d.v)
@@ -199,6 +275,7 @@ func New(opts Options) (*Simulator, error) {
 		v    int
 	}{
 		{"DailyQuota", opts.DailyQuota}, {"StableQuota", opts.StableQuota}, {"ForceLimit", opts.ForceLimit},
+		{"WeComCorpTicketLimit", opts.WeComCorpTicketLimit}, {"WeComAgentTicketLimit", opts.WeComAgentTicketLimit},
 	} {
 		if n.v < 0 {
 			return nil, fmt.Errorf("simulator: %s %d is negative", n.name, n.v)
@@ -213,6 +290,9 @@ func New(opts Options) (*Simulator, error) {
 	orDefault(&opts.StableQuota, 500000)
 	orDefault(&opts.ForceLimit, 20)
 	orDefault(&opts.OldTicket, OldTicketEndsAfterOverlap)
+	orDefault(&opts.WeComCorpTicketLimit, 400)
+	orDefault(&opts.WeComAgentTicketLimit, 100)
+	orDefault(&opts.WeComTicketPeriod, time.Hour)
 	if opts.OldTicket != OldTicketEndsAfterOverlap && opts.OldTicket != OldTicketLivesOn {
 		return nil, fmt.Errorf("simulator: OldTicket %q is neither %s nor %s", opts.OldTicket, OldTicketEndsAfterOverlap, OldTicketLivesOn)
 	}
@@ -233,13 +313,20 @@ func New(opts Options) (*Simulator, error) {
 	if opts.Overlap >= opts.TicketTTL {
 		return nil, fmt.Errorf("simulator: Overlap %v must be shorter than TicketTTL %v", opts.Overlap, opts.TicketTTL)
 	}
-	opts.Apps = nil // the copy in apps is the one used
+	corps, agents, err := newWeCom(opts.WeCom)
+	if err != nil {
+		return nil, err
+	}
+	// The copies in apps and corps are the ones used.
+	opts.Apps, opts.WeCom = nil, nil
 	return &Simulator{
-		opts:  opts,
-		start: opts.Now(),
-		apps:  apps,
-		creds: map[string]*cred{},
-		calls: map[callKey]int{},
+		opts:   opts,
+		start:  opts.Now(),
+		apps:   apps,
+		corps:  corps,
+		agents: agents,
+		creds:  map[string]*cred{},
+		calls:  map[callKey]int{},
 	}, nil
 }
 
@@ -253,7 +340,8 @@ func orDefault[T comparable](v *T, d T) {
 
 func (s *Simulator) now() time.Time { return s.opts.Now() }
 
-// Options returns the effective options, defaults filled in, without Apps.
+// Options returns the effective options, defaults filled in, without Apps
+// and WeCom (which hold secrets; see AppIDs and WeComIDs).
 func (s *Simulator) Options() Options { return s.opts }
 
 // AppIDs returns the configured appids, sorted.
@@ -271,16 +359,28 @@ func (s *Simulator) AppIDs() []string {
 // getticket, get_api_domain_ip and api the app is the owner of the
 // access_token presented; calls with a token the simulator never issued
 // count under "".
+//
+// A WeCom agent's calls count under its WeComID, "corpid/agentid": for
+// gettoken when the corpsecret is the agent's (else under the corpid
+// sent), for the other WeCom endpoints when the access_token is the
+// agent's. A bare corpid as appID matches the calls of all its agents and
+// the gettoken calls that named no agent of it.
 func (s *Simulator) Calls(endpoint, appID string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for k, c := range s.calls {
-		if (endpoint == "" || k.endpoint == endpoint) && (appID == "" || k.appID == appID) {
+		if (endpoint == "" || k.endpoint == endpoint) && matchApp(appID, k.appID) {
 			n += c
 		}
 	}
 	return n
+}
+
+// matchApp reports whether the calls of key are among those that filter
+// selects: all for "", the same id, or for a bare corpid its agents too.
+func matchApp(filter, key string) bool {
+	return filter == "" || filter == key || (!strings.Contains(filter, "/") && strings.HasPrefix(key, filter+"/"))
 }
 
 // callCounts returns every counter: endpoint -> appid -> count.
@@ -288,7 +388,7 @@ func (s *Simulator) callCounts() map[string]map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string]map[string]int{}
-	for _, e := range endpoints() {
+	for _, e := range s.servedEndpoints() {
 		out[e] = map[string]int{}
 	}
 	for k, c := range s.calls {
@@ -306,6 +406,9 @@ func (s *Simulator) Check(value string) CredentialState {
 		return CredentialState{Reason: ReasonUnknown}
 	}
 	st := CredentialState{Known: true, AppID: c.appID, Kind: c.kind}
+	if isWeCom(c.kind) {
+		st.CorpID, st.AgentID, _ = strings.Cut(c.appID, "/")
+	}
 	now := s.now()
 	switch {
 	case now.Before(c.deadline):
@@ -324,23 +427,68 @@ func (s *Simulator) Check(value string) CredentialState {
 // working at once (to replace a classic token with WeChat's overlap, call
 // /cgi-bin/token instead). Rotation consumes no quota. It returns the new
 // value.
+//
+// For a WeCom agent, appID is its WeComID and what is KindWeComToken or
+// KindAgentConfig; for a corp's ticket, KindWeComJSAPI, appID is the
+// corpid or the WeComID of any of its agents. A rotated WeCom token
+// answers 40014 at once, and gettoken returns the new one.
 func (s *Simulator) Rotate(appID, what string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a := s.apps[appID]
-	if a == nil {
-		return "", fmt.Errorf("simulator: unknown appid %q", appID)
-	}
-	slot := a.slot(what)
-	if slot == nil {
-		return "", fmt.Errorf("simulator: cannot rotate %q (want %s, %s, %s or %s)", what, KindClassic, KindStable, KindJSAPI, KindWxCard)
+	slot, owner, err := s.slot(appID, what, "rotate")
+	if err != nil {
+		return "", err
 	}
 	now := s.now()
 	if old := *slot; old != nil {
 		old.kill(now)
 	}
-	*slot = s.mint(a.id, what, now)
+	*slot = s.mint(owner, what, now)
 	return (*slot).value, nil
+}
+
+// Invalidate ends a credential early without issuing another, as WeCom
+// ends a token "for operational needs": appID and what as for Rotate. The
+// value stops working at once (a WeCom token then answers 40014, an
+// OA token 40001), and the next call that fetches one issues a new one. It
+// returns the value it ended, "" if there was no working one.
+func (s *Simulator) Invalidate(appID, what string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slot, _, err := s.slot(appID, what, "invalidate")
+	if err != nil {
+		return "", err
+	}
+	old := *slot
+	*slot = nil
+	now := s.now()
+	if old == nil || !now.Before(old.deadline) {
+		return "", nil
+	}
+	old.kill(now)
+	return old.value, nil
+}
+
+// slot is where the simulator keeps appID's current credential of kind
+// what, with the owner a new one would have; verb names the operation
+// for errors. The caller holds s.mu.
+func (s *Simulator) slot(appID, what, verb string) (**cred, string, error) {
+	if isWeCom(what) {
+		return s.wecomSlot(appID, what, verb)
+	}
+	a := s.apps[appID]
+	if a == nil {
+		if s.agents[appID] != nil || s.corps[appID] != nil {
+			return nil, "", fmt.Errorf("simulator: cannot %s %q for WeCom %q (want %s, %s or %s)", verb, what, appID, KindWeComToken, KindWeComJSAPI, KindAgentConfig)
+		}
+		return nil, "", fmt.Errorf("simulator: unknown appid %q", appID)
+	}
+	slot := a.slot(what)
+	if slot == nil {
+		return nil, "", fmt.Errorf("simulator: cannot %s %q (want %s, %s, %s, %s, or for WeCom %s, %s or %s)", verb, what,
+			KindClassic, KindStable, KindJSAPI, KindWxCard, KindWeComToken, KindWeComJSAPI, KindAgentConfig)
+	}
+	return slot, a.id, nil
 }
 
 // slot is where a keeps its current credential of kind, or nil for an
@@ -361,7 +509,7 @@ func (a *app) slot(kind string) **cred {
 
 // ttl is the lifetime of a new credential of kind.
 func (s *Simulator) ttl(kind string) time.Duration {
-	if kind == KindJSAPI || kind == KindWxCard {
+	if isTicket(kind) {
 		return s.opts.TicketTTL
 	}
 	return s.opts.TTL
@@ -382,10 +530,13 @@ func (s *Simulator) mint(appID, kind string, now time.Time) *cred {
 	ttl := s.ttl(kind)
 	for {
 		var v string
-		if kind == KindClassic || kind == KindStable {
+		switch {
+		case kind == KindClassic || kind == KindStable:
 			// Real tokens are about 136 characters with a short numeric prefix.
 			v = "95_" + randomText(133)
-		} else {
+		case kind == KindWeComToken:
+			v = randomText(214) // WeCom's are longer, with no prefix
+		default:
 			v = randomText(86) // real tickets are about 86 characters
 		}
 		if _, dup := s.creds[v]; dup {

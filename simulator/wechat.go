@@ -49,24 +49,35 @@ type errorBody struct {
 
 func probeIPs() []string { return []string{"101.89.47.18", "101.91.34.103"} }
 
-// ServeHTTP answers WeChat's credential endpoints and, under /_sim/, the
-// control API.
+// ServeHTTP answers WeChat's and WeCom's credential endpoints and, under
+// /_sim/, the control API.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
+	case p == "/_sim" || strings.HasPrefix(p, "/_sim/"):
+		s.serveControl(w, r)
 	case p == "/cgi-bin/token":
 		s.serveToken(w, r)
 	case p == "/cgi-bin/stable_token":
 		s.serveStableToken(w, r)
 	case p == "/cgi-bin/ticket/getticket":
 		s.serveTicket(w, r)
-	case p == "/cgi-bin/get_api_domain_ip":
-		s.serveProbe(w, r)
 	case isSNSPath(p):
 		s.serveSNS(w, r)
+	case p == "/cgi-bin/gettoken":
+		s.serveWeComToken(w, r)
+	case p == "/cgi-bin/get_jsapi_ticket":
+		s.serveWeComTicket(w, r, EndpointWeComJSAPITicket)
+	case p == "/cgi-bin/ticket/get":
+		s.serveWeComTicket(w, r, EndpointWeComTicket)
+	case p == "/cgi-bin/agent/get":
+		s.serveWeComAPI(w, r)
+	case r.URL.Query().Has("access_token") && s.isWeComCall(r.URL.Query().Get("access_token")):
+		// WeCom shares many paths with WeChat; the token tells them apart.
+		s.serveWeComAPI(w, r)
+	case p == "/cgi-bin/get_api_domain_ip":
+		s.serveProbe(w, r)
 	case p == "/cgi-bin/media/upload":
 		s.serveMediaUpload(w, r)
-	case p == "/_sim" || strings.HasPrefix(p, "/_sim/"):
-		s.serveControl(w, r)
 	case r.URL.Query().Has("access_token"):
 		s.serveAPI(w, r)
 	default:
