@@ -26,7 +26,7 @@ func verbs() []verb {
 	return []verb{
 		{"serve", "--config FILE", "run the credential server", runServe},
 		{"demo", "", "run the WeChat simulator and a server wired to it; no credentials needed", runDemo},
-		{"simulator", "--listen ADDR --apps appid:secret,...", "run the WeChat simulator alone", runSimulator},
+		{"simulator", "--listen ADDR --apps appid:secret,... --wecom corpid:agentid:secret,...", "run the WeChat simulator alone", runSimulator},
 		{"keygen", "", "print a new client key and its key_sha256 config line", runKeygen},
 		{"check", "--config FILE", "validate a config file", runCheck},
 		{"token", "APPID", "print an app's access_token from a running server", runToken},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,7 +24,8 @@ const (
 func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("simulator", stderr)
 	listen := fs.String("listen", "127.0.0.1:9100", "address to listen on (port 0 picks a free port)")
-	apps := fs.String("apps", "", "apps as appid:secret,... (default: the demo app "+simDemoAppID+":"+simDemoSecret+")")
+	apps := fs.String("apps", "", "apps as appid:secret,... (default, without --wecom: the demo app "+simDemoAppID+":"+simDemoSecret+")")
+	wecom := fs.String("wecom", "", "WeCom agents as corpid:agentid:secret,... (corpid:secret takes agentid "+strconv.Itoa(simFirstAgentID)+", then the next free one, in order, per corp)")
 	var o simulator.Options
 	fs.DurationVar(&o.TTL, "ttl", 7200*time.Second, "access_token lifetime")
 	fs.DurationVar(&o.Overlap, "overlap", 0, "how long a replaced token keeps working, and the final window in which stable_token and tickets are reissued (default ttl/24: 5m0s for the default ttl)")
@@ -44,12 +46,19 @@ func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if len(pos) > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
 	}
-	demo := *apps == ""
+	demo := *apps == "" && *wecom == ""
 	if demo {
 		*apps = simDemoAppID + ":" + simDemoSecret
 	}
-	if o.Apps, err = parseSimApps(*apps); err != nil {
-		return fmt.Errorf("%w: --apps: %v", errUsage, err)
+	if *apps != "" {
+		if o.Apps, err = parseSimApps(*apps); err != nil {
+			return fmt.Errorf("%w: --apps: %v", errUsage, err)
+		}
+	}
+	if *wecom != "" {
+		if o.WeCom, err = parseSimWeCom(*wecom); err != nil {
+			return fmt.Errorf("%w: --wecom: %v", errUsage, err)
+		}
 	}
 	// Explicit zeros would silently become defaults inside the simulator.
 	for _, f := range []struct {
@@ -77,8 +86,8 @@ func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("listen: %w", err)
 	}
 	eff := sim.Options()
-	fmt.Fprintf(stdout, "wxtoken simulator listening on http://%s for apps %s (ttl %v, overlap %v, old ticket %s)\n",
-		ln.Addr(), strings.Join(sim.AppIDs(), ", "), eff.TTL, eff.Overlap, eff.OldTicket)
+	fmt.Fprintf(stdout, "wxtoken simulator listening on http://%s for %s (ttl %v, overlap %v, old ticket %s)\n",
+		ln.Addr(), served(sim.AppIDs(), sim.WeComIDs()), eff.TTL, eff.Overlap, eff.OldTicket)
 	if demo {
 		fmt.Fprintf(stdout, "no --apps given: serving the demo app %s with secret %s\n", simDemoAppID, simDemoSecret)
 	}
@@ -106,6 +115,95 @@ func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// served says what the simulator serves: "apps A, B", "WeCom agents
+// corp/1, corp/2", or both joined by "and".
+func served(apps, agents []string) string {
+	var parts []string
+	if len(apps) > 0 {
+		parts = append(parts, "apps "+strings.Join(apps, ", "))
+	}
+	if len(agents) > 0 {
+		parts = append(parts, "WeCom agents "+strings.Join(agents, ", "))
+	}
+	return strings.Join(parts, " and ")
+}
+
+// simFirstAgentID is the agentid WeCom gives a corp's first own app; a
+// --wecom entry without an agentid takes it, or the next one free.
+const simFirstAgentID = 1000002
+
+// parseSimWeCom reads "corpid:agentid:secret,corpid:secret". An entry
+// without an agentid takes the corp's lowest free agentid from
+// simFirstAgentID up, in the order given.
+func parseSimWeCom(s string) ([]simulator.WeComAgent, error) {
+	type entry struct {
+		corp, agent, secret string
+	}
+	var entries []entry
+	taken := map[string]bool{} // corpid/agentid given explicitly
+	for i, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		// Not quoted in errors: the entry holds a secret.
+		parts := strings.SplitN(item, ":", 3)
+		for _, p := range parts {
+			if p == "" || strings.ContainsAny(p, "/ ") {
+				return nil, fmt.Errorf("entry %d is not corpid:agentid:secret or corpid:secret", i+1)
+			}
+		}
+		switch len(parts) {
+		case 3:
+			if !validSimAgentID(parts[1]) {
+				return nil, fmt.Errorf("entry %d: agentid %q is not 1-64 letters, digits, _ or -", i+1, parts[1])
+			}
+			entries = append(entries, entry{parts[0], parts[1], parts[2]})
+			taken[parts[0]+"/"+parts[1]] = true
+		case 2:
+			entries = append(entries, entry{parts[0], "", parts[1]})
+		default:
+			return nil, fmt.Errorf("entry %d is not corpid:agentid:secret or corpid:secret", i+1)
+		}
+	}
+	if len(entries) == 0 {
+		return nil, errors.New("no agents given")
+	}
+	next := map[string]int{} // the next agentid to try, per corp
+	seen := map[string]bool{}
+	agents := make([]simulator.WeComAgent, 0, len(entries))
+	for _, e := range entries {
+		if e.agent == "" {
+			n := max(next[e.corp], simFirstAgentID)
+			for taken[e.corp+"/"+strconv.Itoa(n)] {
+				n++
+			}
+			e.agent, next[e.corp] = strconv.Itoa(n), n+1
+		}
+		id := e.corp + "/" + e.agent
+		if seen[id] {
+			return nil, fmt.Errorf("agent %s appears twice", id)
+		}
+		seen[id] = true
+		agents = append(agents, simulator.WeComAgent{CorpID: e.corp, AgentID: e.agent, Secret: e.secret})
+	}
+	return agents, nil
+}
+
+// validSimAgentID reports whether id is an agentid: 1-64 letters, digits,
+// _ or -.
+func validSimAgentID(id string) bool {
+	if len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return id != ""
 }
 
 // parseSimApps reads "appid:secret,appid:secret".
