@@ -489,3 +489,20 @@ func TestNewRefusesBadWeComOptions(t *testing.T) {
 		t.Errorf("WeCom upstream %q, want the default", h.wecom)
 	}
 }
+
+// TestWeComUnderABasePath: below a base path WeCom's credential paths are
+// answered from the cache and its calls relayed with the base path taken
+// off.
+func TestWeComUnderABasePath(t *testing.T) {
+	f := newWeComFront(t)
+	f.h.base = "/wechat"
+	rec, up := f.do(t, http.MethodGet, "/wechat"+gettoken(corp1, secret3), nil)
+	if !strings.Contains(rec.Body.String(), `"access_token":"`+curTok(id3, 1)+`"`) || len(up) != 0 {
+		t.Fatalf("gettoken: %s; upstream calls %+v", rec.Body, up)
+	}
+	rec, up = f.do(t, http.MethodGet, "/wechat/cgi-bin/department/list?access_token="+handed3, nil)
+	want := upCall{"wecom", "/cgi-bin/department/list", curTok(id3, 1)}
+	if rec.Code != 200 || len(up) != 1 || up[0] != want {
+		t.Fatalf("relay: %s; upstream calls %+v, want %+v", rec.Body, up, want)
+	}
+}
