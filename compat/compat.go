@@ -29,6 +29,15 @@
 //     neither a token wxtoken handed out, nor a client key, nor the app's
 //     AppSecret is refused without reaching WeChat: wxtoken is no open
 //     relay.
+//   - WeCom's own credential paths are served too (wecom.go):
+//     GET /cgi-bin/gettoken takes a corpid and an agent's secret (or a
+//     client key granted the agent in its place) and answers the agent's
+//     cached token in WeCom's shape; /cgi-bin/get_jsapi_ticket and
+//     /cgi-bin/ticket/get?type=agent_config answer the agent's cached
+//     tickets for a token wxtoken handed out for it. A call carrying a
+//     WeCom agent's token is relayed to the WeCom upstream, and healed,
+//     as the others are to WeChat's: the token, not the path, tells the
+//     two apart.
 //
 // Every answer wxtoken makes itself is HTTP 200 (but HTTP 408 for a
 // relayed body that stalled) with WeChat's JSON content type, as WeChat
@@ -121,9 +130,18 @@ type Options struct {
 	Apps []App
 	// Keys authenticates calls made with a client key. Nil refuses them.
 	Keys *httpapi.KeyRing
-	// Upstream is the base URL relayed calls go to, and the only one.
-	// Required.
+	// Upstream is the base URL relayed calls go to, and the only one, but
+	// for calls made for a WeCom agent. Required.
 	Upstream string
+	// Agents are the configured WeCom agents, whose tokens
+	// /cgi-bin/gettoken hands out for their corpid and secret (or a client
+	// key granted them) and whose AppOf ids are wxtoken.WeComID(corpid,
+	// agentid).
+	Agents []Agent
+	// WeComUpstream is the base URL calls made for a WeCom agent are
+	// relayed to, and the only one for them; empty is
+	// DefaultWeComUpstream.
+	WeComUpstream string
 	// Transport carries relayed calls; nil is a transport of its own whose
 	// wait for response headers is Timeout.
 	Transport http.RoundTripper
@@ -169,6 +187,10 @@ type Handler struct {
 	plain    map[string]string // the AppSecrets, only ever sent to the upstream
 	keys     *httpapi.KeyRing
 	upstream string
+	// corps are the WeCom agents by corpid, and wecom the base URL of
+	// their relayed calls.
+	corps    map[string][]agentSecret
+	wecom    string
 	rt       http.RoundTripper
 	base     string
 	maxRetry int64
@@ -181,14 +203,16 @@ type Handler struct {
 	bodyIdle   time.Duration
 	maxRelay   time.Duration
 
-	roots    map[string]*route
-	token    *route
-	stable   *route
-	ticket   *route
-	anyPath  *route // proxied paths under a base path
-	badPath  *route // paths that are not clean
-	noStore  []string
-	jsonType []string
+	roots  map[string]*route
+	token  *route
+	stable *route
+	ticket *route
+	// The routes of WeCom's credential paths.
+	weComToken, weComJSAPI, weComTicket *route
+	anyPath                             *route // proxied paths under a base path
+	badPath                             *route // paths that are not clean
+	noStore                             []string
+	jsonType                            []string
 }
 
 // route is one route pattern of the front door and its metrics.
@@ -202,9 +226,14 @@ func New(opts Options) (*Handler, error) {
 	if opts.Service == nil || opts.AppOf == nil {
 		return nil, errors.New("compat: a Service and AppOf are required")
 	}
-	u, err := url.Parse(opts.Upstream)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("compat: upstream %q: want an absolute http(s) URL without a query", opts.Upstream)
+	if err := checkUpstream(opts.Upstream); err != nil {
+		return nil, fmt.Errorf("compat: upstream %w", err)
+	}
+	if opts.WeComUpstream == "" {
+		opts.WeComUpstream = DefaultWeComUpstream
+	}
+	if err := checkUpstream(opts.WeComUpstream); err != nil {
+		return nil, fmt.Errorf("compat: WeCom upstream %w", err)
 	}
 	if opts.BasePath != "" && (!strings.HasPrefix(opts.BasePath, "/") || strings.HasSuffix(opts.BasePath, "/") || path.Clean(opts.BasePath) != opts.BasePath) {
 		return nil, fmt.Errorf("compat: base path %q: want a clean path that starts with / and does not end with one", opts.BasePath)
@@ -216,6 +245,8 @@ func New(opts Options) (*Handler, error) {
 		plain:    make(map[string]string, len(opts.Apps)),
 		keys:     opts.Keys,
 		upstream: strings.TrimRight(opts.Upstream, "/"),
+		corps:    map[string][]agentSecret{},
+		wecom:    strings.TrimRight(opts.WeComUpstream, "/"),
 		rt:       opts.Transport,
 		base:     opts.BasePath,
 		maxRetry: opts.MaxRetryBody,
@@ -232,6 +263,18 @@ func New(opts Options) (*Handler, error) {
 		}
 		h.secrets[a.AppID] = sha256.Sum256([]byte(a.Secret))
 		h.plain[a.AppID] = a.Secret
+	}
+	for _, a := range opts.Agents {
+		if a.CorpID == "" || a.AgentID == "" || a.Secret == "" {
+			return nil, errors.New("compat: every WeCom agent needs a corpid, an agentid and a secret")
+		}
+		if strings.Contains(a.CorpID, "/") || strings.ContainsAny(a.AgentID, "/:") {
+			return nil, fmt.Errorf("compat: WeCom agent %s/%s: a corpid holds no slash, an agentid no slash or colon", a.CorpID, a.AgentID)
+		}
+		if h.knownAgent(wxtoken.WeComID(a.CorpID, a.AgentID)) {
+			return nil, fmt.Errorf("compat: WeCom agent %s/%s is listed twice", a.CorpID, a.AgentID)
+		}
+		h.corps[a.CorpID] = append(h.corps[a.CorpID], agentSecret{id: a.AgentID, sum: sha256.Sum256([]byte(a.Secret))})
 	}
 	if h.maxRetry <= 0 {
 		h.maxRetry = DefaultMaxRetryBody
@@ -253,12 +296,22 @@ func New(opts Options) (*Handler, error) {
 		return &route{pattern: p, metrics: opts.Metrics.Route(p)}
 	}
 	h.token, h.stable, h.ticket = mk(pathToken), mk(pathStableToken), mk(pathTicket)
+	h.weComToken, h.weComJSAPI, h.weComTicket = mk(pathWeComToken), mk(pathWeComJSAPITicket), mk(pathWeComTicket)
 	for _, r := range Roots() {
 		h.roots[r] = mk("/" + r + "/{path...}")
 	}
 	h.anyPath = mk("/{path...}")
 	h.badPath = mk(" (unclean path)")
 	return h, nil
+}
+
+// checkUpstream checks a base URL that calls are relayed to.
+func checkUpstream(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q: want an absolute http(s) URL without a query", s)
+	}
+	return nil
 }
 
 func positiveOr(d, def time.Duration) time.Duration {
@@ -311,6 +364,12 @@ func (h *Handler) routeOf(wx string) *route {
 		return h.stable
 	case pathTicket:
 		return h.ticket
+	case pathWeComToken:
+		return h.weComToken
+	case pathWeComJSAPITicket:
+		return h.weComJSAPI
+	case pathWeComTicket:
+		return h.weComTicket
 	}
 	root, _, _ := strings.Cut(strings.TrimPrefix(wx, "/"), "/")
 	if r, ok := h.roots[root]; ok {
@@ -345,11 +404,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveStableToken(ex, r)
 	case pathTicket:
 		h.serveTicket(ex, r)
+	case pathWeComToken:
+		h.serveWeComToken(ex, r)
+	case pathWeComJSAPITicket:
+		h.serveWeComTicket(ex, r, wxtoken.KindJSAPITicket)
+	case pathWeComTicket:
+		h.serveWeComTicket(ex, r, wxtoken.KindAgentConfig)
 	default:
-		if strings.EqualFold(wx, pathToken) || strings.EqualFold(wx, pathStableToken) || strings.EqualFold(wx, pathTicket) {
+		if p, ok := credentialPath(wx); ok {
 			// Another spelling of a credential path: answering it from
 			// the upstream would mint credentials behind wxtoken's back.
-			h.fail(ex, errInvalidURL, "invalid url: credential paths are spelt "+pathToken+", "+pathStableToken+" and "+pathTicket)
+			h.fail(ex, errInvalidURL, "invalid url: the credential path is spelt "+p)
 			return
 		}
 		if k := snsKindOf(wx); k != snsNone {
@@ -358,6 +423,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.proxy(ex, r, wx)
 	}
+}
+
+// credentialPath returns the path answered from the cache, WeChat's or
+// WeCom's, that wx spells in other letters, and whether it does.
+func credentialPath(wx string) (string, bool) {
+	for _, p := range [...]string{pathToken, pathStableToken, pathTicket, pathWeComToken, pathWeComJSAPITicket, pathWeComTicket} {
+		if strings.EqualFold(wx, p) {
+			return p, true
+		}
+	}
+	return "", false
 }
 
 // cleanPath reports whether p is a clean absolute path with at least one

@@ -29,11 +29,18 @@ const maxPeek = 64 << 10
 // proxy relays a call to the upstream with the current token, and makes
 // it once more when WeChat rejects the token it carried: with the new
 // token, or, when the check finds the token alive, with the same one after
-// a short pause.
+// a short pause. A call made for a WeCom agent goes to the WeCom upstream,
+// whatever its path: the family is the token's (or the appid header's),
+// so an agent's token is only ever swapped for the same agent's and sent
+// to WeCom.
 func (h *Handler) proxy(ex *exchange, r *http.Request, wx string) {
 	c, ok := h.identify(ex, r, true)
 	if !ok {
 		return
+	}
+	base, wecom := h.upstream, isWeCom(c.appID)
+	if wecom {
+		base = h.wecom
 	}
 	ex.deadlines = h.newDeadlines(ex)
 	var caller *callerBody
@@ -60,7 +67,7 @@ func (h *Handler) proxy(ex *exchange, r *http.Request, wx string) {
 	// The upstream call, answer included, ends with the relayed call.
 	ctx, cancel := context.WithDeadline(r.Context(), ex.deadlines.upstreamEnd())
 	defer cancel()
-	resp, err := h.send(ctx, r, wx, token, body)
+	resp, err := h.send(ctx, base, r, wx, token, body)
 	if err != nil {
 		h.sendFailed(ex, r, caller, err)
 		return
@@ -84,7 +91,7 @@ func (h *Handler) proxy(ex *exchange, r *http.Request, wx string) {
 				resp.Body.Close()
 				ex.retried = true
 				h.metrics.CompatRetry(reason)
-				if resp, err = h.send(ctx, r, wx, g.Value, body); err != nil {
+				if resp, err = h.send(ctx, base, r, wx, g.Value, body); err != nil {
 					h.sendFailed(ex, r, caller, err)
 					return
 				}
@@ -93,6 +100,9 @@ func (h *Handler) proxy(ex *exchange, r *http.Request, wx string) {
 		}
 	}
 	defer resp.Body.Close()
+	if wecom {
+		h.logOtherAgent(ex, r, whole)
+	}
 	h.relay(ex, resp, whole)
 }
 
@@ -148,12 +158,12 @@ func (h *Handler) readBody(r *http.Request) (*requestBody, error) {
 	return &requestBody{held: held, length: int64(len(held))}, nil
 }
 
-// send makes the call to the upstream: the caller's method, path, query
-// (with token in place of any access_token, unless token is empty), body
-// and end-to-end headers. The target is always the configured upstream:
-// nothing in the request chooses the host.
-func (h *Handler) send(ctx context.Context, r *http.Request, wx, token string, body *requestBody) (*http.Response, error) {
-	target := h.upstream + h.escapedPath(r, wx)
+// send makes the call to base, one of the configured upstreams: the
+// caller's method, path, query (with token in place of any access_token,
+// unless token is empty), body and end-to-end headers. Nothing in the
+// request chooses the host.
+func (h *Handler) send(ctx context.Context, base string, r *http.Request, wx, token string, body *requestBody) (*http.Response, error) {
+	target := base + h.escapedPath(r, wx)
 	if q := r.URL.RawQuery; token != "" {
 		target += "?" + withToken(q, token)
 	} else if q != "" {

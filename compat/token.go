@@ -118,6 +118,8 @@ func (h *Handler) writeGrant(ex *exchange, r *http.Request, v any) {
 	switch b := v.(type) {
 	case tokenBody:
 		ok = b.AccessToken != "" && b.ExpiresIn >= 1
+	case weComTokenBody:
+		ok = b.AccessToken != "" && b.ExpiresIn >= 1
 	case ticketBody:
 		ok = b.Ticket != "" && b.ExpiresIn >= 1
 	}
@@ -182,6 +184,10 @@ func (h *Handler) serveTicket(ex *exchange, r *http.Request) {
 	}
 	c, ok := h.identify(ex, r, false)
 	if !ok {
+		return
+	}
+	if isWeCom(c.appID) {
+		h.fail(ex, errInvalidToken, "invalid access_token: a WeCom agent's; its tickets are at "+pathWeComJSAPITicket+" and "+pathWeComTicket)
 		return
 	}
 	typ, _ := queryValue(r.URL.RawQuery, "type")
@@ -288,8 +294,8 @@ func (h *Handler) identifyKey(ex *exchange, r *http.Request) (caller, bool) {
 		h.fail(ex, errMissingAppID, "appid missing: a call made with a client key names its app in the "+HeaderAppID+" header")
 		return caller{}, false
 	}
-	granted := c.Allows(appID)
-	if !h.knownApp(appID) {
+	granted := grants(c, appID)
+	if !h.knownApp(appID) && !h.knownAgent(appID) {
 		if granted || c.Admin {
 			h.fail(ex, errInvalidAppID, "invalid appid: it is not configured on this wxtoken")
 			return caller{}, false
