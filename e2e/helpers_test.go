@@ -51,6 +51,19 @@ type appSpec struct {
 	secretFile bool
 }
 
+// wecomSpec is one WeCom corp, with its agents, known to both the
+// simulator and wxtoken.
+type wecomSpec struct {
+	corp   string
+	agents []agentSpec
+}
+
+// agentSpec is one agent of a WeCom corp.
+type agentSpec struct {
+	id      string
+	tickets []string // "jsapi", "agent_config"
+}
+
 // clientSpec is one client key of the config.
 type clientSpec struct {
 	name  string
@@ -61,6 +74,8 @@ type clientSpec struct {
 // setup describes a simulator and the wxtoken config in front of it.
 type setup struct {
 	apps []appSpec
+	// wecom are the WeCom corps, served by the same simulator.
+	wecom []wecomSpec
 	// clients defaults to one admin client granted every app.
 	clients []clientSpec
 	// ttl and overlap configure the simulator; overlap is also
@@ -154,8 +169,18 @@ func newEnv(t *testing.T, s setup) *env {
 		appSecrets[a.id] = secret
 		e.secrets[secret] = "the AppSecret of " + a.id
 	}
-	sim, err := simulator.New(simulator.Options{Apps: simApps, TTL: s.ttl, Overlap: s.overlap, TicketTTL: s.ticketTTL,
-		OldTicket: s.oldTicket})
+	var simAgents []simulator.WeComAgent
+	agentSecrets := map[string]string{}
+	for _, c := range s.wecom {
+		for _, a := range c.agents {
+			secret := randomHex(21) // 43 characters would be real; any unguessable value does
+			simAgents = append(simAgents, simulator.WeComAgent{CorpID: c.corp, AgentID: a.id, Secret: secret})
+			agentSecrets[c.corp+"/"+a.id] = secret
+			e.secrets[secret] = "the secret of WeCom agent " + c.corp + "/" + a.id
+		}
+	}
+	sim, err := simulator.New(simulator.Options{Apps: simApps, WeCom: simAgents, TTL: s.ttl, Overlap: s.overlap,
+		TicketTTL: s.ticketTTL, OldTicket: s.oldTicket})
 	if err != nil {
 		t.Fatalf("simulator.New: %v", err)
 	}
@@ -172,8 +197,8 @@ func newEnv(t *testing.T, s setup) *env {
 	var y strings.Builder
 	fmt.Fprintf(&y, "listen: 127.0.0.1:0\n")
 	fmt.Fprintf(&y, "store: {driver: bolt, path: %q}\n", filepath.Join(dir, "wxtoken.db"))
-	fmt.Fprintf(&y, "upstream: {base_url: %q, fallback_base_urls: [], timeout: %s, overlap: %s}\n",
-		simSrv.URL, s.timeout, s.overlap)
+	fmt.Fprintf(&y, "upstream: {base_url: %q, wecom_base_url: %q, fallback_base_urls: [], timeout: %s, overlap: %s}\n",
+		simSrv.URL, simSrv.URL, s.timeout, s.overlap)
 	fmt.Fprintf(&y, "refresh: {margin: %s, passive_interval: %s", margin, s.passiveInterval)
 	if s.early != 0 {
 		fmt.Fprintf(&y, ", early: %g", s.early)
@@ -193,6 +218,20 @@ func newEnv(t *testing.T, s setup) *env {
 		name := fmt.Sprintf("E2E_SECRET_%d", i)
 		envVars[name] = appSecrets[a.id]
 		fmt.Fprintf(&y, "  - {appid: %s, secret_env: %s, token_api: %s, tickets: %s}\n", a.id, name, a.api, tickets)
+	}
+	if len(s.apps) == 0 {
+		y.WriteString("  []\n")
+	}
+	if len(s.wecom) > 0 {
+		y.WriteString("wecom:\n")
+	}
+	for i, c := range s.wecom {
+		fmt.Fprintf(&y, "  - corpid: %s\n    agents:\n", c.corp)
+		for j, a := range c.agents {
+			name := fmt.Sprintf("E2E_AGENT_SECRET_%d_%d", i, j)
+			envVars[name] = agentSecrets[c.corp+"/"+a.id]
+			fmt.Fprintf(&y, "      - {agentid: %q, secret_env: %s, tickets: [%s]}\n", a.id, name, strings.Join(a.tickets, ", "))
+		}
 	}
 	y.WriteString("clients:\n")
 	for _, c := range s.clients {
