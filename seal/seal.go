@@ -18,7 +18,9 @@
 //
 // Keys rotate: a Sealer seals with its primary key and opens with any of
 // its keys, and NeedsRekey finds the values to seal again before an old
-// key is dropped.
+// key is dropped. With random nonces a key must seal fewer than 2^32
+// values; a store of 100,000 secrets resealed on every change stays far
+// below that.
 package seal
 
 import (
