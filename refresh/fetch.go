@@ -435,6 +435,11 @@ func (e *Engine) passive(ctx context.Context, s *slot, stale string) (*wxtoken.C
 	return e.refreshToken(ctx, s, wxtoken.ReasonPassive, true)
 }
 
+// sameSlack is how much earlier than the held expiry an answer of the held
+// value may put it and still be read as the same life: expires_in is
+// whole seconds, and counts from the answer, later than the call's start.
+const sameSlack = 2 * time.Second
+
 // install makes w the current value of s, persists it and plans its
 // refresh. killed says the previous token was killed at once (a force
 // refresh).
@@ -460,16 +465,17 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 		nc.Version = cur.Version + 1
 	}
 	same := cur != nil && cur.Value == w.Value
-	if same && fetched.Before(cur.ExpiresAt) {
+	if same && fetched.Before(cur.ExpiresAt) && nc.ExpiresAt.After(cur.ExpiresAt.Add(-sameSlack)) {
 		// An answer carrying the value held never extends its life: the
 		// upstream's expires_in for it is at best what is left of the
-		// life first answered, and an answer taken later, or rounded
-		// differently, must not promise more. Only once the held expiry
-		// has passed is the answer the sole word on the value.
-		nc.FetchedAt = cur.FetchedAt
-		if cur.ExpiresAt.Before(nc.ExpiresAt) {
-			nc.ExpiresAt = cur.ExpiresAt
-		}
+		// life first answered, and an answer taken later must not promise
+		// more. One that ends it no more than sameSlack earlier is that
+		// same life, rounded to whole seconds and counted from the call's
+		// start, and keeps it too, so that the tries planned at its
+		// expiry stay there; one that ends it sooner is believed. Only
+		// once the held expiry has passed is the answer the sole word on
+		// the value.
+		nc.FetchedAt, nc.ExpiresAt = cur.FetchedAt, cur.ExpiresAt
 	}
 	if same {
 		// The upstream handed back what we have: it issues the next one

@@ -73,7 +73,9 @@ func (p schedule) planSame(t, expires time.Time, u float64) time.Time {
 	switch {
 	case left > p.overlap:
 		return expires.Add(-p.overlap).Add(time.Duration(u * float64(p.overlap) / 2))
-	case left > 2*step:
+	case left > 4*step:
+		// A try leaves at least a step of the life, so that an answer of
+		// the held value still says a whole second of it.
 		return expires.Add(-left / 4)
 	case left > 0:
 		return expires
