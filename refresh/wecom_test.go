@@ -530,3 +530,39 @@ func TestNewChecksFamilies(t *testing.T) {
 }
 
 func asError(err error, target **wxtoken.Error) bool { return errors.As(err, target) }
+
+// TestWeComFrequencyLimitBacksOffGrowing: 45009 on a WeCom ticket call is
+// a frequency limit: a minute's wait, doubling while it lasts, and the
+// token is not held back by it.
+func TestWeComFrequencyLimitBacksOffGrowing(t *testing.T) {
+	h := newWeComHarness(t)
+	h.wc.inject(wechat.PathWeComJSAPITicket, 45009, "api freq out of limit", 3)
+	eng := h.engine([]AppConfig{weComAgent(agent2, wxtoken.KindJSAPITicket)}, nil, nil)
+	s := eng.apps[agent2].tickets[wxtoken.KindJSAPITicket]
+	if _, err := eng.Credential(context.Background(), agent2, wxtoken.KindJSAPITicket); err == nil {
+		t.Fatal("served through the limit")
+	}
+	h.drain()
+	for i, want := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute} {
+		if i > 0 {
+			h.clk.Advance(s.retryAtTime().Sub(h.clk.Now()))
+			if e := h.wait(agent2, wxtoken.KindJSAPITicket); e.result != "error" {
+				t.Fatalf("event %+v", e)
+			}
+		}
+		if got := s.retryAtTime().Sub(h.clk.Now()); got != want {
+			t.Fatalf("wait after failure %d = %v, want %v", i+1, got, want)
+		}
+		if le := s.lastError(); le == nil || le.Class != "frequency_limit" || le.ErrCode != 45009 {
+			t.Fatalf("last error %+v", le)
+		}
+	}
+	if st := eng.Status(context.Background())[0]; st.BlockedUntil != nil {
+		t.Fatalf("a ticket's limit blocked the token until %v", st.BlockedUntil)
+	}
+	h.assertAlive(h.get(eng, agent2, wxtoken.KindAccessToken))
+	h.clk.Advance(s.retryAtTime().Sub(h.clk.Now()))
+	for e := h.wait(agent2, wxtoken.KindJSAPITicket); e.result != "ok"; e = h.wait(agent2, wxtoken.KindJSAPITicket) {
+	}
+	h.assertAlive(h.get(eng, agent2, wxtoken.KindJSAPITicket))
+}
