@@ -222,9 +222,10 @@ func (e *Engine) loadLedger(ctx context.Context, a *app) error {
 // returns a nil release and a nil error. Otherwise it returns, with a nil
 // error, the function that gives the lease up.
 //
-// When the store cannot be reached, a stable access_token is worked on
-// without the lease (a normal-mode stable_token call changes nothing at
-// WeChat); every other credential waits for the store.
+// When the store cannot be reached, a stable or WeCom access_token is
+// worked on without the lease (a normal-mode stable_token call or a WeCom
+// gettoken changes nothing upstream); every other credential waits for
+// the store.
 func (e *Engine) claim(ctx context.Context, s *slot, need func(now time.Time) bool) (func(), error) {
 	poll := e.opts.LeaseTTL / 10
 	for {
@@ -269,8 +270,10 @@ func (e *Engine) claim(ctx context.Context, s *slot, need func(now time.Time) bo
 			t.Stop()
 		case ctx.Err() != nil:
 			return nil, e.waitError(s, ctx.Err())
-		case s.kind == wxtoken.KindAccessToken && s.app.cfg.TokenAPI == wxtoken.TokenAPIStable:
-			e.log.Warn("the shared store is unreachable; refreshing the stable access_token without the lease",
+		case s.kind == wxtoken.KindAccessToken && (s.app.cfg.TokenAPI == wxtoken.TokenAPIStable || s.app.successorAtExpiry()):
+			// Neither a normal-mode stable_token call nor a WeCom
+			// gettoken changes anything upstream.
+			e.log.Warn("the shared store is unreachable; refreshing the access_token without the lease",
 				"appid", s.app.cfg.AppID, "err", err)
 			return func() {}, nil
 		default:

@@ -14,6 +14,16 @@
 // time their class implies, and the cached credential is served until its
 // own expiry whatever happens.
 //
+// Every credential family (wxtoken.Family) goes through the same engine: a
+// WeCom agent is an app whose id is wxtoken.WeComID, and only upstream.go
+// tells the families apart, choosing the upstream call. Where an upstream
+// answers the value already held (a stable or WeCom token inside its life,
+// a ticket), the answer never extends its expiry, and the tries close in on
+// that expiry (schedule.planSame); a WeCom token's successor exists only
+// once it expired, so between the end of its handout and the new token
+// readers wait for that try (Engine.bridging) rather than get a dead or
+// nearly dead token.
+//
 // A few words the code uses in its comments and names:
 //
 //   - known: the time up to which the engine knows of every token call that

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,17 +23,65 @@ type Upstream interface {
 	StableToken(ctx context.Context, appID, secret string, force bool) (wechat.Credential, error)
 	Ticket(ctx context.Context, accessToken string, kind wxtoken.Kind) (wechat.Credential, error)
 	Probe(ctx context.Context, accessToken string) error
+	// WeComToken and WeComTicket are WeCom's gettoken, and its jsapi
+	// (get_jsapi_ticket) and agent_config (ticket/get) tickets.
+	WeComToken(ctx context.Context, corpID, secret string) (wechat.Credential, error)
+	WeComTicket(ctx context.Context, accessToken string, kind wxtoken.Kind) (wechat.Credential, error)
 }
 
-// AppConfig is one app the engine keeps credentials for.
+// AppConfig is one app (or WeCom agent) the engine keeps credentials for.
 type AppConfig struct {
-	AppID string
-	Name  string
+	// Family is where the credentials come from; zero means FamilyApp.
+	// A WeCom agent's AppID is wxtoken.WeComID(corpid, agentid), its
+	// Secret the agent's secret, and its TokenAPI TokenAPIWeCom (set by
+	// New when empty).
+	Family wxtoken.Family
+	AppID  string
+	Name   string
 	// Secret returns the AppSecret; a function so that printing an
 	// AppConfig never prints the secret.
 	Secret   func() string
 	TokenAPI wxtoken.TokenAPI
-	Tickets  []wxtoken.Kind
+	// Tickets are among the family's tickets (wxtoken.Family.Tickets).
+	Tickets []wxtoken.Kind
+}
+
+// check completes c with its defaults and rejects what cannot work.
+func (c *AppConfig) check() error {
+	if c.Family == "" {
+		c.Family = wxtoken.FamilyApp
+	}
+	fam, corp, agent := wxtoken.ParseID(c.AppID)
+	switch c.Family {
+	case wxtoken.FamilyApp:
+		if fam != wxtoken.FamilyApp {
+			return fmt.Errorf("refresh: app %s: an appid holds no slash", c.AppID)
+		}
+		if c.TokenAPI == "" {
+			c.TokenAPI = wxtoken.TokenAPIStable
+		}
+		if c.TokenAPI != wxtoken.TokenAPIStable && c.TokenAPI != wxtoken.TokenAPIClassic {
+			return fmt.Errorf("refresh: app %s: token API %q is not an app's (stable or classic)", c.AppID, c.TokenAPI)
+		}
+	case wxtoken.FamilyWeCom:
+		if fam != wxtoken.FamilyWeCom || corp == "" || agent == "" || strings.Contains(agent, "/") {
+			return fmt.Errorf("refresh: WeCom agent %q: its id must be corpid/agentid", c.AppID)
+		}
+		if c.TokenAPI == "" {
+			c.TokenAPI = wxtoken.TokenAPIWeCom
+		}
+		if c.TokenAPI != wxtoken.TokenAPIWeCom {
+			return fmt.Errorf("refresh: WeCom agent %s: token API %q, want %q", c.AppID, c.TokenAPI, wxtoken.TokenAPIWeCom)
+		}
+	default:
+		return fmt.Errorf("refresh: app %s: unknown family %q", c.AppID, c.Family)
+	}
+	for _, k := range c.Tickets {
+		if !c.Family.HasTicket(k) {
+			return fmt.Errorf("refresh: app %s: %q is not a ticket type of the %s family", c.AppID, k, c.Family)
+		}
+	}
+	return nil
 }
 
 // Options configure an Engine. Zero values take the documented defaults.
@@ -177,6 +226,9 @@ type slot struct {
 	// changed is closed at the next change of the credential; see
 	// changes. Guarded by mu.
 	changed chan struct{}
+	// waiting counts the readers waiting for the successor of the
+	// credential (awaitSuccessor).
+	waiting atomic.Int32
 
 	// With a shared store: the lease this replica holds on the
 	// credential, if any, and when the store last confirmed the
@@ -217,7 +269,7 @@ func New(opts Options) (*Engine, error) {
 	e := &Engine{
 		opts: opts,
 		sch: schedule{overlap: opts.Overlap, margin: opts.Margin, early: opts.Early, jitter: opts.Jitter,
-			minGap: opts.BackoffBase / 2, shared: opts.Coordinator != nil, lateBound: opts.LateBound,
+			minGap: opts.BackoffBase / 2, stepMax: opts.RefusedBackoffMax, shared: opts.Coordinator != nil, lateBound: opts.LateBound,
 			checkEvery: min(time.Second, opts.Overlap/8)},
 		lateWake: make(chan struct{}, 1),
 		log:      opts.Logger,
@@ -244,15 +296,12 @@ func New(opts Options) (*Engine, error) {
 		if _, dup := e.apps[c.AppID]; dup {
 			return nil, fmt.Errorf("refresh: app %s configured twice", c.AppID)
 		}
-		if c.TokenAPI == "" {
-			c.TokenAPI = wxtoken.TokenAPIStable
+		if err := c.check(); err != nil {
+			return nil, err
 		}
 		a := &app{cfg: c, tickets: map[wxtoken.Kind]*slot{}, ledger: wxtoken.Ledger{AppID: c.AppID}}
 		a.token = newSlot(a, wxtoken.KindAccessToken)
 		for _, k := range c.Tickets {
-			if !k.IsTicket() {
-				return nil, fmt.Errorf("refresh: app %s: %q is not a ticket type", c.AppID, k)
-			}
 			a.tickets[k] = newSlot(a, k)
 		}
 		e.apps[c.AppID] = a
@@ -440,34 +489,85 @@ func (e *Engine) Credential(ctx context.Context, appID string, kind wxtoken.Kind
 	if err != nil {
 		return wxtoken.Grant{}, err
 	}
-	now := e.opts.Clock.Now()
-	// The token's state before the credential: an install between the
-	// two reads then errs on the short side.
-	tv := s.tokenView()
-	if cur := s.load(); cur != nil {
-		d := e.sch.lateHandout(e.sch.handout(cur, tv, e.coord.known(now), now), cur, e.lateCheck(s, cur), now)
-		if d > 0 {
-			if !now.Before(cur.RefreshAt) {
-				e.ensureDue(s, now)
+	for {
+		now := e.opts.Clock.Now()
+		// The token's state before the credential: an install between the
+		// two reads then errs on the short side.
+		tv := s.tokenView()
+		cur := s.load()
+		if cur != nil {
+			d := e.sch.lateHandout(e.sch.handout(cur, tv, e.coord.known(now), now), cur, e.lateCheck(s, cur), now)
+			if d > 0 {
+				if !now.Before(cur.RefreshAt) {
+					e.ensureDue(s, now)
+				}
+				return wxtoken.Grant{AppID: cur.AppID, Kind: cur.Kind, Value: cur.Value, ExpiresIn: d, ExpiresAt: now.Add(d)}, nil
 			}
-			return wxtoken.Grant{AppID: cur.AppID, Kind: cur.Kind, Value: cur.Value, ExpiresIn: d, ExpiresAt: now.Add(d)}, nil
 		}
-	}
-	c, err := e.fetch(ctx, s, reasonFor(s))
-	if err != nil {
-		// Another replica's credential may have arrived while this
-		// one's refresh failed, or be in the store unannounced yet (this
-		// replica was paused, or its feed is behind).
-		_ = e.syncSlot(ctx, s) // on failure, the refresh's error says more
-		if g, ok := e.grant(s, s.load(), e.opts.Clock.Now()); ok {
+		if e.bridging(s, cur, now) {
+			if err := e.awaitSuccessor(ctx, s, cur); err != nil {
+				return wxtoken.Grant{}, err
+			}
+			continue
+		}
+		c, err := e.fetch(ctx, s, reasonFor(s))
+		if err != nil {
+			// Another replica's credential may have arrived while this
+			// one's refresh failed, or be in the store unannounced yet (this
+			// replica was paused, or its feed is behind).
+			_ = e.syncSlot(ctx, s) // on failure, the refresh's error says more
+			if g, ok := e.grant(s, s.load(), e.opts.Clock.Now()); ok {
+				return g, nil
+			}
+			return wxtoken.Grant{}, err
+		}
+		if g, ok := e.grant(s, c, e.opts.Clock.Now()); ok {
 			return g, nil
 		}
-		return wxtoken.Grant{}, err
+		if !e.bridging(s, s.load(), e.opts.Clock.Now()) {
+			return wxtoken.Grant{}, e.unavailable(s, nil)
+		}
 	}
-	if g, ok := e.grant(s, c, e.opts.Clock.Now()); ok {
-		return g, nil
+}
+
+// bridging reports whether c, the credential of s, can no longer be
+// handed out but its successor is on the way: its next try was planned
+// past the end of its handout (the upstream answered the value held, and
+// issues the next one only at or near its expiry: see planSame), it
+// expired less than an overlap ago, and no failure a human must fix holds
+// the tries back. Readers then wait for that try (awaitSuccessor) rather
+// than get a dead or nearly dead credential, or an error.
+func (e *Engine) bridging(s *slot, c *wxtoken.Credential, now time.Time) bool {
+	if c == nil || !c.RefreshAt.After(c.ExpiresAt.Add(-e.opts.Margin)) ||
+		!now.Before(c.ExpiresAt.Add(e.opts.Overlap)) || e.handout(s, c, now) > 0 {
+		return false
 	}
-	return wxtoken.Grant{}, e.unavailable(s, nil)
+	if le := s.lastError(); le != nil && le.Class != wechat.ClassTransient.String() && le.Class != wechat.ClassTokenRejected.String() {
+		return false
+	}
+	return s.kind != wxtoken.KindAccessToken || !s.app.blocked().After(now)
+}
+
+// awaitSuccessor waits, while s is bridging from cur, until s changes (a
+// try installed a value or failed), the bridge ends, or ctx does.
+func (e *Engine) awaitSuccessor(ctx context.Context, s *slot, cur *wxtoken.Credential) error {
+	changed := s.changes()
+	// What changed before the channel was taken is not announced on it.
+	if s.load() != cur || !e.bridging(s, cur, e.opts.Clock.Now()) {
+		return nil
+	}
+	s.waiting.Add(1)
+	defer s.waiting.Add(-1)
+	t := e.opts.Clock.TimerAt(cur.ExpiresAt.Add(e.opts.Overlap))
+	defer t.Stop()
+	select {
+	case <-changed:
+		return nil
+	case <-t.C():
+		return nil
+	case <-ctx.Done():
+		return e.waitError(s, ctx.Err())
+	}
 }
 
 func reasonFor(s *slot) string {
@@ -498,6 +598,11 @@ func (e *Engine) Refresh(ctx context.Context, appID string, kind wxtoken.Kind, s
 	}
 	if g, ok := e.grant(s, c, e.opts.Clock.Now()); ok {
 		return g, nil
+	}
+	if e.bridging(s, s.load(), e.opts.Clock.Now()) {
+		// The upstream still holds the reported value valid, near its
+		// end: wait for its successor as any reader does.
+		return e.Credential(ctx, appID, kind)
 	}
 	return wxtoken.Grant{}, e.unavailable(s, nil)
 }

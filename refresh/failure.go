@@ -101,6 +101,15 @@ func (e *Engine) fail(s *slot, reason string, err error) error {
 			wait = left / 2
 		}
 	}
+	if c.Class == wechat.ClassFrequencyLimit {
+		// WeCom's limits count per minute and per hour: wait longer the
+		// longer it lasts, up to the hour.
+		limit := time.Duration(float64(time.Hour) * e.opts.PolicyScale)
+		for i := 1; i < s.failures && wait < limit; i++ {
+			wait *= 2
+		}
+		wait = min(wait, limit)
+	}
 	if wait < e.sch.minGap {
 		wait = e.sch.minGap
 	}
@@ -110,7 +119,7 @@ func (e *Engine) fail(s *slot, reason string, err error) error {
 	failure := wxtoken.Failure{Count: s.failures, RetryAt: retry, Error: *s.lastErr}
 	s.mu.Unlock()
 	if s.kind == wxtoken.KindAccessToken {
-		if c.Class.NeedsHuman() || c.Class == wechat.ClassMinuteLimit {
+		if c.Class.NeedsHuman() || c.Class == wechat.ClassMinuteLimit || c.Class == wechat.ClassFrequencyLimit {
 			failure.Blocked = true
 			a.mu.Lock()
 			if retry.After(a.blockedUntil) {
@@ -135,6 +144,7 @@ func (e *Engine) fail(s *slot, reason string, err error) error {
 		}
 	}
 	e.queue.set(s, retry)
+	s.notify() // readers waiting for a successor look again
 	e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, "error")
 	level := "warn"
 	if c.Class.NeedsHuman() {
@@ -142,9 +152,12 @@ func (e *Engine) fail(s *slot, reason string, err error) error {
 	}
 	attrs := []any{"appid", a.cfg.AppID, "kind", s.kind, "reason", reason, "class", c.Class.String(),
 		"errcode", c.ErrCode, "hint", c.Hint, "retry_at", retry, "err", err}
-	if level == "error" {
+	switch {
+	case c.Class == wechat.ClassOtherAgentToken:
+		e.log.Error("BUG: the access_token of another WeCom agent was used; not retrying blindly", attrs...)
+	case level == "error":
 		e.log.Error("upstream refresh failed; an operator must act", attrs...)
-	} else {
+	default:
 		e.log.Warn("upstream refresh failed", attrs...)
 	}
 	ue := e.unavailable(s, &retry).(*wxtoken.Error)

@@ -45,11 +45,18 @@ func (e *Engine) fetch(ctx context.Context, s *slot, reason string) (*wxtoken.Cr
 		// while this one waited.
 		satisfied := func(now time.Time) (*wxtoken.Credential, bool) {
 			cur := s.load()
+			if cur == nil {
+				return nil, false
+			}
+			due := !now.Before(cur.RefreshAt) || e.ticketOrphaned(s, cur) || e.isDoomed(s, cur)
 			if _, ok := e.grant(s, cur, now); ok {
-				due := !now.Before(cur.RefreshAt) || e.ticketOrphaned(s, cur) || e.isDoomed(s, cur)
 				if !due || reason == wxtoken.ReasonStartup {
 					return cur, true
 				}
+			} else if !due && e.bridging(s, cur, now) {
+				// Its successor is tried at RefreshAt and not before:
+				// the upstream would answer the same value.
+				return cur, true
 			}
 			return nil, false
 		}
@@ -159,17 +166,7 @@ func (e *Engine) callToken(ctx context.Context, a *app, force bool) (wechat.Cred
 			m.ForceRefreshes = append(m.ForceRefreshes, start)
 		}
 	})
-	var (
-		w        wechat.Credential
-		err      error
-		endpoint = wechat.PathStableToken
-	)
-	if classic {
-		endpoint = wechat.PathToken
-		w, err = e.opts.Upstream.Token(ctx, a.cfg.AppID, a.cfg.Secret())
-	} else {
-		w, err = e.opts.Upstream.StableToken(ctx, a.cfg.AppID, a.cfg.Secret(), force)
-	}
+	w, endpoint, err := e.tokenCall(ctx, a, force)
 	e.observeCall(a.cfg.AppID, endpoint, err, start)
 	var api *wechat.APIError
 	switch {
@@ -259,8 +256,8 @@ func (e *Engine) refreshTicket(ctx context.Context, s *slot, reason string) (*wx
 		if err := e.noteTicketCall(ctx, s, start); err != nil {
 			return nil, e.fail(s, reason, err)
 		}
-		w, err := e.opts.Upstream.Ticket(ctx, tok.Value, s.kind)
-		e.observeCall(a.cfg.AppID, wechat.PathTicket, err, start)
+		w, endpoint, err := e.ticketCall(ctx, a, tok.Value, s.kind)
+		e.observeCall(a.cfg.AppID, endpoint, err, start)
 		if err == nil {
 			return e.install(ctx, s, reason, w, start, tok.Version, false)
 		}
@@ -379,6 +376,20 @@ func (e *Engine) passive(ctx context.Context, s *slot, stale string) (*wxtoken.C
 		return e.refreshTicket(ctx, s, wxtoken.ReasonPassive)
 	}
 	a := s.app
+	if a.successorAtExpiry() {
+		// WeCom: no force mode exists, and gettoken answers a new token
+		// as soon as WeCom ended the old one; the same one back means
+		// WeCom still holds it valid.
+		w, fetched, err := e.callToken(ctx, a, false)
+		if err != nil {
+			return nil, e.fail(s, wxtoken.ReasonPassive, err)
+		}
+		nc, err := e.install(ctx, s, wxtoken.ReasonPassive, w, fetched, 0, false)
+		if err == nil && nc.Value == stale {
+			e.log.Info("reported access_token is still the one WeCom answers; keeping it", "appid", a.cfg.AppID)
+		}
+		return nc, err
+	}
 	if a.cfg.TokenAPI == wxtoken.TokenAPIClassic {
 		// A classic call replaces the token for every holder, so mint only
 		// when WeChat confirms the report (or cannot be asked).
@@ -424,6 +435,11 @@ func (e *Engine) passive(ctx context.Context, s *slot, stale string) (*wxtoken.C
 	return e.refreshToken(ctx, s, wxtoken.ReasonPassive, true)
 }
 
+// sameSlack is how much earlier than the held expiry an answer of the held
+// value may put it and still be read as the same life: expires_in is
+// whole seconds, and counts from the answer, later than the call's start.
+const sameSlack = 2 * time.Second
+
 // install makes w the current value of s, persists it and plans its
 // refresh. killed says the previous token was killed at once (a force
 // refresh).
@@ -449,13 +465,31 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 		nc.Version = cur.Version + 1
 	}
 	same := cur != nil && cur.Value == w.Value
-	planKind, planAPI := s.kind, nc.API
-	if same {
-		// WeChat handed back what we have: it issues the next one only in
-		// the last window of this one's life, so plan for that window.
-		planKind, planAPI = wxtoken.KindAccessToken, wxtoken.TokenAPIStable
+	if same && fetched.Before(cur.ExpiresAt) && nc.ExpiresAt.After(cur.ExpiresAt.Add(-sameSlack)) {
+		// An answer carrying the value held never extends its life: the
+		// upstream's expires_in for it is at best what is left of the
+		// life first answered, and an answer taken later must not promise
+		// more. One that ends it no more than sameSlack earlier is that
+		// same life, rounded to whole seconds and counted from the call's
+		// start, and keeps it too, so that the tries planned at its
+		// expiry stay there; one that ends it sooner is believed. Only
+		// once the held expiry has passed is the answer the sole word on
+		// the value.
+		nc.FetchedAt, nc.ExpiresAt = cur.FetchedAt, cur.ExpiresAt
 	}
-	nc.RefreshAt = e.sch.planRefresh(planKind, planAPI, fetched, nc.ExpiresAt, e.opts.Rand())
+	if same {
+		// The upstream handed back what we have: it issues the next one
+		// late in this one's life or at its expiry; close in on that.
+		nc.RefreshAt = e.sch.planSame(fetched, nc.ExpiresAt, e.opts.Rand())
+	} else {
+		nc.RefreshAt = e.sch.planRefresh(s.kind, nc.API, fetched, nc.ExpiresAt, e.opts.Rand())
+	}
+	if s.kind == wxtoken.KindAccessToken && a.successorAtExpiry() && cur != nil && !same && fetched.Before(cur.ExpiresAt) {
+		// A new WeCom token before the old one's expiry: WeCom ended the
+		// old one early. The tickets fetched with it follow, as after a
+		// stable force refresh.
+		killed = true
+	}
 	if floor := now.Add(e.sch.minGap); nc.RefreshAt.Before(floor) {
 		nc.RefreshAt = floor
 	}
@@ -519,6 +553,7 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 	s.mu.Lock()
 	s.failures, s.retryAt, s.lastErr = 0, time.Time{}, nil
 	s.mu.Unlock()
+	s.notify() // readers waiting for a successor look again
 	// nextDue rather than RefreshAt: a ticket fetched with a token that was
 	// replaced meanwhile is due again at once.
 	e.queue.set(s, e.nextDue(s, now))

@@ -13,6 +13,7 @@ type schedule struct {
 	early   float64       // classic and tickets: refresh point as a fraction of the life
 	jitter  float64       // random spread, as a fraction of the life
 	minGap  time.Duration // least time between two planned attempts on one credential
+	stepMax time.Duration // the longest step between tries for a successor past the expiry (planSame)
 
 	// The checks of classic tokens against late calls (see checkUntil):
 	// shared says that other replicas mint too; lateBound is how long
@@ -27,7 +28,8 @@ type schedule struct {
 // expires at expires; u in [0,1) is the random draw for jitter.
 //
 // Stable tokens are refreshed in the last overlap of their life, the only
-// time WeChat issues a new one, but early enough in it to leave at least half
+// time WeChat issues a new one (WeCom tokens likewise: WeCom issues theirs
+// at expiry, and planSame takes over once the same one came back), but early enough in it to leave at least half
 // of it for retries. Classic tokens and tickets are refreshed at about
 // early×life, so that failures leave hours of retries before expiry; the
 // jitter spreads apps and replicas. The result always lies strictly between
@@ -38,7 +40,7 @@ func (p schedule) planRefresh(kind wxtoken.Kind, api wxtoken.TokenAPI, fetched, 
 		return fetched
 	}
 	var at time.Time
-	if kind == wxtoken.KindAccessToken && api == wxtoken.TokenAPIStable {
+	if kind == wxtoken.KindAccessToken && (api == wxtoken.TokenAPIStable || api == wxtoken.TokenAPIWeCom) {
 		window := p.overlap
 		if window > life/2 {
 			window = life / 2
@@ -55,6 +57,34 @@ func (p schedule) planRefresh(kind wxtoken.Kind, api wxtoken.TokenAPI, fetched, 
 		at = fetched.Add(time.Duration(frac * float64(life)))
 	}
 	return at
+}
+
+// planSame returns when to try again for a credential that the upstream
+// has just answered with the value already held, at t; expires is the
+// held value's expiry. The upstream issues the next value late in this
+// one's life (stable) or only once it expired (WeCom), so the tries close
+// in on the expiry: in the last overlap while more than an overlap is
+// left, then with a quarter of the time left each, then right at the
+// expiry, and past it at growing steps (from minGap up to stepMax) until
+// a new value comes. The result is after t.
+func (p schedule) planSame(t, expires time.Time, u float64) time.Time {
+	left := expires.Sub(t)
+	step := max(p.minGap, time.Second)
+	switch {
+	case left > p.overlap:
+		return expires.Add(-p.overlap).Add(time.Duration(u * float64(p.overlap) / 2))
+	case left > 4*step:
+		// A try leaves at least a step of the life, so that an answer of
+		// the held value still says a whole second of it.
+		return expires.Add(-left / 4)
+	case left > 0:
+		return expires
+	}
+	next := -left / 2
+	if next > p.stepMax {
+		next = p.stepMax
+	}
+	return t.Add(max(next, step))
 }
 
 // backoff returns the wait before retry number n (1-based) after transient

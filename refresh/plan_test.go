@@ -321,3 +321,32 @@ func TestNextCheck(t *testing.T) {
 		t.Errorf("a token expiring at its check is checked at %v", got)
 	}
 }
+
+// TestPlanSame: the tries for a value answered again close in on its
+// expiry, a few before it and one right at it, then step past it.
+func TestPlanSame(t *testing.T) {
+	p := schedule{overlap: 5 * time.Minute, minGap: time.Second, stepMax: 15 * time.Second}
+	exp := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
+	if at := p.planSame(exp.Add(-30*time.Minute), exp, 0.5); !at.Equal(exp.Add(-5*time.Minute + 75*time.Second)) {
+		t.Fatalf("far from the expiry: %v, want in the last overlap", at)
+	}
+	now, tries := exp.Add(-225*time.Second), 0
+	for now.Before(exp) {
+		next := p.planSame(now, exp, 0.5)
+		if !next.After(now) || next.After(exp) {
+			t.Fatalf("try after %v planned at %v", now, next)
+		}
+		if next.Before(exp) && exp.Sub(next) < time.Second {
+			t.Fatalf("a try %v before the expiry leaves less than a second", exp.Sub(next))
+		}
+		now, tries = next, tries+1
+	}
+	if tries < 2 || tries > 6 {
+		t.Fatalf("%d tries before the expiry, want a few", tries)
+	}
+	for _, tc := range []struct{ past, step time.Duration }{{0, time.Second}, {4 * time.Second, 2 * time.Second}, {time.Hour, 15 * time.Second}} {
+		if got := p.planSame(exp.Add(tc.past), exp, 0.5).Sub(exp.Add(tc.past)); got != tc.step {
+			t.Errorf("%v past the expiry: next in %v, want %v", tc.past, got, tc.step)
+		}
+	}
+}

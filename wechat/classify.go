@@ -39,6 +39,13 @@ const (
 	ClassTokenRejected
 	// ClassUnknown: an errcode this table does not know.
 	ClassUnknown
+	// ClassFrequencyLimit: WeCom's 45009, a limit per minute or per hour.
+	// Wait at least a minute, longer as it goes on.
+	ClassFrequencyLimit
+	// ClassOtherAgentToken: WeCom's 301002, the access_token of another
+	// agent of the corp was used. A bug in whatever made the call: never
+	// retried blindly.
+	ClassOtherAgentToken
 )
 
 var classNames = [...]string{
@@ -51,6 +58,9 @@ var classNames = [...]string{
 	ClassConfig:        "configuration",
 	ClassTokenRejected: "token_rejected",
 	ClassUnknown:       "unknown",
+
+	ClassFrequencyLimit:  "frequency_limit",
+	ClassOtherAgentToken: "other_agent_token",
 }
 
 func (c Class) String() string {
@@ -64,7 +74,7 @@ func (c Class) String() string {
 // opposed to clearing by itself with time).
 func (c Class) NeedsHuman() bool {
 	switch c {
-	case ClassDailyQuota, ClassWhitelist, ClassRiskConfirm, ClassAdminRejected, ClassConfig:
+	case ClassDailyQuota, ClassWhitelist, ClassRiskConfirm, ClassAdminRejected, ClassConfig, ClassOtherAgentToken:
 		return true
 	}
 	return false
@@ -128,6 +138,9 @@ func Classify(err error, now time.Time) Classification {
 		return c
 	}
 	c := Classification{ErrCode: api.ErrCode, NotBefore: now}
+	if IsWeComEndpoint(api.Endpoint) && classifyWeCom(&c, api, now) {
+		return c
+	}
 	switch api.ErrCode {
 	case ErrSystemBusy:
 		c.Class = ClassTransient
@@ -204,12 +217,57 @@ func Classify(err error, now time.Time) Classification {
 	return c
 }
 
+// classifyWeCom fills c for the errcodes that WeCom's endpoints answer
+// differently from the Official Account's, and reports whether it did.
+func classifyWeCom(c *Classification, api *APIError, now time.Time) bool {
+	switch api.ErrCode {
+	case ErrDailyQuota:
+		c.Class = ClassFrequencyLimit
+		c.NotBefore = now.Add(minuteLimitWait)
+		c.Hint = "WeCom's frequency limit was hit (45009; its limits count per minute and per hour, e.g. 400 ticket calls a corp and 100 an agent an hour); " +
+			"waiting at least a minute, longer while it lasts. Find what else calls with this corp's credentials"
+	case ErrNotTrustedIP:
+		c.Class = ClassWhitelist
+		c.NotBefore = now.Add(whitelistWait)
+		ip := whitelistIP(api.ErrMsg)
+		if ip == "" {
+			ip = "this server's public IP"
+		}
+		c.Hint = fmt.Sprintf("WeCom refuses calls from %s (60020): add it to the agent's trusted IPs (企业可信IP) "+
+			"in the WeCom admin console (work.weixin.qq.com: App Management > the app > Trusted IPs); retrying every 5 minutes", ip)
+	case ErrInvalidCredential:
+		if api.Endpoint != PathWeComToken {
+			return false
+		}
+		c.Class = ClassConfig
+		c.NotBefore = now.Add(configWait)
+		c.Hint = "WeCom rejects the agent's secret (40001): check the agent's secret in the config (a reset secret must be updated here); retrying every 10 minutes or at reload"
+	case ErrInvalidAppID:
+		c.Class = ClassConfig
+		c.NotBefore = now.Add(configWait)
+		c.Hint = "WeCom does not know this corpid (40013): check the corpid in the config"
+	case ErrAPIForbidden:
+		c.Class = ClassConfig
+		c.NotBefore = now.Add(configWait)
+		c.Hint = "WeCom forbids this API to the agent (48002): grant the agent the permission in the WeCom admin console, or remove the ticket from the config"
+	case ErrOtherAgentToken:
+		c.Class = ClassOtherAgentToken
+		c.NotBefore = now.Add(configWait)
+		c.Hint = "WeCom says the access_token used belongs to another agent of the corp (301002): tokens of two agents were mixed up. " +
+			"This is a bug in whatever made the call; it is not retried blindly"
+	default:
+		return false
+	}
+	return true
+}
+
 // whitelistIP returns the caller IP that a whitelist errmsg quotes ("invalid
 // ip 1.2.3.4 ipv6 ..."), or "" when there is none. Only a parseable IP is
 // returned, so no other text of the answer is echoed.
 func whitelistIP(errmsg string) string {
-	// 40164 says "invalid ip 1.2.3.4 ..."; 61004 says "... requestIP: 1.2.3.4".
-	for _, marker := range []string{"invalid ip ", "requestIP: ", "requestIP:"} {
+	// 40164 says "invalid ip 1.2.3.4 ..."; 61004 says "... requestIP: 1.2.3.4";
+	// WeCom's 60020 says "not allow to access from your ip, ... from ip: 1.2.3.4, ...".
+	for _, marker := range []string{"invalid ip ", "requestIP: ", "requestIP:", "from ip: ", "from ip:"} {
 		i := strings.Index(errmsg, marker)
 		if i < 0 {
 			continue

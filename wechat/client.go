@@ -21,6 +21,11 @@ const (
 	PathStableToken = "/cgi-bin/stable_token"
 	PathTicket      = "/cgi-bin/ticket/getticket"
 	PathProbe       = "/cgi-bin/get_api_domain_ip"
+
+	// WeCom (企业微信), on Options.WeComBaseURL.
+	PathWeComToken       = "/cgi-bin/gettoken"
+	PathWeComJSAPITicket = "/cgi-bin/get_jsapi_ticket"
+	PathWeComTicket      = "/cgi-bin/ticket/get"
 )
 
 // Limits on what is accepted as an answer.
@@ -39,12 +44,18 @@ const (
 // DefaultBaseURL is WeChat's nearest access point.
 const DefaultBaseURL = "https://api.weixin.qq.com"
 
+// DefaultWeComBaseURL is WeCom's API host.
+const DefaultWeComBaseURL = "https://qyapi.weixin.qq.com"
+
 // Options configure a Client.
 type Options struct {
 	// BaseURL is tried first; FallbackBaseURLs in order when a host cannot
 	// be reached or fails with HTTP 5xx.
 	BaseURL          string
 	FallbackBaseURLs []string
+	// WeComBaseURL is WeCom's host (no fallbacks); default
+	// DefaultWeComBaseURL.
+	WeComBaseURL string
 	// Timeout bounds each HTTP attempt; default 10 s.
 	Timeout time.Duration
 	// HTTPClient is used when non-nil; its Timeout should be zero.
@@ -57,6 +68,7 @@ type Options struct {
 // and holds no credential state.
 type Client struct {
 	bases   []*url.URL
+	wecom   []*url.URL
 	timeout time.Duration
 	http    *http.Client
 	ua      string
@@ -67,15 +79,22 @@ func New(opts Options) (*Client, error) {
 	if opts.BaseURL == "" {
 		opts.BaseURL = DefaultBaseURL
 	}
+	if opts.WeComBaseURL == "" {
+		opts.WeComBaseURL = DefaultWeComBaseURL
+	}
 	c := &Client{timeout: opts.Timeout, http: opts.HTTPClient, ua: opts.UserAgent}
 	for i, raw := range append([]string{opts.BaseURL}, opts.FallbackBaseURLs...) {
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
-			return nil, fmt.Errorf("wechat: base URL %d %q: want an absolute http(s) URL without a query", i, raw)
+		u, err := parseBase(raw)
+		if err != nil {
+			return nil, fmt.Errorf("wechat: base URL %d: %w", i, err)
 		}
-		u.Path = strings.TrimRight(u.Path, "/")
 		c.bases = append(c.bases, u)
 	}
+	u, err := parseBase(opts.WeComBaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("wechat: WeCom base URL: %w", err)
+	}
+	c.wecom = []*url.URL{u}
 	if c.timeout <= 0 {
 		c.timeout = 10 * time.Second
 	}
@@ -92,6 +111,16 @@ func New(opts Options) (*Client, error) {
 	return c, nil
 }
 
+// parseBase checks and normalizes a base URL.
+func parseBase(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+		return nil, fmt.Errorf("%q: want an absolute http(s) URL without a query", raw)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	return u, nil
+}
+
 // Credential is a token or ticket as WeChat answered it.
 type Credential struct {
 	Value     string
@@ -102,7 +131,7 @@ type Credential struct {
 // the app's previous token, which dies five minutes later.
 func (c *Client) Token(ctx context.Context, appID, secret string) (Credential, error) {
 	q := url.Values{"grant_type": {"client_credential"}, "appid": {appID}, "secret": {secret}}
-	return c.credential(ctx, http.MethodGet, PathToken, q, nil, "access_token", secret)
+	return c.credential(ctx, c.bases, http.MethodGet, PathToken, q, nil, "access_token", secret)
 }
 
 // StableToken calls POST /cgi-bin/stable_token. In normal mode (force false)
@@ -118,7 +147,7 @@ func (c *Client) StableToken(ctx context.Context, appID, secret string, force bo
 	if err != nil {
 		return Credential{}, fmt.Errorf("wechat: encode stable_token request: %w", err)
 	}
-	return c.credential(ctx, http.MethodPost, PathStableToken, nil, body, "access_token", secret)
+	return c.credential(ctx, c.bases, http.MethodPost, PathStableToken, nil, body, "access_token", secret)
 }
 
 // Ticket calls GET /cgi-bin/ticket/getticket for a jsapi or wx_card ticket,
@@ -128,7 +157,34 @@ func (c *Client) Ticket(ctx context.Context, accessToken string, kind wxtoken.Ki
 		return Credential{}, fmt.Errorf("wechat: %q is not a ticket type", kind)
 	}
 	q := url.Values{"access_token": {accessToken}, "type": {string(kind)}}
-	return c.credential(ctx, http.MethodGet, PathTicket, q, nil, "ticket", "")
+	return c.credential(ctx, c.bases, http.MethodGet, PathTicket, q, nil, "ticket", "")
+}
+
+// WeComToken calls WeCom's GET /cgi-bin/gettoken for the agent whose
+// secret is secret: within a token's validity every call returns that same
+// token (expires_in then says what is left of it), a new one only after it
+// expired, unless WeCom ended it early.
+func (c *Client) WeComToken(ctx context.Context, corpID, secret string) (Credential, error) {
+	q := url.Values{"corpid": {corpID}, "corpsecret": {secret}}
+	return c.credential(ctx, c.wecom, http.MethodGet, PathWeComToken, q, nil, "access_token", secret)
+}
+
+// WeComTicket fetches a WeCom ticket with an agent's accessToken: for
+// KindJSAPITicket the corp's jsapi ticket (GET /cgi-bin/get_jsapi_ticket),
+// for KindAgentConfig the agent's ticket for wx.agentConfig (GET
+// /cgi-bin/ticket/get?type=agent_config).
+func (c *Client) WeComTicket(ctx context.Context, accessToken string, kind wxtoken.Kind) (Credential, error) {
+	q := url.Values{"access_token": {accessToken}}
+	path := PathWeComJSAPITicket
+	switch kind {
+	case wxtoken.KindJSAPITicket:
+	case wxtoken.KindAgentConfig:
+		path = PathWeComTicket
+		q.Set("type", string(kind))
+	default:
+		return Credential{}, fmt.Errorf("wechat: %q is not a WeCom ticket type", kind)
+	}
+	return c.credential(ctx, c.wecom, http.MethodGet, path, q, nil, "ticket", "")
 }
 
 // Probe makes the cheapest call that WeChat checks an access_token on
@@ -136,7 +192,7 @@ func (c *Client) Ticket(ctx context.Context, accessToken string, kind wxtoken.Ki
 // token; IsTokenRejected(err) tells when WeChat says it is dead.
 func (c *Client) Probe(ctx context.Context, accessToken string) error {
 	q := url.Values{"access_token": {accessToken}}
-	body, err := c.do(ctx, http.MethodGet, PathProbe, q, nil, "")
+	body, err := c.do(ctx, c.bases, http.MethodGet, PathProbe, q, nil, "")
 	if err != nil {
 		return err
 	}
@@ -155,8 +211,8 @@ func (c *Client) Probe(ctx context.Context, accessToken string) error {
 }
 
 // credential makes one credential call and parses its answer.
-func (c *Client) credential(ctx context.Context, method, path string, q url.Values, body []byte, field, secret string) (Credential, error) {
-	raw, err := c.do(ctx, method, path, q, body, secret)
+func (c *Client) credential(ctx context.Context, bases []*url.URL, method, path string, q url.Values, body []byte, field, secret string) (Credential, error) {
+	raw, err := c.do(ctx, bases, method, path, q, body, secret)
 	if err != nil {
 		return Credential{}, err
 	}
@@ -169,11 +225,11 @@ func (c *Client) credential(ctx context.Context, method, path string, q url.Valu
 	return cred, err
 }
 
-// do sends the request to each base URL in turn until one answers with
+// do sends the request to each of bases in turn until one answers with
 // HTTP 200, and returns the (size-capped) body.
-func (c *Client) do(ctx context.Context, method, path string, q url.Values, body []byte, secret string) ([]byte, error) {
+func (c *Client) do(ctx context.Context, bases []*url.URL, method, path string, q url.Values, body []byte, secret string) ([]byte, error) {
 	var last error
-	for _, base := range c.bases {
+	for _, base := range bases {
 		if err := ctx.Err(); err != nil {
 			if last != nil {
 				return nil, last

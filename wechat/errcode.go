@@ -24,4 +24,9 @@ const (
 	ErrRiskRejectedTwice = 89506
 	ErrRiskRejectedOnce  = 89507
 	ErrRiskConfirm       = 89503
+
+	// WeCom's own.
+	ErrAPIForbidden    = 48002  // WeCom: the API is not granted to the agent
+	ErrNotTrustedIP    = 60020  // WeCom: the caller's IP is not among the agent's trusted IPs
+	ErrOtherAgentToken = 301002 // WeCom: the token of another agent of the corp was used
 )

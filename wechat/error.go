@@ -105,5 +105,12 @@ func IsTokenRejected(err error) bool {
 }
 
 func isTokenEndpoint(p string) bool {
-	return p == PathToken || p == PathStableToken
+	return p == PathToken || p == PathStableToken || p == PathWeComToken
+}
+
+// IsWeComEndpoint reports whether p is one of WeCom's credential
+// endpoints, whose errcodes read differently from the Official Account's
+// (45009 is a frequency limit there, not a daily quota).
+func IsWeComEndpoint(p string) bool {
+	return p == PathWeComToken || p == PathWeComJSAPITicket || p == PathWeComTicket
 }
