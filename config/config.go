@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/clientkey"
 )
 
 // Config is a parsed, validated and resolved wxtoken configuration.
@@ -163,29 +164,42 @@ type Compat struct {
 	BasePath string `yaml:"base_path"`
 }
 
-// AllApps is the client grant that covers every configured app.
-const AllApps = "*"
+// AllApps is the client grant that covers every configured app and WeCom
+// agent.
+const AllApps = clientkey.All
 
 // Client is a caller of the HTTP API, known by the SHA-256 of its key.
 type Client struct {
 	Name string `yaml:"name"`
 	// KeySHA256 is the lower-case hex SHA-256 of the client's bearer key.
 	KeySHA256 string `yaml:"key_sha256"`
-	// Apps are the appids the key may read, or AllApps. An empty list
-	// grants no app, which suits a key used only to scrape /metrics.
+	// Apps are what the key may read: appids, WeCom corpids (every agent
+	// of the corp), WeCom agents as "corpid/agentid", or AllApps. An empty
+	// list grants nothing, which suits a key used only to scrape /metrics.
 	Apps []string `yaml:"apps"`
 	// Admin keys may list the status of every app.
 	Admin bool `yaml:"admin"`
 }
 
-// Allows reports whether the client was granted appID.
-func (c Client) Allows(appID string) bool {
-	for _, a := range c.Apps {
-		if a == AllApps || a == appID {
-			return true
-		}
+// Key returns the client as the key ring takes it.
+func (c Client) Key() clientkey.Client {
+	return clientkey.Client{Name: c.Name, KeySHA256: c.KeySHA256, Apps: c.Apps, Admin: c.Admin}
+}
+
+// Keys returns the clients as the key ring takes them.
+func Keys(clients []Client) []clientkey.Client {
+	out := make([]clientkey.Client, len(clients))
+	for i, c := range clients {
+		out[i] = c.Key()
 	}
-	return false
+	return out
+}
+
+// Allows reports whether the client was granted id: an appid, or a WeCom
+// agent's wxtoken.WeComID (granted by name or by its corpid).
+func (c Client) Allows(id string) bool {
+	k := c.Key()
+	return k.Allows(id)
 }
 
 // Log configures the process log.

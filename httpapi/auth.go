@@ -2,54 +2,27 @@ package httpapi
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/clientkey"
 )
-
-// maxKeyLength bounds the bearer keys worth hashing. wxtoken keygen's keys
-// are far shorter; anything longer cannot be a configured key.
-const maxKeyLength = 512
 
 // authenticate returns the client whose key the request carries; the
 // key ring says how it is checked.
-func (h *Handler) authenticate(r *http.Request) (*client, error) {
-	return h.keys.lookup(r)
+func (h *Handler) authenticate(r *http.Request) (*clientkey.Client, error) {
+	return h.keys.Authenticate(r)
 }
 
-// bearerKey returns the key of the request's one Authorization header of
-// the Bearer scheme (matched without regard to case, as RFC 9110 says).
-func bearerKey(r *http.Request) (string, bool) {
-	// net/http stores request headers under canonical keys, so the map
-	// is read directly, without canonicalizing the name again.
-	vals := r.Header["Authorization"]
-	if len(vals) != 1 {
-		return "", false
-	}
-	const scheme = "bearer"
-	v := vals[0]
-	// "Bearer" as written nearly always; any other case is matched too.
-	if len(v) <= len(scheme) || v[len(scheme)] != ' ' || v[:len(scheme)] != "Bearer" && !strings.EqualFold(v[:len(scheme)], scheme) {
-		return "", false
-	}
-	key := strings.TrimLeft(v[len(scheme):], " ")
-	// Two byte searches cost less than strings.ContainsAny, which builds
-	// a set of the bytes on every call.
-	if key == "" || len(key) > maxKeyLength || strings.IndexByte(key, ' ') >= 0 || strings.IndexByte(key, '\t') >= 0 {
-		return "", false
-	}
-	return key, true
-}
-
-// authorize decides whether c may read appID. A key may learn that an app
-// is not configured (404) only if it could list the apps anyway (admin)
-// or was granted that appid (explicitly or by "*"); every other key gets
-// 403 for configured and unknown apps alike, so it cannot enumerate them.
-func (h *Handler) authorize(c *client, appID string) error {
-	granted := c.config.Allows(appID)
-	if h.apps[appID] == nil {
-		if granted || c.config.Admin {
-			return wxtoken.Errorf(wxtoken.ENotFound, "unknown app: it is not configured on this server")
+// authorize decides whether c may read id, an appid or a WeCom agent's
+// wxtoken.WeComID. A key may learn that one is not configured (404) only
+// if it could list them anyway (admin) or was granted it (by name, by its
+// corp or by "*"); every other key gets 403 for configured and unknown
+// ones alike, so it cannot enumerate them.
+func (h *Handler) authorize(c *clientkey.Client, id string) error {
+	granted := c.Allows(id)
+	if h.apps[id] == nil {
+		if granted || c.Admin {
+			return wxtoken.Errorf(wxtoken.ENotFound, "%s", notConfigured(id))
 		}
 		return errForbidden()
 	}
@@ -57,6 +30,14 @@ func (h *Handler) authorize(c *client, appID string) error {
 		return errForbidden()
 	}
 	return nil
+}
+
+// notConfigured is the message of a 404 for an unknown app or agent.
+func notConfigured(id string) string {
+	if f, _, _ := wxtoken.ParseID(id); f == wxtoken.FamilyWeCom {
+		return "unknown WeCom agent: it is not configured on this server"
+	}
+	return "unknown app: it is not configured on this server"
 }
 
 func errForbidden() error {

@@ -20,9 +20,9 @@ package httpapi
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -30,7 +30,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken"
-	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/clientkey"
 	"github.com/wxtoken/wxtoken/metrics"
 )
 
@@ -65,7 +65,7 @@ type Options struct {
 	Service wxtoken.Service
 	// Clients are the keys the API accepts, known by their SHA-256, with
 	// the apps each may read and whether it is an admin.
-	Clients []config.Client
+	Clients []clientkey.Client
 	// Apps are the configured appids. A request for any other app is 404
 	// to keys that may see it (admin keys and keys granted that appid,
 	// including "*") and 403 to all others, so that a key cannot tell the
@@ -90,7 +90,7 @@ type Options struct {
 type Handler struct {
 	svc     wxtoken.Service
 	mux     *http.ServeMux
-	keys    *KeyRing
+	keys    *clientkey.Ring
 	apps    map[string]*grantAnswers // the configured appids, with their last answers
 	metrics *metrics.Metrics
 	log     *slog.Logger
@@ -107,12 +107,6 @@ type Handler struct {
 	// never changed in place (net/http copies a handler's headers before
 	// it writes them, and appending to a full slice copies it).
 	noStore, nosniff, jsonType []string
-}
-
-// client is a configured client, keyed by the hash of its key.
-type client struct {
-	hash   [sha256.Size]byte
-	config config.Client
 }
 
 // New returns the HTTP API over opts.Service. It fails when the Service
@@ -147,9 +141,9 @@ func New(opts Options) (*Handler, error) {
 	h.nosniff = []string{"nosniff"}
 	h.jsonType = []string{contentTypeJSON}
 	h.unmatchedMetrics = h.metrics.Route(routeUnmatched)
-	keys, err := NewKeyRing(opts.Clients)
+	keys, err := clientkey.New(opts.Clients)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("httpapi: %w", err)
 	}
 	h.keys = keys
 	h.tokenRoute = h.route(routeAccessToken, h.getAccessToken)

@@ -113,7 +113,7 @@ func (h *Handler) appRequest(ex *exchange, r *http.Request, p params) (string, e
 	if err != nil {
 		return "", err
 	}
-	ex.client = c.config.Name
+	ex.client = c.Name
 	appID := p.appID
 	if err := h.authorize(c, appID); err != nil {
 		return "", err
@@ -418,8 +418,8 @@ func (h *Handler) listApps(ex *exchange, r *http.Request, _ params) error {
 	if err != nil {
 		return err
 	}
-	ex.client = c.config.Name
-	if !c.config.Admin {
+	ex.client = c.Name
+	if !c.Admin {
 		return wxtoken.Errorf(wxtoken.EForbidden, "listing apps needs an admin client key")
 	}
 	apps := h.svc.Status(r.Context())
@@ -448,8 +448,8 @@ func (h *Handler) readyz(ex *exchange, r *http.Request, _ params) error {
 		if err != nil {
 			return err
 		}
-		ex.client = c.config.Name
-		admin = c.config.Admin
+		ex.client = c.Name
+		admin = c.Admin
 	}
 	hl := h.health(r)
 	status, word := http.StatusOK, "ready"
@@ -485,7 +485,7 @@ func (h *Handler) serveMetrics(ex *exchange, r *http.Request, _ params) error {
 	if err != nil {
 		return err
 	}
-	ex.client = c.config.Name
+	ex.client = c.Name
 	h.metrics.Handler().ServeHTTP(ex, r)
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wxtoken/wxtoken/clientkey"
 	"github.com/wxtoken/wxtoken/compat"
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/httpapi"
@@ -24,7 +25,7 @@ func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m 
 	if !cfg.Compat.Enabled {
 		return api, nil
 	}
-	keys, err := httpapi.NewKeyRing(cfg.Clients)
+	keys, err := clientkey.New(config.Keys(cfg.Clients))
 	if err != nil {
 		return nil, fmt.Errorf("compat: %w", err)
 	}

@@ -159,7 +159,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	s.metrics.WatchHealth(s.engine.Health)
 	h, err := httpapi.New(httpapi.Options{
 		Service: s.engine,
-		Clients: cfg.Clients,
+		Clients: config.Keys(cfg.Clients),
 		Apps:    appIDs,
 		Metrics: s.metrics,
 		Logger:  log,
