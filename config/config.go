@@ -30,9 +30,12 @@ type Config struct {
 	Upstream Upstream `yaml:"upstream"`
 	Refresh  Refresh  `yaml:"refresh"`
 	Apps     []App    `yaml:"apps"`
-	Compat   Compat   `yaml:"compat"`
-	Clients  []Client `yaml:"clients"`
-	Log      Log      `yaml:"log"`
+	// WeCom are the WeCom (企业微信) corps whose agents' credentials
+	// wxtoken keeps.
+	WeCom   []WeCom  `yaml:"wecom"`
+	Compat  Compat   `yaml:"compat"`
+	Clients []Client `yaml:"clients"`
+	Log     Log      `yaml:"log"`
 
 	// Warnings are things that work but that an operator should change,
 	// such as an inline secret. Parse fills it; it is not read from YAML.
@@ -110,6 +113,9 @@ type Upstream struct {
 	// Overlap is WeChat's window in which a replaced credential still
 	// works.
 	Overlap Duration `yaml:"overlap"`
+	// WeComBaseURL is the WeCom API origin, without a trailing slash.
+	// WeCom has no fallback hosts.
+	WeComBaseURL string `yaml:"wecom_base_url"`
 }
 
 // Refresh tunes the refresh schedule.
@@ -243,6 +249,7 @@ func Default() *Config {
 			FallbackBaseURLs: []string{"https://api2.weixin.qq.com"},
 			Timeout:          Duration(10 * time.Second),
 			Overlap:          Duration(5 * time.Minute),
+			WeComBaseURL:     DefaultWeComBaseURL,
 		},
 		Refresh: Refresh{
 			Margin:          Duration(60 * time.Second),
@@ -254,6 +261,10 @@ func Default() *Config {
 		Log: Log{Level: "info", Format: "text"},
 	}
 }
+
+// DefaultWeComBaseURL is upstream.wecom_base_url when the file does not set
+// it.
+const DefaultWeComBaseURL = "https://qyapi.weixin.qq.com"
 
 // redacted is what a Secret prints instead of its value.
 const redacted = "[redacted]"
