@@ -13,16 +13,17 @@ func (h *Handler) authenticate(r *http.Request) (*clientkey.Client, error) {
 	return h.keys.Authenticate(r)
 }
 
-// authorize decides whether c may read id, an appid or a WeCom agent's
-// wxtoken.WeComID. A key may learn that one is not configured (404) only
-// if it could list them anyway (admin) or was granted it (by name, by its
-// corp or by "*"); every other key gets 403 for configured and unknown
-// ones alike, so it cannot enumerate them.
-func (h *Handler) authorize(c *clientkey.Client, id string) error {
-	granted := c.Allows(id)
-	if h.apps[id] == nil {
+// authorize decides whether c may read appID. A key may learn that an app
+// is not configured (404) only if it could list the apps anyway (admin)
+// or was granted that appid (explicitly or by "*"); every other key gets
+// 403 for configured and unknown apps alike, so it cannot enumerate them.
+// Only appids are apps here: a WeCom agent's id, which an escaped slash
+// could bring into {appid}, is an unknown app.
+func (h *Handler) authorize(c *clientkey.Client, appID string) error {
+	granted := c.Allows(appID)
+	if h.apps[appID] == nil {
 		if granted || c.Admin {
-			return wxtoken.Errorf(wxtoken.ENotFound, "%s", notConfigured(id))
+			return wxtoken.Errorf(wxtoken.ENotFound, "unknown app: it is not configured on this server")
 		}
 		return errForbidden()
 	}
@@ -32,14 +33,27 @@ func (h *Handler) authorize(c *clientkey.Client, id string) error {
 	return nil
 }
 
-// notConfigured is the message of a 404 for an unknown app or agent.
-func notConfigured(id string) string {
-	if f, _, _ := wxtoken.ParseID(id); f == wxtoken.FamilyWeCom {
-		return "unknown WeCom agent: it is not configured on this server"
+// authorizeAgent is authorize for a WeCom agent, known by its WeComID: a
+// key granted the agent, its corp or "*", or an admin key, may learn that
+// it is not configured.
+func (h *Handler) authorizeAgent(c *clientkey.Client, id string) error {
+	granted := c.Allows(id)
+	if h.agents[id] == nil {
+		if granted || c.Admin {
+			return wxtoken.Errorf(wxtoken.ENotFound, "unknown WeCom agent: it is not configured on this server")
+		}
+		return errForbiddenAgent()
 	}
-	return "unknown app: it is not configured on this server"
+	if !granted {
+		return errForbiddenAgent()
+	}
+	return nil
 }
 
 func errForbidden() error {
 	return wxtoken.Errorf(wxtoken.EForbidden, "this client key is not granted this app")
+}
+
+func errForbiddenAgent() error {
+	return wxtoken.Errorf(wxtoken.EForbidden, "this client key is not granted this WeCom agent")
 }

@@ -52,9 +52,15 @@ const (
 	routeTicketRefresh      = "POST /v1/apps/{appid}/tickets/{type}/refresh"
 	routeJSSDKConfig        = "GET /v1/apps/{appid}/jssdk_config"
 	routeApps               = "GET /v1/apps"
-	routeHealthz            = "GET /healthz"
-	routeReadyz             = "GET /readyz"
-	routeMetrics            = "GET /metrics"
+	// The routes of a WeCom agent's credentials.
+	routeWeComAccessToken        = "GET /v1/wecom/{corpid}/{agentid}/access_token"
+	routeWeComAccessTokenRefresh = "POST /v1/wecom/{corpid}/{agentid}/access_token/refresh"
+	routeWeComTicket             = "GET /v1/wecom/{corpid}/{agentid}/tickets/{type}"
+	routeWeComTicketRefresh      = "POST /v1/wecom/{corpid}/{agentid}/tickets/{type}/refresh"
+	routeWeComJSSDKConfig        = "GET /v1/wecom/{corpid}/{agentid}/jssdk_config"
+	routeHealthz                 = "GET /healthz"
+	routeReadyz                  = "GET /readyz"
+	routeMetrics                 = "GET /metrics"
 	// routeUnmatched labels requests no route matched (404 and 405).
 	routeUnmatched = "unmatched"
 )
@@ -66,10 +72,11 @@ type Options struct {
 	// Clients are the keys the API accepts, known by their SHA-256, with
 	// the apps each may read and whether it is an admin.
 	Clients []clientkey.Client
-	// Apps are the configured appids. A request for any other app is 404
-	// to keys that may see it (admin keys and keys granted that appid,
-	// including "*") and 403 to all others, so that a key cannot tell the
-	// apps it was not granted from apps that do not exist.
+	// Apps are the configured appids, and the WeCom agents by their
+	// wxtoken.WeComID. A request for any other app or agent is 404 to
+	// keys that may see it (admin keys and keys granted it, by name, by
+	// its corp or by "*") and 403 to all others, so that a key cannot tell
+	// the apps it was not granted from apps that do not exist.
 	Apps []string
 	// Metrics receives every request's route, status and duration, and
 	// serves /metrics. Nil serves no /metrics (404) and observes nothing.
@@ -92,6 +99,7 @@ type Handler struct {
 	mux     *http.ServeMux
 	keys    *clientkey.Ring
 	apps    map[string]*grantAnswers // the configured appids, with their last answers
+	agents  map[string]*grantAnswers // the configured WeCom agents by WeComID, likewise
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	now     func() time.Time
@@ -119,6 +127,7 @@ func New(opts Options) (*Handler, error) {
 		svc:     opts.Service,
 		mux:     http.NewServeMux(),
 		apps:    make(map[string]*grantAnswers, len(opts.Apps)),
+		agents:  make(map[string]*grantAnswers),
 		metrics: opts.Metrics,
 		log:     opts.Logger,
 		now:     opts.Now,
@@ -135,6 +144,10 @@ func New(opts Options) (*Handler, error) {
 		h.maxBody = DefaultMaxBodyBytes
 	}
 	for _, a := range opts.Apps {
+		if f, _, _ := wxtoken.ParseID(a); f == wxtoken.FamilyWeCom {
+			h.agents[a] = new(grantAnswers)
+			continue
+		}
 		h.apps[a] = new(grantAnswers)
 	}
 	h.noStore = []string{"no-store"}
@@ -152,6 +165,11 @@ func New(opts Options) (*Handler, error) {
 	h.route(routeTicketRefresh, h.refreshTicket)
 	h.route(routeJSSDKConfig, h.jssdkConfig)
 	h.route(routeApps, h.listApps)
+	h.route(routeWeComAccessToken, h.getWeComAccessToken)
+	h.route(routeWeComAccessTokenRefresh, h.refreshWeComAccessToken)
+	h.route(routeWeComTicket, h.getWeComTicket)
+	h.route(routeWeComTicketRefresh, h.refreshWeComTicket)
+	h.route(routeWeComJSSDKConfig, h.weComJSSDKConfig)
 	h.route(routeHealthz, h.healthz)
 	h.route(routeReadyz, h.readyz)
 	if h.metrics != nil {
@@ -164,9 +182,11 @@ func New(opts Options) (*Handler, error) {
 // error table; a handler that returns nil has written its answer.
 type handlerFunc func(ex *exchange, r *http.Request, p params) error
 
-// params are the wildcards of a route pattern: {appid} and {type}.
+// params are the wildcards of a route pattern: {appid} and {type}, or
+// {corpid}, {agentid} and {type}.
 type params struct {
-	appID, typ string
+	appID, typ      string
+	corpID, agentID string
 }
 
 // route is one registered route: its pattern, handler and metrics.
@@ -187,7 +207,10 @@ func (h *Handler) route(pattern string, fn handlerFunc) *route {
 			// Unreachable: the mux is only served through ServeHTTP.
 			ex = &exchange{w: w}
 		}
-		h.serveRoute(ex, r, rt, params{appID: r.PathValue("appid"), typ: r.PathValue("type")})
+		h.serveRoute(ex, r, rt, params{
+			appID: r.PathValue("appid"), typ: r.PathValue("type"),
+			corpID: r.PathValue("corpid"), agentID: r.PathValue("agentid"),
+		})
 	})
 	return rt
 }
