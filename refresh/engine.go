@@ -33,6 +33,8 @@ type AppConfig struct {
 	Secret   func() string
 	TokenAPI wxtoken.TokenAPI
 	Tickets  []wxtoken.Kind
+	// Family is the app's credential family; zero is wxtoken.FamilyApp.
+	Family wxtoken.Family
 }
 
 // Options configure an Engine. Zero values take the documented defaults.

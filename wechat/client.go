@@ -51,6 +51,8 @@ type Options struct {
 	HTTPClient *http.Client
 	// UserAgent defaults to "wxtoken/<version>".
 	UserAgent string
+	// WeComBaseURL is the WeCom API origin; default https://qyapi.weixin.qq.com.
+	WeComBaseURL string
 }
 
 // Client calls WeChat's credential endpoints. It is safe for concurrent use
