@@ -270,6 +270,38 @@ func TestSampleConfig(t *testing.T) {
 	}
 }
 
+// TestSampleConfigWeComExample keeps the commented WeCom example of
+// etc/wxtoken.yaml valid once uncommented.
+func TestSampleConfigWeComExample(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "etc", "wxtoken.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if line == "# wecom:" {
+			block = append(block, "wecom:")
+			continue
+		}
+		if len(block) == 0 {
+			continue
+		}
+		if !strings.HasPrefix(line, "#  ") {
+			break
+		}
+		block = append(block, strings.TrimPrefix(line, "# "))
+	}
+	if len(block) < 5 {
+		t.Fatalf("no commented wecom example in the sample: %q", block)
+	}
+	env := mapEnv(map[string]string{"WX_SECRET": testSecret, "ACME_OA_SECRET": "acme-oa-secret-value", "ACME_CONTACTS_SECRET": "acme-contacts-secret"})
+	c := mustParse(t, build(map[string]string{"wecom": strings.Join(block, "\n")}), t.TempDir(), env)
+	if len(c.WeCom) != 1 || c.AgentCount() != 2 || c.WeCom[0].Agents[0].AgentID != "1000002" ||
+		len(c.WeCom[0].Agents[0].Tickets) != 2 || c.WeCom[0].Agents[1].Secret.Reveal() != "acme-contacts-secret" {
+		t.Errorf("the example parses to %+v", c.WeCom)
+	}
+}
+
 // TestSecretsNeverInMessages puts secrets where careless configs put them
 // and checks that no error or warning repeats one.
 func TestSecretsNeverInMessages(t *testing.T) {
