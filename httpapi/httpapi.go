@@ -1,7 +1,9 @@
 // Package httpapi is wxtoken's HTTP API: it serves a wxtoken.Service's
 // credentials, compare-and-refresh, JS-SDK signatures and status to
 // business servers holding a client key, and health, readiness and
-// Prometheus metrics to operators.
+// Prometheus metrics to operators. Apps are served under /v1/apps/{appid},
+// WeCom agents under /v1/wecom/{corpid}/{agentid}; below the routes an
+// agent is the app whose id is its wxtoken.WeComID.
 //
 // The routes, JSON shapes and error table are the product contract in
 // docs/http-api.md. StatusOf and CodeOf are that error table, shared with
@@ -182,11 +184,12 @@ func New(opts Options) (*Handler, error) {
 // error table; a handler that returns nil has written its answer.
 type handlerFunc func(ex *exchange, r *http.Request, p params) error
 
-// params are the wildcards of a route pattern: {appid} and {type}, or
-// {corpid}, {agentid} and {type}.
+// params are the wildcards of an app's route: {appid} and {type}. They
+// are passed by value all along the fast path, so they hold no more; the
+// WeCom routes, which the mux alone serves, read their {corpid} and
+// {agentid} from the request.
 type params struct {
-	appID, typ      string
-	corpID, agentID string
+	appID, typ string
 }
 
 // route is one registered route: its pattern, handler and metrics.
@@ -207,10 +210,7 @@ func (h *Handler) route(pattern string, fn handlerFunc) *route {
 			// Unreachable: the mux is only served through ServeHTTP.
 			ex = &exchange{w: w}
 		}
-		h.serveRoute(ex, r, rt, params{
-			appID: r.PathValue("appid"), typ: r.PathValue("type"),
-			corpID: r.PathValue("corpid"), agentID: r.PathValue("agentid"),
-		})
+		h.serveRoute(ex, r, rt, params{appID: r.PathValue("appid"), typ: r.PathValue("type")})
 	})
 	return rt
 }

@@ -124,7 +124,25 @@ func (h *Handler) appRequest(ex *exchange, r *http.Request, p params) (string, e
 // serveGrant answers the current credential, or the result of a
 // compare-and-refresh with the request's stale value.
 func (h *Handler) serveGrant(ex *exchange, r *http.Request, appID string, kind wxtoken.Kind, refresh bool) error {
-	g, expiresIn, err := h.grant(ex, r, appID, kind, refresh)
+	// The steps of grant, written out: this is the path nearly every
+	// request takes.
+	var (
+		g   wxtoken.Grant
+		err error
+	)
+	if refresh {
+		stale, rerr := h.readStale(ex, r)
+		if rerr != nil {
+			return rerr
+		}
+		g, err = h.svc.Refresh(r.Context(), appID, kind, stale)
+	} else {
+		g, err = h.svc.Credential(r.Context(), appID, kind)
+	}
+	if err != nil {
+		return err
+	}
+	expiresIn, err := h.checkGrant(r, appID, kind, g)
 	if err != nil {
 		return err
 	}

@@ -33,12 +33,12 @@ type WeComTicketResponse struct {
 // WeComJSSDKResponse is the answer of a WeCom agent's jssdk_config route.
 type WeComJSSDKResponse = jssdk.WeComConfig
 
-func (h *Handler) getWeComAccessToken(ex *exchange, r *http.Request, p params) error {
-	return h.weComCredential(ex, r, p, wxtoken.KindAccessToken, false)
+func (h *Handler) getWeComAccessToken(ex *exchange, r *http.Request, _ params) error {
+	return h.weComCredential(ex, r, wxtoken.KindAccessToken, false)
 }
 
-func (h *Handler) refreshWeComAccessToken(ex *exchange, r *http.Request, p params) error {
-	return h.weComCredential(ex, r, p, wxtoken.KindAccessToken, true)
+func (h *Handler) refreshWeComAccessToken(ex *exchange, r *http.Request, _ params) error {
+	return h.weComCredential(ex, r, wxtoken.KindAccessToken, true)
 }
 
 func (h *Handler) getWeComTicket(ex *exchange, r *http.Request, p params) error {
@@ -52,7 +52,7 @@ func (h *Handler) refreshWeComTicket(ex *exchange, r *http.Request, p params) er
 func (h *Handler) weComTicket(ex *exchange, r *http.Request, p params, refresh bool) error {
 	// Authorization comes first, so that an unauthorized caller learns
 	// nothing, not even which ticket types exist.
-	id, err := h.agentRequest(ex, r, p)
+	a, err := h.agentRequest(ex, r)
 	if err != nil {
 		return err
 	}
@@ -60,40 +60,47 @@ func (h *Handler) weComTicket(ex *exchange, r *http.Request, p params, refresh b
 	if err != nil {
 		return wxtoken.Errorf(wxtoken.ENotFound, "unknown ticket type: want jsapi or agent_config")
 	}
-	return h.serveWeComGrant(ex, r, id, p, kind, refresh)
+	return h.serveWeComGrant(ex, r, a, kind, refresh)
 }
 
-func (h *Handler) weComCredential(ex *exchange, r *http.Request, p params, kind wxtoken.Kind, refresh bool) error {
-	id, err := h.agentRequest(ex, r, p)
+func (h *Handler) weComCredential(ex *exchange, r *http.Request, kind wxtoken.Kind, refresh bool) error {
+	a, err := h.agentRequest(ex, r)
 	if err != nil {
 		return err
 	}
-	return h.serveWeComGrant(ex, r, id, p, kind, refresh)
+	return h.serveWeComGrant(ex, r, a, kind, refresh)
+}
+
+// agent is the WeCom agent of a request: its {corpid} and {agentid}, and
+// its WeComID.
+type agent struct {
+	corpID, agentID, id string
 }
 
 // agentRequest authenticates the request and authorizes its {corpid} and
-// {agentid}; it returns the agent's WeComID.
-func (h *Handler) agentRequest(ex *exchange, r *http.Request, p params) (string, error) {
+// {agentid}.
+func (h *Handler) agentRequest(ex *exchange, r *http.Request) (agent, error) {
 	c, err := h.authenticate(r)
 	if err != nil {
-		return "", err
+		return agent{}, err
 	}
 	ex.client = c.Name
-	id := wxtoken.WeComID(p.corpID, p.agentID)
-	if err := h.authorizeAgent(c, id); err != nil {
-		return "", err
+	a := agent{corpID: r.PathValue("corpid"), agentID: r.PathValue("agentid")}
+	a.id = wxtoken.WeComID(a.corpID, a.agentID)
+	if err := h.authorizeAgent(c, a.id); err != nil {
+		return agent{}, err
 	}
-	return id, nil
+	return a, nil
 }
 
 // serveWeComGrant answers a WeCom agent's credential, as serveGrant does
 // an app's.
-func (h *Handler) serveWeComGrant(ex *exchange, r *http.Request, id string, p params, kind wxtoken.Kind, refresh bool) error {
-	g, expiresIn, err := h.grant(ex, r, id, kind, refresh)
+func (h *Handler) serveWeComGrant(ex *exchange, r *http.Request, a agent, kind wxtoken.Kind, refresh bool) error {
+	g, expiresIn, err := h.grant(ex, r, a.id, kind, refresh)
 	if err != nil {
 		return err
 	}
-	body := h.agents[id].body(p.corpID, p.agentID, kind, g.Value, expiresIn, g.ExpiresAt)
+	body := h.agents[a.id].body(a.corpID, a.agentID, kind, g.Value, expiresIn, g.ExpiresAt)
 	ex.Header()["Content-Type"] = h.jsonType
 	ex.WriteHeader(http.StatusOK)
 	_, _ = ex.Write(body)
@@ -103,11 +110,12 @@ func (h *Handler) serveWeComGrant(ex *exchange, r *http.Request, id string, p pa
 // weComJSSDKConfig signs the page URL in ?url= for wx.config with the
 // corp's jsapi ticket and, when the agent keeps its agent_config ticket,
 // for wx.agentConfig with that one.
-func (h *Handler) weComJSSDKConfig(ex *exchange, r *http.Request, p params) error {
-	id, err := h.agentRequest(ex, r, p)
+func (h *Handler) weComJSSDKConfig(ex *exchange, r *http.Request, _ params) error {
+	a, err := h.agentRequest(ex, r)
 	if err != nil {
 		return err
 	}
+	id := a.id
 	pageURL, err := pageURLParam(r)
 	if err != nil {
 		return err
@@ -125,18 +133,18 @@ func (h *Handler) weComJSSDKConfig(ex *exchange, r *http.Request, p params) erro
 	// An agent that keeps no agent_config ticket is answered ENotFound:
 	// its page gets wx.config alone.
 	var agentTicket string
-	agent, err := h.svc.Credential(r.Context(), id, wxtoken.KindAgentConfig)
+	ag, err := h.svc.Credential(r.Context(), id, wxtoken.KindAgentConfig)
 	switch {
 	case wxtoken.ErrorCode(err) == wxtoken.ENotFound:
 	case err != nil:
 		return err
 	default:
-		if _, err := h.checkGrant(r, id, wxtoken.KindAgentConfig, agent); err != nil {
+		if _, err := h.checkGrant(r, id, wxtoken.KindAgentConfig, ag); err != nil {
 			return err
 		}
-		agentTicket = agent.Value
+		agentTicket = ag.Value
 	}
-	cfg, err := jssdk.NewWeComConfig(p.corpID, p.agentID, corp.Value, agentTicket, pageURL, h.now())
+	cfg, err := jssdk.NewWeComConfig(a.corpID, a.agentID, corp.Value, agentTicket, pageURL, h.now())
 	if err != nil {
 		return err
 	}
