@@ -118,13 +118,17 @@ func newWeComClient(t *testing.T, s *apiServer) *client.Client {
 	return c
 }
 
-var (
-	wecomID         = wxtoken.WeComID(wecomCorp, wecomAgent)
-	wecomIDOther    = wxtoken.WeComID(wecomOther, wecomAgent)
-	wecomContactsID = wxtoken.WeComID(wecomCorp, wecomContacts)
+// The agents' ids, as wxtoken.WeComID makes them.
+const (
+	wecomID         = wecomCorp + "/" + wecomAgent
+	wecomIDOther    = wecomOther + "/" + wecomAgent
+	wecomContactsID = wecomCorp + "/" + wecomContacts
 )
 
 func TestWeComAccessTokenCached(t *testing.T) {
+	if got := wxtoken.WeComID(wecomCorp, wecomAgent); got != wecomID {
+		t.Fatalf("WeComID = %q, want %q", got, wecomID)
+	}
 	s := startAPIServer(t, wecomID, wecomContactsID, wecomIDOther)
 	c := newWeComClient(t, s)
 	ctx := context.Background()

@@ -27,11 +27,21 @@ const (
 	keyAgent = "wxk_agent_7a6f5e4d3c2b1a0998877665544332211" // granted corpA/1000002
 )
 
-var (
-	idOA       = wxtoken.WeComID(corpA, agentOA)
-	idContacts = wxtoken.WeComID(corpA, agentContacts)
-	idB        = wxtoken.WeComID(corpB, agentOA)
+// The agents' ids, as wxtoken.WeComID makes them (TestWeComIDs holds
+// them to it).
+const (
+	idOA       = corpA + "/" + agentOA
+	idContacts = corpA + "/" + agentContacts
+	idB        = corpB + "/" + agentOA
 )
+
+func TestWeComIDs(t *testing.T) {
+	for id, parts := range map[string][2]string{idOA: {corpA, agentOA}, idContacts: {corpA, agentContacts}, idB: {corpB, agentOA}} {
+		if got := wxtoken.WeComID(parts[0], parts[1]); got != id {
+			t.Errorf("WeComID(%q, %q) = %q, want %q", parts[0], parts[1], got, id)
+		}
+	}
+}
 
 // newWeComEnv is newEnv with the WeCom agents configured and keys granted
 // them.
