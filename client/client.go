@@ -170,8 +170,9 @@ func New(baseURL, key string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// Credential returns the server's current credential of kind for appID. It
-// always asks the server; AccessToken and Ticket are the cached forms.
+// Credential returns the server's current credential of kind for appID, an
+// appid or a WeCom agent's wxtoken.WeComID. It always asks the server;
+// AccessToken and Ticket are the cached forms.
 func (c *Client) Credential(ctx context.Context, appID string, kind wxtoken.Kind) (wxtoken.Grant, error) {
 	p, err := credentialPath(appID, kind)
 	if err != nil {
@@ -291,6 +292,9 @@ func (c *Client) JSSDKConfig(ctx context.Context, appID, pageURL string) (jssdk.
 	if err := checkAppID(appID); err != nil {
 		return jssdk.Config{}, err
 	}
+	if f, _, _ := wxtoken.ParseID(appID); f != wxtoken.FamilyApp {
+		return jssdk.Config{}, wxtoken.Errorf(wxtoken.EInvalid, "%q is not an appid: sign a WeCom agent's page with WeComJSSDKConfig", appID)
+	}
 	if pageURL == "" {
 		return jssdk.Config{}, wxtoken.Errorf(wxtoken.EInvalid, "the page url is required")
 	}
@@ -305,25 +309,33 @@ func (c *Client) JSSDKConfig(ctx context.Context, appID, pageURL string) (jssdk.
 	return cfg, nil
 }
 
-// credentialPath is the API path of a credential kind of an app.
+// credentialPath is the API path of a credential kind of an app, or of a
+// WeCom agent when appID is its wxtoken.WeComID.
 func credentialPath(appID string, kind wxtoken.Kind) (string, error) {
 	if err := checkAppID(appID); err != nil {
 		return "", err
 	}
 	p := "/v1/apps/" + url.PathEscape(appID)
+	if f, corp, agent := wxtoken.ParseID(appID); f == wxtoken.FamilyWeCom {
+		p = agentPath(corp, agent)
+	}
 	switch {
 	case kind == wxtoken.KindAccessToken:
 		return p + "/access_token", nil
 	case kind.IsTicket():
 		return p + "/tickets/" + url.PathEscape(string(kind)), nil
 	default:
-		return "", wxtoken.Errorf(wxtoken.EInvalid, "unknown credential kind %q (want access_token, jsapi or wx_card)", kind)
+		return "", wxtoken.Errorf(wxtoken.EInvalid, "unknown credential kind %q (want access_token, jsapi, wx_card or agent_config)", kind)
 	}
 }
 
+// checkAppID checks an appid, or a WeCom agent's WeComID.
 func checkAppID(appID string) error {
 	if appID == "" {
 		return wxtoken.Errorf(wxtoken.EInvalid, "the appid is required")
+	}
+	if f, corp, agent := wxtoken.ParseID(appID); f == wxtoken.FamilyWeCom {
+		return checkAgent(corp, agent)
 	}
 	return nil
 }
@@ -336,7 +348,10 @@ type refreshRequest struct {
 // grantAnswer is the server's answer for an access_token or a ticket; the
 // value is in access_token or ticket according to the kind.
 type grantAnswer struct {
-	AppID       string `json:"appid"`
+	AppID string `json:"appid"`
+	// CorpID and AgentID name the WeCom agent of a WeCom answer.
+	CorpID      string `json:"corpid"`
+	AgentID     string `json:"agentid"`
 	Type        string `json:"type"`
 	AccessToken string `json:"access_token"`
 	Ticket      string `json:"ticket"`
@@ -360,6 +375,8 @@ func (a grantAnswer) grant(appID string, kind wxtoken.Kind, now time.Time) (wxto
 		return wxtoken.Grant{}, malformed(what, errors.New("expires_in missing or not positive"))
 	case a.AppID != "" && a.AppID != appID:
 		return wxtoken.Grant{}, malformed(what, fmt.Errorf("answer is for appid %q", a.AppID))
+	case a.CorpID != "" && wxtoken.WeComID(a.CorpID, a.AgentID) != appID:
+		return wxtoken.Grant{}, malformed(what, fmt.Errorf("answer is for WeCom agent %q of corp %q", a.AgentID, a.CorpID))
 	}
 	life := time.Duration(*a.ExpiresIn) * time.Second
 	g := wxtoken.Grant{AppID: appID, Kind: kind, Value: value, ExpiresIn: life, ExpiresAt: now.Add(life)}

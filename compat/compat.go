@@ -60,7 +60,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken"
-	"github.com/wxtoken/wxtoken/httpapi"
+	"github.com/wxtoken/wxtoken/clientkey"
 	"github.com/wxtoken/wxtoken/metrics"
 )
 
@@ -129,7 +129,7 @@ type Options struct {
 	// Apps are the configured apps.
 	Apps []App
 	// Keys authenticates calls made with a client key. Nil refuses them.
-	Keys *httpapi.KeyRing
+	Keys *clientkey.Ring
 	// Upstream is the base URL relayed calls go to, and the only one, but
 	// for calls made for a WeCom agent. Required.
 	Upstream string
@@ -185,7 +185,7 @@ type Handler struct {
 	appOf    func(string) (string, bool)
 	secrets  map[string][sha256.Size]byte
 	plain    map[string]string // the AppSecrets, only ever sent to the upstream
-	keys     *httpapi.KeyRing
+	keys     *clientkey.Ring
 	upstream string
 	// corps are the WeCom agents by corpid, and wecom the base URL of
 	// their relayed calls.

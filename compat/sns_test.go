@@ -13,8 +13,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken"
-	"github.com/wxtoken/wxtoken/config"
-	"github.com/wxtoken/wxtoken/httpapi"
+	"github.com/wxtoken/wxtoken/clientkey"
 )
 
 // Client keys of the front door under test: shop is granted wxA, other
@@ -57,15 +56,15 @@ func newSNSFront(t *testing.T) *snsFront {
 		_, _ = w.Write([]byte(`{"openid":"o1","session_key":"k"}`))
 	}))
 	t.Cleanup(up.Close)
-	var clients []config.Client
+	var clients []clientkey.Client
 	for name, c := range map[string]struct {
 		key  string
 		apps []string
 	}{"shop": {keyShop, []string{"wxA"}}, "other": {keyOther, []string{"wxB"}}, "all": {keyAll, []string{"*"}}} {
 		sum := sha256.Sum256([]byte(c.key))
-		clients = append(clients, config.Client{Name: name, KeySHA256: hex.EncodeToString(sum[:]), Apps: c.apps})
+		clients = append(clients, clientkey.Client{Name: name, KeySHA256: hex.EncodeToString(sum[:]), Apps: c.apps})
 	}
-	ring, err := httpapi.NewKeyRing(clients)
+	ring, err := clientkey.New(clients)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +239,7 @@ func TestKeyInPlaceOfSecretForTokens(t *testing.T) {
 	h := newStub(t, func() (wxtoken.Grant, error) { return wxtoken.Grant{Value: "T", ExpiresIn: time.Hour}, nil })
 	sum := sha256.Sum256([]byte(keyShop))
 	other := sha256.Sum256([]byte(keyOther))
-	ring, err := httpapi.NewKeyRing([]config.Client{
+	ring, err := clientkey.New([]clientkey.Client{
 		{Name: "shop", KeySHA256: hex.EncodeToString(sum[:]), Apps: []string{"wxA"}},
 		{Name: "other", KeySHA256: hex.EncodeToString(other[:]), Apps: []string{"wxB"}, Admin: true},
 	})

@@ -17,8 +17,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken"
-	"github.com/wxtoken/wxtoken/config"
-	"github.com/wxtoken/wxtoken/httpapi"
+	"github.com/wxtoken/wxtoken/clientkey"
 	"github.com/wxtoken/wxtoken/internal/mock"
 )
 
@@ -109,7 +108,7 @@ func newWeComFront(t *testing.T) *weComFront {
 		return s
 	}
 	oa, wecom := stand("oa"), stand("wecom")
-	var clients []config.Client
+	var clients []clientkey.Client
 	for name, c := range map[string]struct {
 		key  string
 		apps []string
@@ -118,9 +117,9 @@ func newWeComFront(t *testing.T) *weComFront {
 		"star": {keyStar, []string{"*"}}, "oa": {keyOA, []string{"wxA"}},
 	} {
 		sum := sha256.Sum256([]byte(c.key))
-		clients = append(clients, config.Client{Name: name, KeySHA256: hex.EncodeToString(sum[:]), Apps: c.apps})
+		clients = append(clients, clientkey.Client{Name: name, KeySHA256: hex.EncodeToString(sum[:]), Apps: c.apps})
 	}
-	ring, err := httpapi.NewKeyRing(clients)
+	ring, err := clientkey.New(clients)
 	if err != nil {
 		t.Fatal(err)
 	}

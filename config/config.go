@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/clientkey"
 )
 
 // Config is a parsed, validated and resolved wxtoken configuration.
@@ -29,9 +30,12 @@ type Config struct {
 	Upstream Upstream `yaml:"upstream"`
 	Refresh  Refresh  `yaml:"refresh"`
 	Apps     []App    `yaml:"apps"`
-	Compat   Compat   `yaml:"compat"`
-	Clients  []Client `yaml:"clients"`
-	Log      Log      `yaml:"log"`
+	// WeCom are the WeCom (企业微信) corps whose agents' credentials
+	// wxtoken keeps.
+	WeCom   []WeCom  `yaml:"wecom"`
+	Compat  Compat   `yaml:"compat"`
+	Clients []Client `yaml:"clients"`
+	Log     Log      `yaml:"log"`
 
 	// Warnings are things that work but that an operator should change,
 	// such as an inline secret. Parse fills it; it is not read from YAML.
@@ -109,6 +113,9 @@ type Upstream struct {
 	// Overlap is WeChat's window in which a replaced credential still
 	// works.
 	Overlap Duration `yaml:"overlap"`
+	// WeComBaseURL is the WeCom API origin, without a trailing slash.
+	// WeCom has no fallback hosts.
+	WeComBaseURL string `yaml:"wecom_base_url"`
 }
 
 // Refresh tunes the refresh schedule.
@@ -163,29 +170,42 @@ type Compat struct {
 	BasePath string `yaml:"base_path"`
 }
 
-// AllApps is the client grant that covers every configured app.
-const AllApps = "*"
+// AllApps is the client grant that covers every configured app and WeCom
+// agent.
+const AllApps = clientkey.All
 
 // Client is a caller of the HTTP API, known by the SHA-256 of its key.
 type Client struct {
 	Name string `yaml:"name"`
 	// KeySHA256 is the lower-case hex SHA-256 of the client's bearer key.
 	KeySHA256 string `yaml:"key_sha256"`
-	// Apps are the appids the key may read, or AllApps. An empty list
-	// grants no app, which suits a key used only to scrape /metrics.
+	// Apps are what the key may read: appids, WeCom corpids (every agent
+	// of the corp), WeCom agents as "corpid/agentid", or AllApps. An empty
+	// list grants nothing, which suits a key used only to scrape /metrics.
 	Apps []string `yaml:"apps"`
 	// Admin keys may list the status of every app.
 	Admin bool `yaml:"admin"`
 }
 
-// Allows reports whether the client was granted appID.
-func (c Client) Allows(appID string) bool {
-	for _, a := range c.Apps {
-		if a == AllApps || a == appID {
-			return true
-		}
+// Key returns the client as the key ring takes it.
+func (c Client) Key() clientkey.Client {
+	return clientkey.Client{Name: c.Name, KeySHA256: c.KeySHA256, Apps: c.Apps, Admin: c.Admin}
+}
+
+// Keys returns the clients as the key ring takes them.
+func Keys(clients []Client) []clientkey.Client {
+	out := make([]clientkey.Client, len(clients))
+	for i, c := range clients {
+		out[i] = c.Key()
 	}
-	return false
+	return out
+}
+
+// Allows reports whether the client was granted id: an appid, or a WeCom
+// agent's wxtoken.WeComID (granted by name or by its corpid).
+func (c Client) Allows(id string) bool {
+	k := c.Key()
+	return k.Allows(id)
 }
 
 // Log configures the process log.
@@ -229,6 +249,7 @@ func Default() *Config {
 			FallbackBaseURLs: []string{"https://api2.weixin.qq.com"},
 			Timeout:          Duration(10 * time.Second),
 			Overlap:          Duration(5 * time.Minute),
+			WeComBaseURL:     DefaultWeComBaseURL,
 		},
 		Refresh: Refresh{
 			Margin:          Duration(60 * time.Second),
@@ -240,6 +261,10 @@ func Default() *Config {
 		Log: Log{Level: "info", Format: "text"},
 	}
 }
+
+// DefaultWeComBaseURL is upstream.wecom_base_url when the file does not set
+// it.
+const DefaultWeComBaseURL = "https://qyapi.weixin.qq.com"
 
 // redacted is what a Secret prints instead of its value.
 const redacted = "[redacted]"

@@ -60,6 +60,7 @@ func TestDefaults(t *testing.T) {
 		{"upstream.fallback_base_urls", c.Upstream.FallbackBaseURLs, []string{"https://api2.weixin.qq.com"}},
 		{"upstream.timeout", c.Upstream.Timeout.Std(), 10 * time.Second},
 		{"upstream.overlap", c.Upstream.Overlap.Std(), 5 * time.Minute},
+		{"upstream.wecom_base_url", c.Upstream.WeComBaseURL, "https://qyapi.weixin.qq.com"},
 		{"refresh.margin", c.Refresh.Margin.Std(), 60 * time.Second},
 		{"refresh.max_rate", c.Refresh.MaxRate, 20.0},
 		{"refresh.passive_interval", c.Refresh.PassiveInterval.Std(), 10 * time.Second},
@@ -269,6 +270,38 @@ func TestSampleConfig(t *testing.T) {
 	}
 }
 
+// TestSampleConfigWeComExample keeps the commented WeCom example of
+// etc/wxtoken.yaml valid once uncommented.
+func TestSampleConfigWeComExample(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "etc", "wxtoken.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if line == "# wecom:" {
+			block = append(block, "wecom:")
+			continue
+		}
+		if len(block) == 0 {
+			continue
+		}
+		if !strings.HasPrefix(line, "#  ") {
+			break
+		}
+		block = append(block, strings.TrimPrefix(line, "# "))
+	}
+	if len(block) < 5 {
+		t.Fatalf("no commented wecom example in the sample: %q", block)
+	}
+	env := mapEnv(map[string]string{"WX_SECRET": testSecret, "ACME_OA_SECRET": "acme-oa-secret-value", "ACME_CONTACTS_SECRET": "acme-contacts-secret"})
+	c := mustParse(t, build(map[string]string{"wecom": strings.Join(block, "\n")}), t.TempDir(), env)
+	if len(c.WeCom) != 1 || c.AgentCount() != 2 || c.WeCom[0].Agents[0].AgentID != "1000002" ||
+		len(c.WeCom[0].Agents[0].Tickets) != 2 || c.WeCom[0].Agents[1].Secret.Reveal() != "acme-contacts-secret" {
+		t.Errorf("the example parses to %+v", c.WeCom)
+	}
+}
+
 // TestSecretsNeverInMessages puts secrets where careless configs put them
 // and checks that no error or warning repeats one.
 func TestSecretsNeverInMessages(t *testing.T) {
@@ -402,6 +435,57 @@ func TestHelpers(t *testing.T) {
 		if got := (Log{Level: level}).SlogLevel(); got != want {
 			t.Errorf("SlogLevel(%s) = %v, want %v", level, got, want)
 		}
+	}
+}
+
+// TestWeComParsed: a WeCom corp's agents come out resolved, with their
+// agentid as written (an unquoted number as its digits), their secret
+// from its source and their tickets; grants by corp and by agent reach
+// exactly what they name.
+func TestWeComParsed(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "contacts.secret"), []byte("contacts-secret-value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yml := build(map[string]string{
+		"upstream": "upstream: {wecom_base_url: 'http://127.0.0.1:9000/'}",
+		"wecom": `wecom:
+  - corpid: ` + testCorpID + `
+    name: acme
+    agents:
+      - agentid: 1000002
+        secret_env: WECOM_SECRET
+        tickets: [jsapi, agent_config]
+      - agentid: contacts
+        secret_file: contacts.secret
+`,
+		"clients": "clients: [{name: corp, key_sha256: " + testKeyHex + ", apps: [" + testCorpID + "]}, " +
+			"{name: agent, key_sha256: " + strings.Repeat("1", 64) + ", apps: [" + testCorpID + "/contacts]}]",
+	})
+	c := mustParse(t, yml, dir, defaultEnv())
+	if c.Upstream.WeComBaseURL != "http://127.0.0.1:9000" {
+		t.Errorf("wecom_base_url = %q, want it without the trailing slash", c.Upstream.WeComBaseURL)
+	}
+	want := []WeCom{{CorpID: testCorpID, Name: "acme", Agents: []Agent{
+		{AgentID: "1000002", SecretEnv: "WECOM_SECRET", Secret: Secret(testWeComSecret), Tickets: []wxtoken.Kind{wxtoken.KindJSAPITicket, wxtoken.KindAgentConfig}},
+		{AgentID: "contacts", SecretFile: filepath.Join(dir, "contacts.secret"), Secret: "contacts-secret-value"},
+	}}}
+	if !reflect.DeepEqual(c.WeCom, want) {
+		t.Errorf("wecom =\n%#v\nwant\n%#v", c.WeCom, want)
+	}
+	if n := c.AgentCount(); n != 2 {
+		t.Errorf("AgentCount = %d, want 2", n)
+	}
+	corp, agent := c.Clients[0], c.Clients[1]
+	oa, contacts := wxtoken.WeComID(testCorpID, "1000002"), wxtoken.WeComID(testCorpID, "contacts")
+	if !corp.Allows(oa) || !corp.Allows(contacts) || corp.Allows(testAppID) {
+		t.Error("a grant of the corp does not cover exactly its agents")
+	}
+	if agent.Allows(oa) || !agent.Allows(contacts) || agent.Allows(testCorpID) {
+		t.Error("a grant of an agent does not cover exactly that agent")
+	}
+	if keys := Keys(c.Clients); len(keys) != 2 || keys[1].Name != "agent" || !keys[1].Allows(contacts) || keys[0].KeySHA256 != testKeyHex {
+		t.Errorf("Keys = %+v", keys)
 	}
 }
 

@@ -126,6 +126,7 @@ func (ch *checker) check(c *Config) {
 	ch.upstream(c)
 	ch.refresh(c)
 	ch.apps(c)
+	ch.wecom(c)
 	ch.compat(c)
 	ch.clients(c)
 	ch.log(c)
@@ -279,6 +280,9 @@ func (ch *checker) upstream(c *Config) {
 			u.FallbackBaseURLs[i] = v
 		}
 	}
+	if v, ok := ch.baseURL("upstream.wecom_base_url", u.WeComBaseURL); ok {
+		u.WeComBaseURL = v
+	}
 	ch.positive("upstream.timeout", u.Timeout)
 	ch.positive("upstream.overlap", u.Overlap)
 }
@@ -333,8 +337,8 @@ func (ch *checker) refresh(c *Config) {
 }
 
 func (ch *checker) apps(c *Config) {
-	if len(c.Apps) == 0 {
-		ch.errorf("apps", "at least one app is required")
+	if len(c.Apps) == 0 && len(c.WeCom) == 0 {
+		ch.errorf("apps", "at least one app is required (or a WeCom agent under wecom)")
 	}
 	seen := map[string]int{}
 	for i := range c.Apps {
@@ -358,7 +362,7 @@ func (ch *checker) apps(c *Config) {
 		if utf8.RuneCountInString(a.Name) > 64 {
 			ch.errorf(key+".name", "longer than 64 characters")
 		}
-		ch.secret(key, a)
+		ch.secret(key, a.SecretEnv, &a.SecretFile, &a.Secret)
 		switch a.TokenAPI {
 		case "":
 			a.TokenAPI = wxtoken.TokenAPIStable
@@ -381,11 +385,13 @@ func (ch *checker) apps(c *Config) {
 	}
 }
 
-// secret resolves an app's AppSecret from exactly one source.
-func (ch *checker) secret(key string, a *App) {
-	inline := strings.TrimSpace(string(a.Secret))
+// secret resolves the secret of an app or agent (at key) from exactly one
+// of its keys secret_env (env), secret_file (file, resolved in place) and
+// secret (secret, where the resolved value goes).
+func (ch *checker) secret(key string, env string, file *string, secret *Secret) {
+	inline := strings.TrimSpace(string(*secret))
 	n := 0
-	for _, set := range []bool{a.SecretEnv != "", a.SecretFile != "", inline != ""} {
+	for _, set := range []bool{env != "", *file != "", inline != ""} {
 		if set {
 			n++
 		}
@@ -403,15 +409,15 @@ func (ch *checker) secret(key string, a *App) {
 		return
 	}
 	switch {
-	case a.SecretEnv != "":
-		v, ok := ch.fromEnv(key+".secret_env", a.SecretEnv)
+	case env != "":
+		v, ok := ch.fromEnv(key+".secret_env", env)
 		if ok {
-			a.Secret = Secret(v)
+			*secret = Secret(v)
 		}
-	case a.SecretFile != "":
-		raw := a.SecretFile
-		a.SecretFile = ch.path(raw)
-		data, err := os.ReadFile(a.SecretFile)
+	case *file != "":
+		raw := *file
+		*file = ch.path(raw)
+		data, err := os.ReadFile(*file)
 		if err != nil {
 			ch.fileFailed(key+".secret_file", raw, err)
 			return
@@ -422,10 +428,10 @@ func (ch *checker) secret(key string, a *App) {
 			return
 		}
 		ch.secrets = append(ch.secrets, v)
-		a.Secret = Secret(v)
+		*secret = Secret(v)
 	default:
 		ch.secrets = append(ch.secrets, inline)
-		a.Secret = Secret(inline)
+		*secret = Secret(inline)
 		ch.warnf(key+".secret", "an inline secret ends up in backups and version control; prefer secret_env or secret_file")
 	}
 }
@@ -470,12 +476,17 @@ func (ch *checker) clients(c *Config) {
 			}
 		}
 		for j, a := range cl.Apps {
-			if a == AllApps {
+			if a == AllApps || slices.ContainsFunc(c.Apps, func(x App) bool { return x.AppID == a }) {
 				continue
 			}
-			if !slices.ContainsFunc(c.Apps, func(x App) bool { return x.AppID == a }) {
-				ch.errorf(fmt.Sprintf("%s.apps[%d]", key, j), `%s is not a configured appid (or "*" for all)`, show(a))
+			if ch.wecomGrant(c, a) {
+				continue
 			}
+			what := "a configured appid"
+			if len(c.WeCom) > 0 {
+				what = "a configured appid, WeCom corpid or corpid/agentid"
+			}
+			ch.errorf(fmt.Sprintf("%s.apps[%d]", key, j), `%s is not %s (or "*" for all)`, show(a), what)
 		}
 	}
 }

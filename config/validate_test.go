@@ -63,7 +63,25 @@ func mapEnv(m map[string]string) func(string) (string, bool) {
 }
 
 func defaultEnv() func(string) (string, bool) {
-	return mapEnv(map[string]string{"WX_SECRET": testSecret, "REDIS_PASSWORD": "redis-pass-123"})
+	return mapEnv(map[string]string{"WX_SECRET": testSecret, "REDIS_PASSWORD": "redis-pass-123",
+		"WECOM_SECRET": testWeComSecret, "WECOM_SECRET2": "another-agent-secret-value"})
+}
+
+// The WeCom corp of the tests, and the secret of its agent.
+const (
+	testCorpID      = "ww0123456789abcdef"
+	testWeComSecret = "wecom-agent-secret-0123456789abcdefghij"
+)
+
+// wecomSection is a wecom section with one corp whose agents are given in
+// flow style.
+func wecomSection(agents ...string) string {
+	return "wecom:\n  - corpid: " + testCorpID + "\n    name: acme\n    agents: [" + strings.Join(agents, ", ") + "]\n"
+}
+
+// grantClients is a clients section whose one client is granted grants.
+func grantClients(grants ...string) string {
+	return "clients: [{name: a, key_sha256: " + testKeyHex + ", apps: [" + strings.Join(grants, ", ") + "]}]"
 }
 
 // testDir returns a folder holding a certificate and key pair (contents do
@@ -195,6 +213,42 @@ func TestValidate(t *testing.T) {
 		{name: "tickets both", set: map[string]string{"apps": "apps: [{appid: " + testAppID + ", secret_env: WX_SECRET, tickets: [jsapi, wx_card]}]"}},
 		{name: "tickets duplicate", set: map[string]string{"apps": "apps: [{appid: " + testAppID + ", secret_env: WX_SECRET, tickets: [jsapi, jsapi]}]"}, errs: []string{"apps[0].tickets[1]: jsapi is listed twice"}},
 		{name: "tickets unknown", set: map[string]string{"apps": "apps: [{appid: " + testAppID + ", secret_env: WX_SECRET, tickets: [access_token]}]"}, errs: []string{`apps[0].tickets[0]: unknown ticket type "access_token" (want jsapi or wx_card)`}},
+
+		{name: "wecom one agent", set: map[string]string{"wecom": wecomSection("{agentid: '1000002', secret_env: WECOM_SECRET, tickets: [jsapi, agent_config]}")}},
+		{name: "wecom agentid unquoted number", set: map[string]string{"wecom": wecomSection("{agentid: 1000002, secret_env: WECOM_SECRET}"), "clients": grantClients(testCorpID + "/1000002")}},
+		{name: "wecom agentid a name", set: map[string]string{"wecom": wecomSection("{agentid: contacts, secret_env: WECOM_SECRET}")}},
+		{name: "wecom only, no apps", set: map[string]string{"apps": "", "wecom": wecomSection("{agentid: '1000002', secret_env: WECOM_SECRET}"), "clients": grantClients(testCorpID)}},
+		{name: "wecom corpid empty", set: map[string]string{"wecom": "wecom: [{agents: [{agentid: '1', secret_env: WECOM_SECRET}]}]"}, errs: []string{"wecom[0].corpid: required"}},
+		{name: "wecom corpid bad", set: map[string]string{"wecom": "wecom: [{corpid: 'ww 1', agents: [{agentid: '1', secret_env: WECOM_SECRET}]}]"}, errs: []string{`wecom[0].corpid: "ww 1" is not a valid corpid`}},
+		{name: "wecom corpid with slash", set: map[string]string{"wecom": "wecom: [{corpid: 'ww/1', agents: [{agentid: '1', secret_env: WECOM_SECRET}]}]"}, errs: []string{`wecom[0].corpid: "ww/1" is not a valid corpid`}},
+		{name: "wecom corpid test id warns", set: map[string]string{"wecom": "wecom: [{corpid: wwA, agents: [{agentid: '1', secret_env: WECOM_SECRET}]}]"}, warn: `wecom[0].corpid: "wwA" does not look like a WeCom corpid`},
+		{name: "wecom corp twice", set: map[string]string{"wecom": "wecom: [{corpid: " + testCorpID + ", agents: [{agentid: '1', secret_env: WECOM_SECRET}]}, {corpid: " + testCorpID + ", agents: [{agentid: '2', secret_env: WECOM_SECRET2}]}]"}, errs: []string{`wecom[1].corpid: "ww0123456789abcdef" is already configured as wecom[0]`}},
+		{name: "wecom corpid is an appid", set: map[string]string{"wecom": "wecom: [{corpid: " + testAppID + ", agents: [{agentid: '1', secret_env: WECOM_SECRET}]}]"}, errs: []string{`wecom[0].corpid: "wx0123456789abcdef" is also configured as apps[0].appid`}},
+		{name: "wecom name 65 runes", set: map[string]string{"wecom": "wecom: [{corpid: " + testCorpID + ", name: " + strings.Repeat("企", 65) + ", agents: [{agentid: '1', secret_env: WECOM_SECRET}]}]"}, errs: []string{"wecom[0].name: longer than 64 characters"}},
+		{name: "wecom no agents", set: map[string]string{"wecom": "wecom: [{corpid: " + testCorpID + "}]"}, errs: []string{"wecom[0].agents: at least one agent is required"}},
+		{name: "wecom agentid empty", set: map[string]string{"wecom": wecomSection("{secret_env: WECOM_SECRET}")}, errs: []string{"wecom[0].agents[0].agentid: required"}},
+		{name: "wecom agentid bad", set: map[string]string{"wecom": wecomSection("{agentid: '10/2', secret_env: WECOM_SECRET}")}, errs: []string{`wecom[0].agents[0].agentid: "10/2" is not a valid agentid`}},
+		{name: "wecom agentid 65 chars", set: map[string]string{"wecom": wecomSection("{agentid: " + strings.Repeat("1", 65) + ", secret_env: WECOM_SECRET}")}, errs: []string{"wecom[0].agents[0].agentid:", "is not a valid agentid"}},
+		{name: "wecom agent twice", set: map[string]string{"wecom": wecomSection("{agentid: '1', secret_env: WECOM_SECRET}", "{agentid: '1', secret_env: WECOM_SECRET2}")}, errs: []string{`wecom[0].agents[1].agentid: "1" is already configured as wecom[0].agents[0]`}},
+		{name: "wecom agents share a secret", set: map[string]string{"wecom": wecomSection("{agentid: '1', secret_env: WECOM_SECRET}", "{agentid: '2', secret_env: WECOM_SECRET}")}, errs: []string{"wecom[0].agents[1]: the same secret as wecom[0].agents[0]"}},
+		{name: "wecom agent no secret", set: map[string]string{"wecom": wecomSection("{agentid: '1'}")}, errs: []string{"wecom[0].agents[0]: no secret: set one of secret_env, secret_file and secret"}},
+		{name: "wecom agent two secrets", set: map[string]string{"wecom": wecomSection("{agentid: '1', secret_env: WECOM_SECRET, secret_file: secret.txt}")}, errs: []string{"wecom[0].agents[0]: set only one of secret_env, secret_file and secret"}},
+		{name: "wecom agent secret env unset", set: map[string]string{"wecom": wecomSection("{agentid: '1', secret_env: NOPE}")}, errs: []string{`wecom[0].agents[0].secret_env: environment variable "NOPE" is not set or empty`}},
+		{name: "wecom agent secret file", set: map[string]string{"wecom": wecomSection("{agentid: '1', secret_file: secret.txt}")}},
+		{name: "wecom agent secret file empty", set: map[string]string{"wecom": wecomSection("{agentid: '1', secret_file: empty.txt}")}, errs: []string{`wecom[0].agents[0].secret_file: "empty.txt" is empty`}},
+		{name: "wecom agent inline secret warns", set: map[string]string{"wecom": wecomSection("{agentid: '1', secret: inline-agent-secret}")}, warn: "wecom[0].agents[0].secret: an inline secret"},
+		{name: "wecom ticket unknown", set: map[string]string{"wecom": wecomSection("{agentid: '1', secret_env: WECOM_SECRET, tickets: [jsapi, wx_card]}")}, errs: []string{`wecom[0].agents[0].tickets[1]: unknown ticket type "wx_card" (want jsapi or agent_config)`}},
+		{name: "wecom ticket twice", set: map[string]string{"wecom": wecomSection("{agentid: '1', secret_env: WECOM_SECRET, tickets: [agent_config, agent_config]}")}, errs: []string{"wecom[0].agents[0].tickets[1]: agent_config is listed twice"}},
+		{name: "wecom unknown agent key", set: map[string]string{"wecom": wecomSection("{agentid: '1', secret_env: WECOM_SECRET, name: x}")}, errs: []string{"wecom[0].agents[0].name: unknown key"}},
+		{name: "app ticket agent_config", set: map[string]string{"apps": "apps: [{appid: " + testAppID + ", secret_env: WX_SECRET, tickets: [agent_config]}]"}, errs: []string{`apps[0].tickets[0]: unknown ticket type "agent_config" (want jsapi or wx_card)`}},
+		{name: "grant a corp", set: map[string]string{"wecom": wecomSection("{agentid: '1', secret_env: WECOM_SECRET}"), "clients": grantClients(testAppID, testCorpID)}},
+		{name: "grant an agent", set: map[string]string{"wecom": wecomSection("{agentid: '1', secret_env: WECOM_SECRET}"), "clients": grantClients(testCorpID + "/1")}},
+		{name: "grant an unknown agent", set: map[string]string{"wecom": wecomSection("{agentid: '1', secret_env: WECOM_SECRET}"), "clients": grantClients(testCorpID + "/2")}, errs: []string{`clients[0].apps[0]: "ww0123456789abcdef/2" is not a configured appid, WeCom corpid or corpid/agentid`}},
+		{name: "grant an unknown corp", set: map[string]string{"wecom": wecomSection("{agentid: '1', secret_env: WECOM_SECRET}"), "clients": grantClients("ww00000000000000ff")}, errs: []string{`clients[0].apps[0]: "ww00000000000000ff" is not a configured appid, WeCom corpid or corpid/agentid`}},
+		{name: "grant an agent of an app", set: map[string]string{"clients": grantClients(testAppID + "/1")}, errs: []string{`clients[0].apps[0]: "wx0123456789abcdef/1" is not a configured appid (or "*" for all)`}},
+		{name: "wecom_base_url default", set: map[string]string{"upstream": "upstream: {wecom_base_url: 'http://127.0.0.1:9000/'}"}},
+		{name: "wecom_base_url empty", set: map[string]string{"upstream": `upstream: {wecom_base_url: ""}`}, errs: []string{"upstream.wecom_base_url: required"}},
+		{name: "wecom_base_url bad", set: map[string]string{"upstream": "upstream: {wecom_base_url: qyapi.weixin.qq.com}"}, errs: []string{"upstream.wecom_base_url:", "not an absolute http or https URL"}},
 
 		{name: "no clients", set: map[string]string{"clients": ""}, errs: []string{"clients: at least one client is required"}},
 		{name: "client name empty", set: map[string]string{"clients": "clients: [{key_sha256: " + testKeyHex + "}]"}, errs: []string{"clients[0].name: required"}},

@@ -39,6 +39,25 @@ func checkGrantJSON(t testing.TB, appID, value string, expiresIn int64, at time.
 	}
 }
 
+// checkWeComGrantJSON holds the hand-built WeCom grant answers to the
+// encoder's.
+func checkWeComGrantJSON(t testing.TB, corpID, agentID, value string, expiresIn int64, at time.Time) {
+	t.Helper()
+	atText := at.UTC().Format(time.RFC3339)
+	got := appendWeComGrant(nil, corpID, agentID, wxtoken.KindAccessToken, value, expiresIn, at)
+	want := encoded(t, WeComTokenResponse{CorpID: corpID, AgentID: agentID, AccessToken: value, ExpiresIn: expiresIn, ExpiresAt: atText})
+	if !bytes.Equal(got, want) {
+		t.Errorf("wecom token:\n got %q\nwant %q", got, want)
+	}
+	for _, kind := range wxtoken.FamilyWeCom.Tickets() {
+		got := appendWeComGrant(nil, corpID, agentID, kind, value, expiresIn, at)
+		want := encoded(t, WeComTicketResponse{CorpID: corpID, AgentID: agentID, Type: kind, Ticket: value, ExpiresIn: expiresIn, ExpiresAt: atText})
+		if !bytes.Equal(got, want) {
+			t.Errorf("wecom %s:\n got %q\nwant %q", kind, got, want)
+		}
+	}
+}
+
 func TestAppendGrantMatchesEncoder(t *testing.T) {
 	at := time.Date(2025, 3, 1, 20, 0, 0, 123456789, time.FixedZone("CST", 8*3600))
 	for _, v := range []string{
@@ -47,6 +66,8 @@ func TestAppendGrantMatchesEncoder(t *testing.T) {
 	} {
 		checkGrantJSON(t, "wx0123456789abcdef", v, 7200, at)
 		checkGrantJSON(t, v, "token", -1, at)
+		checkWeComGrantJSON(t, "ww0123456789abcdef", "1000002", v, 7200, at)
+		checkWeComGrantJSON(t, v, v, "token", 0, at)
 	}
 }
 
@@ -60,6 +81,7 @@ func FuzzAppendGrant(f *testing.F) {
 			at = time.Unix(0, 0)
 		}
 		checkGrantJSON(t, appID, value, expiresIn, at)
+		checkWeComGrantJSON(t, appID, value, value, expiresIn, at)
 	})
 }
 

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken"
-	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/clientkey"
 	"github.com/wxtoken/wxtoken/httpapi"
 	"github.com/wxtoken/wxtoken/internal/logbuf"
 	"github.com/wxtoken/wxtoken/internal/mock"
@@ -46,10 +46,10 @@ func sha(key string) string {
 	return hex.EncodeToString(s[:])
 }
 
-func testClients() []config.Client {
-	return []config.Client{
+func testClients() []clientkey.Client {
+	return []clientkey.Client{
 		{Name: "shop", KeySHA256: sha(keyShop), Apps: []string{appShop}},
-		{Name: "all", KeySHA256: sha(keyAll), Apps: []string{config.AllApps}},
+		{Name: "all", KeySHA256: sha(keyAll), Apps: []string{clientkey.All}},
 		{Name: "ops", KeySHA256: sha(keyAdmin), Admin: true},
 		{Name: "prometheus", KeySHA256: sha(keyScraper)},
 	}

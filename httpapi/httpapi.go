@@ -1,7 +1,9 @@
 // Package httpapi is wxtoken's HTTP API: it serves a wxtoken.Service's
 // credentials, compare-and-refresh, JS-SDK signatures and status to
 // business servers holding a client key, and health, readiness and
-// Prometheus metrics to operators.
+// Prometheus metrics to operators. Apps are served under /v1/apps/{appid},
+// WeCom agents under /v1/wecom/{corpid}/{agentid}; below the routes an
+// agent is the app whose id is its wxtoken.WeComID.
 //
 // The routes, JSON shapes and error table are the product contract in
 // docs/http-api.md. StatusOf and CodeOf are that error table, shared with
@@ -20,9 +22,9 @@ package httpapi
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -30,7 +32,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken"
-	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/clientkey"
 	"github.com/wxtoken/wxtoken/metrics"
 )
 
@@ -52,9 +54,15 @@ const (
 	routeTicketRefresh      = "POST /v1/apps/{appid}/tickets/{type}/refresh"
 	routeJSSDKConfig        = "GET /v1/apps/{appid}/jssdk_config"
 	routeApps               = "GET /v1/apps"
-	routeHealthz            = "GET /healthz"
-	routeReadyz             = "GET /readyz"
-	routeMetrics            = "GET /metrics"
+	// The routes of a WeCom agent's credentials.
+	routeWeComAccessToken        = "GET /v1/wecom/{corpid}/{agentid}/access_token"
+	routeWeComAccessTokenRefresh = "POST /v1/wecom/{corpid}/{agentid}/access_token/refresh"
+	routeWeComTicket             = "GET /v1/wecom/{corpid}/{agentid}/tickets/{type}"
+	routeWeComTicketRefresh      = "POST /v1/wecom/{corpid}/{agentid}/tickets/{type}/refresh"
+	routeWeComJSSDKConfig        = "GET /v1/wecom/{corpid}/{agentid}/jssdk_config"
+	routeHealthz                 = "GET /healthz"
+	routeReadyz                  = "GET /readyz"
+	routeMetrics                 = "GET /metrics"
 	// routeUnmatched labels requests no route matched (404 and 405).
 	routeUnmatched = "unmatched"
 )
@@ -65,11 +73,12 @@ type Options struct {
 	Service wxtoken.Service
 	// Clients are the keys the API accepts, known by their SHA-256, with
 	// the apps each may read and whether it is an admin.
-	Clients []config.Client
-	// Apps are the configured appids. A request for any other app is 404
-	// to keys that may see it (admin keys and keys granted that appid,
-	// including "*") and 403 to all others, so that a key cannot tell the
-	// apps it was not granted from apps that do not exist.
+	Clients []clientkey.Client
+	// Apps are the configured appids, and the WeCom agents by their
+	// wxtoken.WeComID. A request for any other app or agent is 404 to
+	// keys that may see it (admin keys and keys granted it, by name, by
+	// its corp or by "*") and 403 to all others, so that a key cannot tell
+	// the apps it was not granted from apps that do not exist.
 	Apps []string
 	// Metrics receives every request's route, status and duration, and
 	// serves /metrics. Nil serves no /metrics (404) and observes nothing.
@@ -90,8 +99,9 @@ type Options struct {
 type Handler struct {
 	svc     wxtoken.Service
 	mux     *http.ServeMux
-	keys    *KeyRing
+	keys    *clientkey.Ring
 	apps    map[string]*grantAnswers // the configured appids, with their last answers
+	agents  map[string]*grantAnswers // the configured WeCom agents by WeComID, likewise
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	now     func() time.Time
@@ -109,12 +119,6 @@ type Handler struct {
 	noStore, nosniff, jsonType []string
 }
 
-// client is a configured client, keyed by the hash of its key.
-type client struct {
-	hash   [sha256.Size]byte
-	config config.Client
-}
-
 // New returns the HTTP API over opts.Service. It fails when the Service
 // is missing or a client's key_sha256 is not 64 hex digits or is repeated.
 func New(opts Options) (*Handler, error) {
@@ -125,6 +129,7 @@ func New(opts Options) (*Handler, error) {
 		svc:     opts.Service,
 		mux:     http.NewServeMux(),
 		apps:    make(map[string]*grantAnswers, len(opts.Apps)),
+		agents:  make(map[string]*grantAnswers),
 		metrics: opts.Metrics,
 		log:     opts.Logger,
 		now:     opts.Now,
@@ -141,15 +146,19 @@ func New(opts Options) (*Handler, error) {
 		h.maxBody = DefaultMaxBodyBytes
 	}
 	for _, a := range opts.Apps {
+		if f, _, _ := wxtoken.ParseID(a); f == wxtoken.FamilyWeCom {
+			h.agents[a] = new(grantAnswers)
+			continue
+		}
 		h.apps[a] = new(grantAnswers)
 	}
 	h.noStore = []string{"no-store"}
 	h.nosniff = []string{"nosniff"}
 	h.jsonType = []string{contentTypeJSON}
 	h.unmatchedMetrics = h.metrics.Route(routeUnmatched)
-	keys, err := NewKeyRing(opts.Clients)
+	keys, err := clientkey.New(opts.Clients)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("httpapi: %w", err)
 	}
 	h.keys = keys
 	h.tokenRoute = h.route(routeAccessToken, h.getAccessToken)
@@ -158,6 +167,11 @@ func New(opts Options) (*Handler, error) {
 	h.route(routeTicketRefresh, h.refreshTicket)
 	h.route(routeJSSDKConfig, h.jssdkConfig)
 	h.route(routeApps, h.listApps)
+	h.route(routeWeComAccessToken, h.getWeComAccessToken)
+	h.route(routeWeComAccessTokenRefresh, h.refreshWeComAccessToken)
+	h.route(routeWeComTicket, h.getWeComTicket)
+	h.route(routeWeComTicketRefresh, h.refreshWeComTicket)
+	h.route(routeWeComJSSDKConfig, h.weComJSSDKConfig)
 	h.route(routeHealthz, h.healthz)
 	h.route(routeReadyz, h.readyz)
 	if h.metrics != nil {
@@ -170,7 +184,10 @@ func New(opts Options) (*Handler, error) {
 // error table; a handler that returns nil has written its answer.
 type handlerFunc func(ex *exchange, r *http.Request, p params) error
 
-// params are the wildcards of a route pattern: {appid} and {type}.
+// params are the wildcards of an app's route: {appid} and {type}. They
+// are passed by value all along the fast path, so they hold no more; the
+// WeCom routes, which the mux alone serves, read their {corpid} and
+// {agentid} from the request.
 type params struct {
 	appID, typ string
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken"
-	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/clientkey"
 	"github.com/wxtoken/wxtoken/httpapi"
 	"github.com/wxtoken/wxtoken/internal/mock"
 	"github.com/wxtoken/wxtoken/jssdk"
@@ -368,7 +368,7 @@ func TestAuthorizationAnExplicitGrantMaySeeNotFound(t *testing.T) {
 	// A key granted an appid by name is told when that app is not (or no
 	// longer) configured: it names the app, so it learns nothing new.
 	e := newEnv(t, &stub{}, func(o *httpapi.Options) {
-		o.Clients = append(o.Clients, config.Client{Name: "stale-grant", KeySHA256: sha(keyUnknown), Apps: []string{appNone}})
+		o.Clients = append(o.Clients, clientkey.Client{Name: "stale-grant", KeySHA256: sha(keyUnknown), Apps: []string{appNone}})
 	})
 	wantError(t, e.get(t, "/v1/apps/"+appNone+"/access_token", keyUnknown), http.StatusNotFound, wxtoken.ENotFound)
 }
@@ -830,9 +830,9 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		opts httpapi.Options
 	}{
 		{"no service", httpapi.Options{Clients: good}},
-		{"key instead of hash", httpapi.Options{Service: &mock.Service{}, Clients: []config.Client{{Name: "a", KeySHA256: keyShop}}}},
-		{"short hash", httpapi.Options{Service: &mock.Service{}, Clients: []config.Client{{Name: "a", KeySHA256: sha(keyShop)[:62]}}}},
-		{"duplicate", httpapi.Options{Service: &mock.Service{}, Clients: []config.Client{
+		{"key instead of hash", httpapi.Options{Service: &mock.Service{}, Clients: []clientkey.Client{{Name: "a", KeySHA256: keyShop}}}},
+		{"short hash", httpapi.Options{Service: &mock.Service{}, Clients: []clientkey.Client{{Name: "a", KeySHA256: sha(keyShop)[:62]}}}},
+		{"duplicate", httpapi.Options{Service: &mock.Service{}, Clients: []clientkey.Client{
 			{Name: "a", KeySHA256: sha(keyShop)}, {Name: "b", KeySHA256: strings.ToUpper(sha(keyShop))},
 		}}},
 	}
@@ -848,7 +848,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		})
 	}
 	// Upper-case hex is a valid hash.
-	if _, err := httpapi.New(httpapi.Options{Service: &mock.Service{}, Clients: []config.Client{{Name: "a", KeySHA256: strings.ToUpper(sha(keyShop))}}}); err != nil {
+	if _, err := httpapi.New(httpapi.Options{Service: &mock.Service{}, Clients: []clientkey.Client{{Name: "a", KeySHA256: strings.ToUpper(sha(keyShop))}}}); err != nil {
 		t.Errorf("upper-case hash: %v", err)
 	}
 }

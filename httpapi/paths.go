@@ -9,6 +9,8 @@ func RoutePaths() []string {
 	patterns := []string{
 		routeAccessToken, routeAccessTokenRefresh, routeTicket, routeTicketRefresh,
 		routeJSSDKConfig, routeApps, routeHealthz, routeReadyz, routeMetrics,
+		routeWeComAccessToken, routeWeComAccessTokenRefresh, routeWeComTicket, routeWeComTicketRefresh,
+		routeWeComJSSDKConfig,
 	}
 	paths := make([]string, len(patterns))
 	for i, p := range patterns {

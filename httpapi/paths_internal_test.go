@@ -17,7 +17,7 @@ func TestRoutePathsAreRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fill := strings.NewReplacer("{appid}", "wxA", "{type}", "jsapi")
+	fill := strings.NewReplacer("{appid}", "wxA", "{type}", "jsapi", "{corpid}", "wwA", "{agentid}", "1000002")
 	for _, p := range RoutePaths() {
 		method := http.MethodGet
 		if strings.HasSuffix(p, "/refresh") {

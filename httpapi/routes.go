@@ -113,7 +113,7 @@ func (h *Handler) appRequest(ex *exchange, r *http.Request, p params) (string, e
 	if err != nil {
 		return "", err
 	}
-	ex.client = c.config.Name
+	ex.client = c.Name
 	appID := p.appID
 	if err := h.authorize(c, appID); err != nil {
 		return "", err
@@ -124,6 +124,8 @@ func (h *Handler) appRequest(ex *exchange, r *http.Request, p params) (string, e
 // serveGrant answers the current credential, or the result of a
 // compare-and-refresh with the request's stale value.
 func (h *Handler) serveGrant(ex *exchange, r *http.Request, appID string, kind wxtoken.Kind, refresh bool) error {
+	// The steps of grant, written out: this is the path nearly every
+	// request takes.
 	var (
 		g   wxtoken.Grant
 		err error
@@ -150,14 +152,42 @@ func (h *Handler) serveGrant(ex *exchange, r *http.Request, appID string, kind w
 	}
 	// The answers of one app's credentials are kept under the appid the
 	// request was authorized for, which is configured.
-	body := h.apps[routeApp].body(appID, kind, g.Value, expiresIn, g.ExpiresAt)
+	body := h.apps[routeApp].body(appID, "", kind, g.Value, expiresIn, g.ExpiresAt)
 	ex.Header()["Content-Type"] = h.jsonType
 	ex.WriteHeader(http.StatusOK)
 	_, _ = ex.Write(body)
 	return nil
 }
 
-// grantAnswers holds an app's last grant answer of each credential kind.
+// grant asks the Service for the current credential of kind, or for the
+// result of a compare-and-refresh with the request's stale value, and
+// checks that it can be handed out.
+func (h *Handler) grant(ex *exchange, r *http.Request, id string, kind wxtoken.Kind, refresh bool) (wxtoken.Grant, int64, error) {
+	var (
+		g   wxtoken.Grant
+		err error
+	)
+	if refresh {
+		stale, rerr := h.readStale(ex, r)
+		if rerr != nil {
+			return wxtoken.Grant{}, 0, rerr
+		}
+		g, err = h.svc.Refresh(r.Context(), id, kind, stale)
+	} else {
+		g, err = h.svc.Credential(r.Context(), id, kind)
+	}
+	if err != nil {
+		return wxtoken.Grant{}, 0, err
+	}
+	expiresIn, err := h.checkGrant(r, id, kind, g)
+	if err != nil {
+		return wxtoken.Grant{}, 0, err
+	}
+	return g, expiresIn, nil
+}
+
+// grantAnswers holds an app's or WeCom agent's last grant answer of each
+// credential kind.
 // Every request for a credential in the same second gets the same answer
 // byte for byte (the same value, expires_in and expires_at), so the first
 // to build it leaves it here and the others write it as it is, instead of
@@ -165,11 +195,12 @@ func (h *Handler) serveGrant(ex *exchange, r *http.Request, appID string, kind w
 // appendGrant is the same, so reusing one never changes what is sent. The
 // answers are replaced whole, never changed in place; they hold nothing
 // that the engine's cache does not hold already.
-type grantAnswers [3]atomic.Pointer[grantAnswer]
+type grantAnswers [4]atomic.Pointer[grantAnswer]
 
 // grantAnswer is the body appendGrant made of its other fields.
 type grantAnswer struct {
 	appID     string
+	agentID   string
 	kind      wxtoken.Kind
 	value     string
 	expiresIn int64
@@ -179,9 +210,10 @@ type grantAnswer struct {
 }
 
 // body returns the answer for these inputs: the one kept, when it was
-// made of the same, or a new one, which is then kept. A nil receiver (an
-// app that is not configured) keeps nothing.
-func (as *grantAnswers) body(appID string, kind wxtoken.Kind, value string, expiresIn int64, expiresAt time.Time) []byte {
+// made of the same, or a new one, which is then kept. An app's answer has
+// an empty agentID; a WeCom agent's has its corpid in appID. A nil
+// receiver (an app that is not configured) keeps nothing.
+func (as *grantAnswers) body(appID, agentID string, kind wxtoken.Kind, value string, expiresIn int64, expiresAt time.Time) []byte {
 	var slot *atomic.Pointer[grantAnswer]
 	if as != nil {
 		switch kind {
@@ -191,18 +223,25 @@ func (as *grantAnswers) body(appID string, kind wxtoken.Kind, value string, expi
 			slot = &as[1]
 		case wxtoken.KindWxCard:
 			slot = &as[2]
+		case wxtoken.KindAgentConfig:
+			slot = &as[3]
 		}
 	}
 	at := expiresAt.Unix()
 	if slot != nil {
 		if a := slot.Load(); a != nil && a.expiresIn == expiresIn && a.expiresAt == at &&
-			a.kind == kind && a.value == value && a.appID == appID {
+			a.kind == kind && a.value == value && a.appID == appID && a.agentID == agentID {
 			return a.body
 		}
 	}
-	body := appendGrant(make([]byte, 0, 96+len(appID)+len(value)), appID, kind, value, expiresIn, expiresAt)
+	var body []byte
+	if agentID == "" {
+		body = appendGrant(make([]byte, 0, 96+len(appID)+len(value)), appID, kind, value, expiresIn, expiresAt)
+	} else {
+		body = appendWeComGrant(make([]byte, 0, 112+len(appID)+len(agentID)+len(value)), appID, agentID, kind, value, expiresIn, expiresAt)
+	}
 	if slot != nil {
-		slot.Store(&grantAnswer{appID: appID, kind: kind, value: value, expiresIn: expiresIn, expiresAt: at, body: body})
+		slot.Store(&grantAnswer{appID: appID, agentID: agentID, kind: kind, value: value, expiresIn: expiresIn, expiresAt: at, body: body})
 	}
 	return body
 }
@@ -214,6 +253,22 @@ func (as *grantAnswers) body(appID string, kind wxtoken.Kind, value string, expi
 func appendGrant(b []byte, appID string, kind wxtoken.Kind, value string, expiresIn int64, expiresAt time.Time) []byte {
 	b = append(b, `{"appid":`...)
 	b = appendJSONString(b, appID)
+	return appendGrantTail(b, kind, value, expiresIn, expiresAt)
+}
+
+// appendWeComGrant is appendGrant for a WeCom agent: the JSON of a
+// WeComTokenResponse or WeComTicketResponse, and a newline.
+func appendWeComGrant(b []byte, corpID, agentID string, kind wxtoken.Kind, value string, expiresIn int64, expiresAt time.Time) []byte {
+	b = append(b, `{"corpid":`...)
+	b = appendJSONString(b, corpID)
+	b = append(b, `,"agentid":`...)
+	b = appendJSONString(b, agentID)
+	return appendGrantTail(b, kind, value, expiresIn, expiresAt)
+}
+
+// appendGrantTail appends what follows the owner in a grant answer: the
+// credential, its type for a ticket, and its lifetime.
+func appendGrantTail(b []byte, kind wxtoken.Kind, value string, expiresIn int64, expiresAt time.Time) []byte {
 	if kind == wxtoken.KindAccessToken {
 		b = append(b, `,"access_token":`...)
 	} else {
@@ -418,8 +473,8 @@ func (h *Handler) listApps(ex *exchange, r *http.Request, _ params) error {
 	if err != nil {
 		return err
 	}
-	ex.client = c.config.Name
-	if !c.config.Admin {
+	ex.client = c.Name
+	if !c.Admin {
 		return wxtoken.Errorf(wxtoken.EForbidden, "listing apps needs an admin client key")
 	}
 	apps := h.svc.Status(r.Context())
@@ -448,8 +503,8 @@ func (h *Handler) readyz(ex *exchange, r *http.Request, _ params) error {
 		if err != nil {
 			return err
 		}
-		ex.client = c.config.Name
-		admin = c.config.Admin
+		ex.client = c.Name
+		admin = c.Admin
 	}
 	hl := h.health(r)
 	status, word := http.StatusOK, "ready"
@@ -485,7 +540,7 @@ func (h *Handler) serveMetrics(ex *exchange, r *http.Request, _ params) error {
 	if err != nil {
 		return err
 	}
-	ex.client = c.config.Name
+	ex.client = c.Name
 	h.metrics.Handler().ServeHTTP(ex, r)
 	return nil
 }

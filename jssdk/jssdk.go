@@ -1,7 +1,9 @@
 // Package jssdk computes the signatures WeChat's web JS-SDK checks: the
 // wx.config signature over a page URL with the app's jsapi_ticket, and the
 // card signatures (cardExt for addCard, cardSign for chooseCard) made with
-// the wx_card api_ticket.
+// the wx_card api_ticket; and for a WeCom agent's page, the wx.config
+// signature with the corp's jsapi ticket and the wx.agentConfig signature
+// with the agent's agent_config ticket (NewWeComConfig).
 //
 // WeChat recomputes each signature from the same raw values, so nothing
 // here escapes, trims or re-encodes what it signs: a URL that differs from

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wxtoken/wxtoken/clientkey"
 	"github.com/wxtoken/wxtoken/compat"
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/httpapi"
@@ -24,7 +25,7 @@ func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m 
 	if !cfg.Compat.Enabled {
 		return api, nil
 	}
-	keys, err := httpapi.NewKeyRing(cfg.Clients)
+	keys, err := clientkey.New(config.Keys(cfg.Clients))
 	if err != nil {
 		return nil, fmt.Errorf("compat: %w", err)
 	}
@@ -32,18 +33,26 @@ func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m 
 	for _, a := range cfg.Apps {
 		apps = append(apps, compat.App{AppID: a.AppID, Secret: a.Secret.Reveal()})
 	}
+	var agents []compat.Agent
+	for _, c := range cfg.WeCom {
+		for _, a := range c.Agents {
+			agents = append(agents, compat.Agent{CorpID: c.CorpID, AgentID: a.AgentID, Secret: a.Secret.Reveal()})
+		}
+	}
 	h, err := compat.New(compat.Options{
-		Service:  eng,
-		AppOf:    eng.AppOf,
-		Apps:     apps,
-		Keys:     keys,
-		Upstream: cfg.Upstream.BaseURL,
-		Timeout:  cfg.Upstream.Timeout.Std(),
-		BasePath: cfg.Compat.BasePath,
-		BodyIdle: bodyIdle,
-		Next:     api,
-		Metrics:  m,
-		Logger:   log,
+		Service:       eng,
+		AppOf:         eng.AppOf,
+		Apps:          apps,
+		Keys:          keys,
+		Upstream:      cfg.Upstream.BaseURL,
+		Agents:        agents,
+		WeComUpstream: cfg.Upstream.WeComBaseURL,
+		Timeout:       cfg.Upstream.Timeout.Std(),
+		BasePath:      cfg.Compat.BasePath,
+		BodyIdle:      bodyIdle,
+		Next:          api,
+		Metrics:       m,
+		Logger:        log,
 	})
 	if err != nil {
 		return nil, err

@@ -102,15 +102,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		s.ln = tls.NewListener(s.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	s.metrics = metrics.New()
-	apps := make([]refresh.AppConfig, 0, len(cfg.Apps))
-	appIDs := make([]string, 0, len(cfg.Apps))
-	for _, a := range cfg.Apps {
-		secret := a.Secret
-		apps = append(apps, refresh.AppConfig{
-			AppID: a.AppID, Name: a.Name, TokenAPI: a.TokenAPI, Tickets: a.Tickets,
-			Secret: secret.Reveal,
-		})
-		appIDs = append(appIDs, a.AppID)
+	apps := engineApps(cfg)
+	appIDs := make([]string, len(apps))
+	for i, a := range apps {
+		appIDs[i] = a.AppID
 	}
 	eopts := refresh.Options{
 		Apps:            apps,
@@ -142,6 +137,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	up, err := wechat.New(wechat.Options{
 		BaseURL:          cfg.Upstream.BaseURL,
 		FallbackBaseURLs: cfg.Upstream.FallbackBaseURLs,
+		WeComBaseURL:     cfg.Upstream.WeComBaseURL,
 		Timeout:          cfg.Upstream.Timeout.Std(),
 	})
 	if err != nil {
@@ -159,7 +155,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	s.metrics.WatchHealth(s.engine.Health)
 	h, err := httpapi.New(httpapi.Options{
 		Service: s.engine,
-		Clients: cfg.Clients,
+		Clients: config.Keys(cfg.Clients),
 		Apps:    appIDs,
 		Metrics: s.metrics,
 		Logger:  log,
@@ -189,9 +185,31 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	hs.Handler = limitHeaders(handler, maxHeaderBytes)
 	// Set once it can serve: until then, Close closes the listener.
 	s.http = hs
-	log.Info("wxtoken listening", "addr", s.ln.Addr().String(), "apps", len(cfg.Apps),
+	log.Info("wxtoken listening", "addr", s.ln.Addr().String(), "apps", len(cfg.Apps), "wecom_agents", cfg.AgentCount(),
 		"store", string(cfg.Store.Driver), "version", wxtoken.Version)
 	return s, nil
+}
+
+// engineApps returns what the engine keeps: every app, and every WeCom
+// agent as an app of the WeCom family whose id is its wxtoken.WeComID and
+// whose name is its corp's.
+func engineApps(cfg *config.Config) []refresh.AppConfig {
+	apps := make([]refresh.AppConfig, 0, len(cfg.Apps)+cfg.AgentCount())
+	for _, a := range cfg.Apps {
+		apps = append(apps, refresh.AppConfig{
+			AppID: a.AppID, Name: a.Name, Family: wxtoken.FamilyApp, TokenAPI: a.TokenAPI, Tickets: a.Tickets,
+			Secret: a.Secret.Reveal,
+		})
+	}
+	for _, w := range cfg.WeCom {
+		for _, a := range w.Agents {
+			apps = append(apps, refresh.AppConfig{
+				AppID: wxtoken.WeComID(w.CorpID, a.AgentID), Name: w.Name, Family: wxtoken.FamilyWeCom,
+				TokenAPI: wxtoken.TokenAPIWeCom, Tickets: a.Tickets, Secret: a.Secret.Reveal,
+			})
+		}
+	}
+	return apps
 }
 
 // jitterOption maps the config's jitter (0 means none) to the engine's

@@ -52,8 +52,7 @@ func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if problem != "" {
 		return fmt.Errorf("config %s is invalid (1 problem):\n  store.path: %s", *path, problem)
 	}
-	fmt.Fprintf(stdout, "config OK: %s, %s, store %s\n",
-		checkCount(len(c.Apps), "app"), checkCount(len(c.Clients), "client"), c.Store.Driver)
+	fmt.Fprintf(stdout, "config OK: %s, %s, store %s\n", credentialCounts(c), checkCount(len(c.Clients), "client"), c.Store.Driver)
 	return nil
 }
 
@@ -86,6 +85,16 @@ type checkError struct {
 
 func (e *checkError) Error() string { return e.text }
 func (e *checkError) Unwrap() error { return e.err }
+
+// credentialCounts says what credentials the config keeps: its apps, and
+// its WeCom agents and their corps when it has any.
+func credentialCounts(c *config.Config) string {
+	s := checkCount(len(c.Apps), "app")
+	if len(c.WeCom) > 0 {
+		s += fmt.Sprintf(", %s (%s)", checkCount(c.AgentCount(), "WeCom agent"), checkCount(len(c.WeCom), "corp"))
+	}
+	return s
+}
 
 func checkCount(n int, noun string) string {
 	if n == 1 {

@@ -43,6 +43,30 @@ clients:
   - {name: a, key_sha256: "`+key+`", apps: [wxmissing]}
 log: {level: loud}
 `)
+	wecom := write("wecom.yaml", `
+apps:
+  - appid: wx0123456789abcdef
+    secret_env: WXTOKEN_CHECK_TEST_SECRET
+wecom:
+  - corpid: ww0123456789abcdef
+    agents:
+      - {agentid: "1000002", secret_env: WXTOKEN_CHECK_TEST_SECRET, tickets: [jsapi, agent_config]}
+      - {agentid: contacts, secret: wecom-contacts-secret-0001}
+clients:
+  - {name: a, key_sha256: "`+key+`", apps: [ww0123456789abcdef, ww0123456789abcdef/1000003]}
+`)
+	wecomOK := write("wecomok.yaml", `
+wecom:
+  - corpid: ww0123456789abcdef
+    agents:
+      - {agentid: "1000002", secret_env: WXTOKEN_CHECK_TEST_SECRET, tickets: [jsapi, agent_config]}
+      - {agentid: contacts, secret_file: `+write("contacts.secret", "wecom-contacts-secret-0002\n")+`}
+  - corpid: ww00000000000000ff
+    agents:
+      - {agentid: "1000002", secret_env: WXTOKEN_CHECK_TEST_SECRET}
+clients:
+  - {name: a, key_sha256: "`+key+`", apps: [ww0123456789abcdef, ww00000000000000ff/1000002]}
+`)
 	broken := write("broken.yaml", "apps: [\n")
 	overAPI := write("overapi.yaml", `
 apps:
@@ -102,6 +126,19 @@ clients:
 				"\n  clients[0].apps[0]: \"wxmissing\" is not a configured appid",
 				"\n  log.level: \"loud\" is unknown",
 			},
+		},
+		{
+			name:   "WeCom agents only",
+			args:   []string{"check", "--config", wecomOK},
+			code:   0,
+			stdout: []string{"config OK: 0 apps, 3 WeCom agents (2 corps), 1 client, store bolt\n"},
+		},
+		{
+			name:       "WeCom agents",
+			args:       []string{"check", "--config", wecom},
+			code:       1,
+			stdoutNone: true,
+			stderr:     []string{"is invalid (1 problem):", "\n  clients[0].apps[1]: \"ww0123456789abcdef/1000003\" is not a configured appid, WeCom corpid or corpid/agentid"},
 		},
 		{
 			name: "store folder not writable", args: []string{"check", "--config", roFolder}, code: 1, stdoutNone: true,

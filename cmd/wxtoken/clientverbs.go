@@ -111,27 +111,71 @@ func trustingClient(path string) (*http.Client, error) {
 	return &http.Client{Transport: tr}, nil
 }
 
-// appIDArg returns the single APPID argument.
-func appIDArg(pos []string) (string, error) {
-	switch {
-	case len(pos) == 0 || pos[0] == "":
-		return "", fmt.Errorf("%w: APPID is required", errUsage)
-	case len(pos) > 1:
-		return "", fmt.Errorf("%w: unexpected argument %q", errUsage, pos[1])
-	}
-	return pos[0], nil
+// target is what a client verb is about: an app by its appid, or a WeCom
+// agent (--wecom CORPID/AGENTID).
+type target struct {
+	// id is the appid, or the agent's wxtoken.WeComID.
+	id              string
+	corpID, agentID string
 }
 
-// runToken prints an app's access_token alone on a line, so that scripts
-// can use $(wxtoken token APPID).
+// family is the family of the target.
+func (t target) family() wxtoken.Family {
+	if t.agentID != "" {
+		return wxtoken.FamilyWeCom
+	}
+	return wxtoken.FamilyApp
+}
+
+// addWeComFlag defines --wecom on fs.
+func addWeComFlag(fs *flag.FlagSet) *string {
+	return fs.String("wecom", "", "a WeCom agent, as `CORPID/AGENTID`, in place of APPID")
+}
+
+// targetArg returns the target of the command line: the single APPID
+// argument, or the agent that --wecom names.
+func targetArg(pos []string, wecom string) (target, error) {
+	if wecom == "" {
+		switch {
+		case len(pos) == 0 || pos[0] == "":
+			return target{}, fmt.Errorf("%w: APPID (or --wecom CORPID/AGENTID) is required", errUsage)
+		case len(pos) > 1:
+			return target{}, fmt.Errorf("%w: unexpected argument %q", errUsage, pos[1])
+		}
+		return target{id: pos[0]}, nil
+	}
+	if len(pos) > 0 {
+		return target{}, fmt.Errorf("%w: give APPID or --wecom, not both (unexpected argument %q)", errUsage, pos[0])
+	}
+	corp, agent, ok := strings.Cut(wecom, "/")
+	if !ok || corp == "" || agent == "" || strings.Contains(agent, "/") {
+		return target{}, fmt.Errorf("%w: --wecom %q: want CORPID/AGENTID, such as ww0123456789abcdef/1000002", errUsage, wecom)
+	}
+	return target{id: wxtoken.WeComID(corp, agent), corpID: corp, agentID: agent}, nil
+}
+
+// ticketTypes names the ticket types of a family for messages: "jsapi or
+// wx_card".
+func ticketTypes(f wxtoken.Family) string {
+	ts := f.Tickets()
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = string(t)
+	}
+	return strings.Join(names, " or ")
+}
+
+// runToken prints an app's or a WeCom agent's access_token alone on a
+// line, so that scripts can use $(wxtoken token APPID).
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("token", stderr)
 	cf := addClientFlags(fs, "print the server's whole answer as JSON")
+	wecom := addWeComFlag(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	appID, err := appIDArg(pos)
+	tg, err := targetArg(pos, *wecom)
 	if err != nil {
 		return err
 	}
@@ -139,27 +183,29 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	g, err := c.Credential(ctx, appID, wxtoken.KindAccessToken)
+	g, err := c.Credential(ctx, tg.id, wxtoken.KindAccessToken)
 	if err != nil {
 		return clientFailure(err)
 	}
-	return printGrant(stdout, g, cf.json)
+	return printGrant(stdout, tg, g, cf.json)
 }
 
-// runTicket prints an app's jsapi or wx_card ticket alone on a line.
+// runTicket prints a ticket alone on a line: an app's jsapi or wx_card
+// ticket, or a WeCom agent's jsapi or agent_config ticket.
 func runTicket(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("ticket", stderr)
 	cf := addClientFlags(fs, "print the server's whole answer as JSON")
-	typ := fs.String("type", string(wxtoken.KindJSAPITicket), "ticket `type`: jsapi or wx_card")
+	wecom := addWeComFlag(fs)
+	typ := fs.String("type", string(wxtoken.KindJSAPITicket), "ticket `type`: jsapi or wx_card; for --wecom, jsapi or agent_config")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	appID, err := appIDArg(pos)
+	tg, err := targetArg(pos, *wecom)
 	if err != nil {
 		return err
 	}
-	kind, err := wxtoken.ParseTicketKind(*typ)
+	kind, err := tg.family().ParseTicket(*typ)
 	if err != nil {
 		return fmt.Errorf("%w: --type: %v", errUsage, err)
 	}
@@ -167,11 +213,11 @@ func runTicket(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	g, err := c.Credential(ctx, appID, kind)
+	g, err := c.Credential(ctx, tg.id, kind)
 	if err != nil {
 		return clientFailure(err)
 	}
-	return printGrant(stdout, g, cf.json)
+	return printGrant(stdout, tg, g, cf.json)
 }
 
 // runRefresh reports a credential that WeChat rejected and prints the one
@@ -181,19 +227,20 @@ func runTicket(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func runRefresh(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("refresh", stderr)
 	cf := addClientFlags(fs, "print the server's whole answer as JSON")
+	wecom := addWeComFlag(fs)
 	stale := fs.String("stale", "", "the rejected `value` (required)")
-	typ := fs.String("type", string(wxtoken.KindAccessToken), "credential `type`: access_token, jsapi or wx_card")
+	typ := fs.String("type", string(wxtoken.KindAccessToken), "credential `type`: access_token, jsapi or wx_card; for --wecom, access_token, jsapi or agent_config")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	appID, err := appIDArg(pos)
+	tg, err := targetArg(pos, *wecom)
 	if err != nil {
 		return err
 	}
 	kind := wxtoken.Kind(*typ)
-	if !kind.Valid() {
-		return fmt.Errorf("%w: --type: unknown credential type %q (want access_token, jsapi or wx_card)", errUsage, *typ)
+	if kind != wxtoken.KindAccessToken && !tg.family().HasTicket(kind) {
+		return fmt.Errorf("%w: --type: unknown credential type %q (want access_token, %s)", errUsage, *typ, ticketTypes(tg.family()))
 	}
 	if *stale == "" {
 		return fmt.Errorf("%w: --stale is required: pass the value WeChat rejected", errUsage)
@@ -202,24 +249,26 @@ func runRefresh(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	g, err := c.Refresh(ctx, appID, kind, *stale)
+	g, err := c.Refresh(ctx, tg.id, kind, *stale)
 	if err != nil {
 		return clientFailure(err)
 	}
-	return printGrant(stdout, g, cf.json)
+	return printGrant(stdout, tg, g, cf.json)
 }
 
 // runSign prints a signed wx.config object for a page URL, ready to paste
-// into the page.
+// into the page; for a WeCom agent, the wx.config object and, when the
+// server keeps the agent's agent_config ticket, the wx.agentConfig one.
 func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("sign", stderr)
 	cf := addClientFlags(fs, "")
+	wecom := addWeComFlag(fs)
 	page := fs.String("url", "", "the page's full `URL` as location.href gives it (required)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	appID, err := appIDArg(pos)
+	tg, err := targetArg(pos, *wecom)
 	if err != nil {
 		return err
 	}
@@ -230,15 +279,22 @@ func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	cfg, err := c.JSSDKConfig(ctx, appID, *page)
+	if tg.family() == wxtoken.FamilyWeCom {
+		cfg, err := c.WeComJSSDKConfig(ctx, tg.corpID, tg.agentID, *page)
+		if err != nil {
+			return clientFailure(err)
+		}
+		return printJSON(stdout, cfg)
+	}
+	cfg, err := c.JSSDKConfig(ctx, tg.id, *page)
 	if err != nil {
 		return clientFailure(err)
 	}
 	return printJSON(stdout, cfg)
 }
 
-// runStatus prints the state of every app's credentials as a table, for
-// operators; --json gives the whole status for tools.
+// runStatus prints the state of every app's and WeCom agent's credentials
+// as a table, for operators; --json gives the whole status for tools.
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("status", stderr)
 	cf := addClientFlags(fs, "print the whole status as JSON")
@@ -266,9 +322,12 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return printStatus(stdout, apps, time.Now())
 }
 
-// grantJSON is a Grant in the shape of the server's answer.
+// grantJSON is a Grant in the shape of the server's answer: an app's, or
+// a WeCom agent's, which names the corpid and agentid instead.
 type grantJSON struct {
-	AppID       string `json:"appid"`
+	AppID       string `json:"appid,omitempty"`
+	CorpID      string `json:"corpid,omitempty"`
+	AgentID     string `json:"agentid,omitempty"`
 	Type        string `json:"type,omitempty"`
 	AccessToken string `json:"access_token,omitempty"`
 	Ticket      string `json:"ticket,omitempty"`
@@ -276,7 +335,7 @@ type grantJSON struct {
 	ExpiresAt   string `json:"expires_at"`
 }
 
-func printGrant(w io.Writer, g wxtoken.Grant, asJSON bool) error {
+func printGrant(w io.Writer, tg target, g wxtoken.Grant, asJSON bool) error {
 	if !asJSON {
 		_, err := fmt.Fprintln(w, g.Value)
 		return err
@@ -285,6 +344,9 @@ func printGrant(w io.Writer, g wxtoken.Grant, asJSON bool) error {
 		AppID:     g.AppID,
 		ExpiresIn: int64(g.ExpiresIn / time.Second),
 		ExpiresAt: g.ExpiresAt.Format(time.RFC3339),
+	}
+	if tg.family() == wxtoken.FamilyWeCom {
+		out.AppID, out.CorpID, out.AgentID = "", tg.corpID, tg.agentID
 	}
 	if g.Kind.IsTicket() {
 		out.Type, out.Ticket = string(g.Kind), g.Value
@@ -318,6 +380,13 @@ func printStatus(w io.Writer, apps []wxtoken.AppStatus, now time.Time) error {
 	var blocked []string
 	for _, a := range apps {
 		app := a.AppID
+		if a.Family == wxtoken.FamilyWeCom {
+			// A WeCom agent's row says so, by its corpid/agentid.
+			if a.CorpID != "" {
+				app = wxtoken.WeComID(a.CorpID, a.AgentID)
+			}
+			app = "wecom " + app
+		}
 		if a.Name != "" {
 			app += " (" + a.Name + ")"
 		}

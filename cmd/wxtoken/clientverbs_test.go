@@ -21,6 +21,8 @@ import (
 const (
 	verbKey   = "wxt_verb-test-key"
 	verbAppID = "wx0123456789abcdef"
+	verbCorp  = "ww0123456789abcdef"
+	verbAgent = verbCorp + "/1000002"
 )
 
 // verbServer is a wxtoken server for the client verbs: one app with fixed
@@ -46,15 +48,27 @@ func newVerbServer(t *testing.T, start func(http.Handler) *httptest.Server) *ver
 	mux := http.NewServeMux()
 	grant := func(w http.ResponseWriter, r *http.Request, value string) {
 		kind := r.PathValue("type")
+		owner := map[string]any{"appid": r.PathValue("appid")}
+		types := []string{"jsapi", "wx_card"}
+		if corp := r.PathValue("corpid"); corp != "" {
+			owner = map[string]any{"corpid": corp, "agentid": r.PathValue("agentid")}
+			types = []string{"jsapi", "agent_config"}
+		}
+		answer := func(fields map[string]any) {
+			for k, v := range owner {
+				fields[k] = v
+			}
+			writeVerbJSON(w, 200, fields)
+		}
 		if kind == "" {
-			writeVerbJSON(w, 200, map[string]any{"appid": r.PathValue("appid"), "access_token": value, "expires_in": 7200, "expires_at": "2025-03-01T10:00:00Z"})
+			answer(map[string]any{"access_token": value, "expires_in": 7200, "expires_at": "2025-03-01T10:00:00Z"})
 			return
 		}
-		if kind != "jsapi" && kind != "wx_card" {
-			writeVerbError(w, 404, "not_found", "unknown ticket type: want jsapi or wx_card", 0)
+		if kind != types[0] && kind != types[1] {
+			writeVerbError(w, 404, "not_found", "unknown ticket type", 0)
 			return
 		}
-		writeVerbJSON(w, 200, map[string]any{"appid": r.PathValue("appid"), "type": kind, "ticket": value, "expires_in": 7000, "expires_at": "2025-03-01T09:56:40Z"})
+		answer(map[string]any{"type": kind, "ticket": value, "expires_in": 7000, "expires_at": "2025-03-01T09:56:40Z"})
 	}
 	get := func(w http.ResponseWriter, r *http.Request) {
 		grant(w, r, "current-"+kindName(r))
@@ -77,6 +91,17 @@ func newVerbServer(t *testing.T, start func(http.Handler) *httptest.Server) *ver
 	mux.HandleFunc("GET /v1/apps/{appid}/tickets/{type}", s.auth(get))
 	mux.HandleFunc("POST /v1/apps/{appid}/access_token/refresh", s.auth(refresh))
 	mux.HandleFunc("POST /v1/apps/{appid}/tickets/{type}/refresh", s.auth(refresh))
+	mux.HandleFunc("GET /v1/wecom/{corpid}/{agentid}/access_token", s.auth(get))
+	mux.HandleFunc("GET /v1/wecom/{corpid}/{agentid}/tickets/{type}", s.auth(get))
+	mux.HandleFunc("POST /v1/wecom/{corpid}/{agentid}/access_token/refresh", s.auth(refresh))
+	mux.HandleFunc("POST /v1/wecom/{corpid}/{agentid}/tickets/{type}/refresh", s.auth(refresh))
+	mux.HandleFunc("GET /v1/wecom/{corpid}/{agentid}/jssdk_config", s.auth(func(w http.ResponseWriter, r *http.Request) {
+		page, _, _ := strings.Cut(r.URL.Query().Get("url"), "#")
+		writeVerbJSON(w, 200, map[string]any{"url": page,
+			"config":      map[string]any{"appId": r.PathValue("corpid"), "timestamp": 1414587457, "nonceStr": "Wm3WZYTPz0wzccnW", "signature": "0f9de62fce790f9a083d5c99e95740ceb90c27ed"},
+			"agentConfig": map[string]any{"corpid": r.PathValue("corpid"), "agentid": r.PathValue("agentid"), "timestamp": 1414587457, "nonceStr": "N0nce0000000000A", "signature": "5e1c6ab1fc5d0e8e7e1b6e1a0d3c9a2b4f6e8d0c"},
+		})
+	}))
 	mux.HandleFunc("GET /v1/apps/{appid}/jssdk_config", s.auth(func(w http.ResponseWriter, r *http.Request) {
 		u := r.URL.Query().Get("url")
 		if !strings.HasPrefix(u, "https://") {
@@ -97,6 +122,8 @@ func newVerbServer(t *testing.T, start func(http.Handler) *httptest.Server) *ver
 					LastError: &wxtoken.ErrorInfo{ErrCode: 40164, Class: "whitelist", Message: "invalid ip 1.2.3.4", Hint: "add 1.2.3.4 to the\nIP whitelist", At: past}},
 			}},
 			{AppID: "wxempty", TokenAPI: wxtoken.TokenAPIClassic, BlockedUntil: &blocked},
+			{AppID: verbAgent, Family: wxtoken.FamilyWeCom, CorpID: verbCorp, AgentID: "1000002", Name: "acme", TokenAPI: wxtoken.TokenAPIWeCom,
+				Credentials: []wxtoken.CredentialStatus{{Kind: wxtoken.KindAgentConfig, State: wxtoken.StateFresh, ExpiresAt: &exp, NextRefreshAt: &next}}},
 		}})
 	}))
 	s.Server = start(mux)
@@ -203,7 +230,54 @@ func TestClientVerbs(t *testing.T) {
 		}},
 		{name: "status --json", args: []string{"status", "--json"}, has: []string{`"appid": "wx0123456789abcdef"`, `"hint": "add 1.2.3.4 to the\nIP whitelist"`, `"blocked_until": `}},
 
-		{name: "token without appid", args: []string{"token"}, code: 2, stderr: []string{"APPID is required", "usage: wxtoken token APPID"}},
+		{name: "wecom token", args: []string{"token", "--wecom", verbAgent}, stdout: "current-token\n"},
+		{name: "wecom token --json", args: []string{"token", "--wecom", verbAgent, "--json"}, stdout: `{
+  "corpid": "ww0123456789abcdef",
+  "agentid": "1000002",
+  "access_token": "current-token",
+  "expires_in": 7200,
+  "expires_at": "2025-03-01T10:00:00Z"
+}
+`},
+		{name: "wecom ticket defaults to jsapi", args: []string{"ticket", "--wecom", verbAgent}, stdout: "current-jsapi\n"},
+		{name: "wecom ticket agent_config --json", args: []string{"ticket", "--wecom", verbAgent, "--type", "agent_config", "--json"}, stdout: `{
+  "corpid": "ww0123456789abcdef",
+  "agentid": "1000002",
+  "type": "agent_config",
+  "ticket": "current-agent_config",
+  "expires_in": 7000,
+  "expires_at": "2025-03-01T09:56:40Z"
+}
+`},
+		{name: "wecom refresh", args: []string{"refresh", "--wecom", verbAgent, "--stale", "old"}, stdout: "fresh-token\n"},
+		{name: "wecom refresh a ticket", args: []string{"refresh", "--stale", "old", "--type", "agent_config", "--wecom", verbAgent}, stdout: "fresh-agent_config\n"},
+		{name: "wecom sign", args: []string{"sign", "--wecom", verbAgent, "--url", "https://oa.example.com/a?b=1&c=2#x"}, stdout: `{
+  "url": "https://oa.example.com/a?b=1&c=2",
+  "config": {
+    "appId": "ww0123456789abcdef",
+    "timestamp": 1414587457,
+    "nonceStr": "Wm3WZYTPz0wzccnW",
+    "signature": "0f9de62fce790f9a083d5c99e95740ceb90c27ed"
+  },
+  "agentConfig": {
+    "corpid": "ww0123456789abcdef",
+    "agentid": "1000002",
+    "timestamp": 1414587457,
+    "nonceStr": "N0nce0000000000A",
+    "signature": "5e1c6ab1fc5d0e8e7e1b6e1a0d3c9a2b4f6e8d0c"
+  }
+}
+`},
+		{name: "status shows agents", args: []string{"status"}, has: []string{"wecom ww0123456789abcdef/1000002 (acme)", "agent_config"}},
+		{name: "wecom and an appid", args: []string{"token", verbAppID, "--wecom", verbAgent}, code: 2, stderr: []string{"give APPID or --wecom, not both"}},
+		{name: "wecom without agent", args: []string{"token", "--wecom", verbCorp}, code: 2, stderr: []string{"want CORPID/AGENTID"}},
+		{name: "wecom with an empty corp", args: []string{"token", "--wecom", "/1000002"}, code: 2, stderr: []string{"want CORPID/AGENTID"}},
+		{name: "wecom with two slashes", args: []string{"token", "--wecom", verbAgent + "/x"}, code: 2, stderr: []string{"want CORPID/AGENTID"}},
+		{name: "wecom ticket wx_card", args: []string{"ticket", "--wecom", verbAgent, "--type", "wx_card"}, code: 2, stderr: []string{"--type", "jsapi or agent_config"}},
+		{name: "app ticket agent_config", args: []string{"ticket", verbAppID, "--type", "agent_config"}, code: 2, stderr: []string{"--type", "jsapi or wx_card"}},
+		{name: "wecom refresh wx_card", args: []string{"refresh", "--wecom", verbAgent, "--stale", "x", "--type", "wx_card"}, code: 2, stderr: []string{"want access_token, jsapi or agent_config"}},
+		{name: "wecom sign without --url", args: []string{"sign", "--wecom", verbAgent}, code: 2, stderr: []string{"--url is required"}},
+		{name: "token without appid", args: []string{"token"}, code: 2, stderr: []string{"APPID (or --wecom CORPID/AGENTID) is required", "usage: wxtoken token APPID"}},
 		{name: "token with two appids", args: []string{"token", "a", "b"}, code: 2, stderr: []string{`unexpected argument "b"`}},
 		{name: "ticket of an unknown type", args: []string{"ticket", verbAppID, "--type", "card"}, code: 2, stderr: []string{"--type", "jsapi or wx_card"}},
 		{name: "refresh without --stale", args: []string{"refresh", verbAppID}, code: 2, stderr: []string{"--stale is required"}},
@@ -304,6 +378,26 @@ func TestClientVerbsEnvironment(t *testing.T) {
 			t.Errorf("client() with the default server: %v", err)
 		}
 	})
+	t.Run("the WeCom routes", func(t *testing.T) {
+		t.Setenv(envServer, s.URL)
+		t.Setenv(envKey, verbKey)
+		for args, want := range map[string]string{
+			"token":                               "/v1/wecom/ww0123456789abcdef/1000002/access_token",
+			"ticket --type agent_config":          "/v1/wecom/ww0123456789abcdef/1000002/tickets/agent_config",
+			"refresh --stale x --type jsapi":      "/v1/wecom/ww0123456789abcdef/1000002/tickets/jsapi/refresh",
+			"sign --url https://oa.example.com/p": "/v1/wecom/ww0123456789abcdef/1000002/jssdk_config?url=https%3A%2F%2Foa.example.com%2Fp",
+		} {
+			if code, _, stderr := runVerb(append(strings.Fields(args), "--wecom", verbAgent)...); code != 0 {
+				t.Fatalf("%s: exit %d: %s", args, code, stderr)
+			}
+			s.mu.Lock()
+			got := s.lastURL
+			s.mu.Unlock()
+			if got != want {
+				t.Errorf("%s: asked %s, want %s", args, got, want)
+			}
+		}
+	})
 	t.Run("the refresh body", func(t *testing.T) {
 		t.Setenv(envServer, s.URL)
 		t.Setenv(envKey, verbKey)
@@ -328,14 +422,19 @@ func TestPrintStatus(t *testing.T) {
 			{Kind: wxtoken.KindWxCard, State: wxtoken.StateMissing, LastError: &wxtoken.ErrorInfo{Class: "transient", Message: "timeout"}},
 		},
 	}}
+	apps = append(apps, wxtoken.AppStatus{
+		AppID: "wwa/1000002", Family: wxtoken.FamilyWeCom, CorpID: "wwa", AgentID: "1000002", Name: "acme",
+		Credentials: []wxtoken.CredentialStatus{{Kind: wxtoken.KindAgentConfig, State: wxtoken.StateFresh, ExpiresAt: at(time.Hour)}},
+	})
 	var b bytes.Buffer
 	if err := printStatus(&b, apps, now); err != nil {
 		t.Fatal(err)
 	}
-	want := `APP  KIND          STATE    EXPIRES IN  NEXT REFRESH  LAST ERROR
-wxa  access_token  fresh    1h59m       1h20m         -
-wxa  jsapi         stale    59s         due           -
-wxa  wx_card       missing  -           -             timeout
+	want := `APP                       KIND          STATE    EXPIRES IN  NEXT REFRESH  LAST ERROR
+wxa                       access_token  fresh    1h59m       1h20m         -
+wxa                       jsapi         stale    59s         due           -
+wxa                       wx_card       missing  -           -             timeout
+wecom wwa/1000002 (acme)  agent_config  fresh    1h00m       -             -
 `
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)

@@ -29,11 +29,11 @@ func verbs() []verb {
 		{"simulator", "--listen ADDR --apps appid:secret,... --wecom corpid:agentid:secret,...", "run the WeChat simulator alone", runSimulator},
 		{"keygen", "", "print a new client key and its key_sha256 config line", runKeygen},
 		{"check", "--config FILE", "validate a config file", runCheck},
-		{"token", "APPID", "print an app's access_token from a running server", runToken},
-		{"ticket", "APPID [--type jsapi|wx_card]", "print an app's ticket", runTicket},
-		{"refresh", "APPID --stale TOKEN", "report a rejected access_token (compare-and-refresh)", runRefresh},
-		{"sign", "APPID --url URL", "print a JS-SDK wx.config for a page URL", runSign},
-		{"status", "", "print every app's credential status (admin key)", runStatus},
+		{"token", "APPID | --wecom CORPID/AGENTID", "print an app's or WeCom agent's access_token from a running server", runToken},
+		{"ticket", "APPID [--type jsapi|wx_card] | --wecom CORPID/AGENTID [--type jsapi|agent_config]", "print an app's or WeCom agent's ticket", runTicket},
+		{"refresh", "APPID | --wecom CORPID/AGENTID --stale TOKEN", "report a rejected access_token (compare-and-refresh)", runRefresh},
+		{"sign", "APPID | --wecom CORPID/AGENTID --url URL", "print a JS-SDK wx.config (and a WeCom wx.agentConfig) for a page URL", runSign},
+		{"status", "", "print every app's and WeCom agent's credential status (admin key)", runStatus},
 		{"version", "", "print the version", runVersion},
 	}
 }

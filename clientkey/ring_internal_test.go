@@ -1,4 +1,4 @@
-package httpapi
+package clientkey
 
 import (
 	"crypto/sha256"
@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/wxtoken/wxtoken/config"
 )
 
 func TestEqualKeys(t *testing.T) {
@@ -35,11 +33,11 @@ func TestEqualKeys(t *testing.T) {
 
 // seenKeys returns the remembered keys by client name; a client with
 // more than one has them joined by spaces.
-func seenKeys(k *KeyRing) map[string]string {
+func seenKeys(k *Ring) map[string]string {
 	got := map[string]string{}
 	if seen := k.seen.Load(); seen != nil {
 		for _, v := range *seen {
-			name := v.client.config.Name
+			name := v.entry.client.Name
 			got[name] = strings.TrimPrefix(got[name]+" "+v.key, " ")
 		}
 	}
@@ -53,7 +51,7 @@ func seenKeys(k *KeyRing) map[string]string {
 func TestKeyRingRemembersOnlyVerifiedKeys(t *testing.T) {
 	const keyA, keyB = "wxt_remember-a-0123456789abcdefghijklmnop", "wxt_remember-b-0123456789abcdefghijklmnop"
 	hash := func(key string) string { s := sha256.Sum256([]byte(key)); return hex.EncodeToString(s[:]) }
-	ring, err := NewKeyRing([]config.Client{
+	ring, err := New([]Client{
 		{Name: "a", KeySHA256: hash(keyA), Apps: []string{"wxA"}},
 		{Name: "b", KeySHA256: hash(keyB), Apps: []string{"wxB"}},
 		{Name: "never-used", KeySHA256: hash("wxt_unused")},
@@ -65,7 +63,10 @@ func TestKeyRingRemembersOnlyVerifiedKeys(t *testing.T) {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Authorization", "Bearer "+key)
 		c, err := ring.Authenticate(r)
-		return c.Name, err
+		if err != nil {
+			return "", err
+		}
+		return c.Name, nil
 	}
 	misses := []string{keyA[:len(keyA)-1], keyA + "x", keyA[:len(keyA)-1] + "q", "x" + keyA[1:], strings.ToUpper(keyA), "wxt_unknown"}
 	for _, k := range misses {
@@ -105,15 +106,15 @@ func TestKeyRingRemembersOnlyVerifiedKeys(t *testing.T) {
 }
 
 func TestKeyRingConcurrent(t *testing.T) {
-	var clients []config.Client
+	var clients []Client
 	var keys []string
 	for i := range 8 {
 		key := "wxt_concurrent-" + strings.Repeat(string(rune('a'+i)), 30)
 		s := sha256.Sum256([]byte(key))
-		clients = append(clients, config.Client{Name: key[len(key)-1:], KeySHA256: hex.EncodeToString(s[:])})
+		clients = append(clients, Client{Name: key[len(key)-1:], KeySHA256: hex.EncodeToString(s[:])})
 		keys = append(keys, key)
 	}
-	ring, err := NewKeyRing(clients)
+	ring, err := New(clients)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestKeyRingConcurrent(t *testing.T) {
 				r.Header.Set("Authorization", "Bearer "+key)
 				c, err := ring.Authenticate(r)
 				if err != nil || c.Name != key[len(key)-1:] {
-					t.Errorf("%q: client %q, error %v", key, c.Name, err)
+					t.Errorf("%q: client %+v, error %v", key, c, err)
 					return
 				}
 			}

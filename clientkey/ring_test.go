@@ -1,0 +1,140 @@
+package clientkey_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/clientkey"
+)
+
+func TestKeyRing(t *testing.T) {
+	const key = "wxt_keyring-test-key"
+	sum := sha256.Sum256([]byte(key))
+	ring, err := clientkey.New([]clientkey.Client{{Name: "shop", KeySHA256: strings.ToUpper(hex.EncodeToString(sum[:])), Apps: []string{"wxA"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		header string
+		ok     bool
+	}{
+		{"Bearer " + key, true},
+		{"bearer " + key, true},
+		{"Bearer " + key + "x", false},
+		{"Bearer", false},
+		{"Basic " + key, false},
+		{"", false},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		if c.header != "" {
+			r.Header.Set("Authorization", c.header)
+		}
+		cl, err := ring.Authenticate(r)
+		if c.ok != (err == nil) {
+			t.Errorf("%q: client %q, error %v", c.header, nameOf(cl), err)
+			continue
+		}
+		if err != nil {
+			if wxtoken.ErrorCode(err) != wxtoken.EUnauthorized || strings.Contains(err.Error(), key) {
+				t.Errorf("%q: error %v", c.header, err)
+			}
+			continue
+		}
+		if cl.Name != "shop" || !cl.Allows("wxA") || cl.Allows("wxB") {
+			t.Errorf("%q: client %+v", c.header, cl)
+		}
+	}
+	if _, err := clientkey.New([]clientkey.Client{{Name: "bad", KeySHA256: key}}); err == nil || strings.Contains(err.Error(), key) {
+		t.Errorf("a key in place of its hash: %v", err)
+	}
+	dup := []clientkey.Client{{Name: "a", KeySHA256: hex.EncodeToString(sum[:])}, {Name: "b", KeySHA256: hex.EncodeToString(sum[:])}}
+	if _, err := clientkey.New(dup); err == nil {
+		t.Error("a repeated key_sha256 was accepted")
+	}
+}
+
+// TestKeyRingKey: a key passed as a value is found as the same key in an
+// Authorization header would be, and nothing else is.
+func TestKeyRingKey(t *testing.T) {
+	const key = "wxt_keyring-test-key"
+	sum := sha256.Sum256([]byte(key))
+	ring, err := clientkey.New([]clientkey.Client{{Name: "shop", KeySHA256: hex.EncodeToString(sum[:]), Apps: []string{"wxA"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := ring.Key(key); !ok || c.Name != "shop" || !c.Allows("wxA") || c.Allows("wxB") {
+		t.Errorf("the configured key: %+v %v", c, ok)
+	}
+	for _, k := range []string{"", key + "x", "Bearer " + key, strings.ToUpper(key), strings.Repeat("k", 513)} {
+		if c, ok := ring.Key(k); ok {
+			t.Errorf("%.24q: found %q", k, c.Name)
+		}
+	}
+}
+
+// nameOf is the name of c, or "" for none.
+func nameOf(c *clientkey.Client) string {
+	if c == nil {
+		return ""
+	}
+	return c.Name
+}
+
+// TestAllows: a grant names an appid, a WeCom corp (every agent of it), a
+// WeCom agent, or everything; nothing else matches.
+func TestAllows(t *testing.T) {
+	const (
+		app    = "wx0123456789abcdef"
+		corp   = "ww0123456789abcdef"
+		other  = "ww00000000000000ff"
+		agent  = "1000002"
+		agent2 = "contacts"
+	)
+	id := wxtoken.WeComID
+	tests := []struct {
+		name   string
+		grants []string
+		yes    []string
+		no     []string
+	}{
+		{"nothing", nil, nil, []string{app, id(corp, agent), corp, "*", ""}},
+		{"an appid", []string{app}, []string{app}, []string{id(corp, agent), "wx0123456789abcde", corp}},
+		{"a corp", []string{corp}, []string{id(corp, agent), id(corp, agent2)}, []string{app, id(other, agent), "ww0123456789abcde/" + agent}},
+		{"an agent", []string{id(corp, agent)}, []string{id(corp, agent)}, []string{id(corp, agent2), corp, app, id(other, agent)}},
+		{"all", []string{clientkey.All}, []string{app, id(corp, agent), id(other, agent2)}, nil},
+		{"an agent and an app", []string{id(other, agent2), app}, []string{app, id(other, agent2)}, []string{id(other, agent), id(corp, agent2)}},
+	}
+	for _, tt := range tests {
+		c := &clientkey.Client{Name: tt.name, Apps: tt.grants}
+		for _, x := range tt.yes {
+			if !c.Allows(x) {
+				t.Errorf("%s: %q not allowed", tt.name, x)
+			}
+		}
+		for _, x := range tt.no {
+			if c.Allows(x) {
+				t.Errorf("%s: %q allowed", tt.name, x)
+			}
+		}
+	}
+}
+
+// TestNewCopiesGrants: changing the slice given to New changes nothing
+// the ring grants.
+func TestNewCopiesGrants(t *testing.T) {
+	const key = "wxt_copy-test-key"
+	sum := sha256.Sum256([]byte(key))
+	grants := []string{"wxA"}
+	ring, err := clientkey.New([]clientkey.Client{{Name: "a", KeySHA256: hex.EncodeToString(sum[:]), Apps: grants}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grants[0] = "wxB"
+	if c, ok := ring.Key(key); !ok || !c.Allows("wxA") || c.Allows("wxB") {
+		t.Errorf("after the caller's slice changed: %+v", c)
+	}
+}
