@@ -235,7 +235,7 @@ func (c *cluster) reconcileAll() {
 	ctx, cancel := e.detached(e.opts.CallTimeout)
 	defer cancel()
 	for _, a := range e.order {
-		for _, s := range a.slots() {
+		for _, s := range a.ownSlots() {
 			if err := c.reconcileSlot(ctx, s); err != nil {
 				e.log.Warn("reconciling with the shared store failed; trying again at the next sync",
 					"appid", a.cfg.AppID, "kind", s.kind, "err", err)

@@ -289,6 +289,10 @@ func New(opts Options) (*Engine, error) {
 	if opts.MaxRate > 0 {
 		e.lim.interval = time.Duration(float64(time.Second) / opts.MaxRate)
 	}
+	// A WeCom corp has one jsapi ticket, whichever agent's token fetches
+	// it: the first agent that keeps it holds it for all of them, so that
+	// no agent's ticket call replaces the ticket another handed out.
+	corpTickets := map[string]*slot{}
 	for _, c := range opts.Apps {
 		if c.AppID == "" || c.Secret == nil {
 			return nil, errors.New("refresh: every app needs an appid and a secret")
@@ -302,12 +306,29 @@ func New(opts Options) (*Engine, error) {
 		a := &app{cfg: c, tickets: map[wxtoken.Kind]*slot{}, ledger: wxtoken.Ledger{AppID: c.AppID}}
 		a.token = newSlot(a, wxtoken.KindAccessToken)
 		for _, k := range c.Tickets {
+			if held := corpTickets[corpTicketKey(c, k)]; held != nil {
+				a.tickets[k] = held
+				continue
+			}
 			a.tickets[k] = newSlot(a, k)
+			if key := corpTicketKey(c, k); key != "" {
+				corpTickets[key] = a.tickets[k]
+			}
 		}
 		e.apps[c.AppID] = a
 		e.order = append(e.order, a)
 	}
 	return e, nil
+}
+
+// corpTicketKey names the ticket k of c if it belongs to c's WeCom corp
+// rather than to c: the corp's jsapi ticket. It is "" for any other.
+func corpTicketKey(c AppConfig, k wxtoken.Kind) string {
+	if c.Family != wxtoken.FamilyWeCom || k != wxtoken.KindJSAPITicket {
+		return ""
+	}
+	_, corp, _ := wxtoken.ParseID(c.AppID)
+	return corp
 }
 
 func newSlot(a *app, k wxtoken.Kind) *slot {
@@ -418,10 +439,25 @@ func (e *Engine) detached(timeout time.Duration) (context.Context, context.Cance
 	return context.WithCancel(e.life)
 }
 
+// slots are the credentials a serves, a corp ticket held by another agent
+// of its corp included; see ownSlots.
 func (a *app) slots() []*slot {
 	out := []*slot{a.token}
 	for _, k := range [...]wxtoken.Kind{wxtoken.KindJSAPITicket, wxtoken.KindWxCard, wxtoken.KindAgentConfig} {
 		if s, ok := a.tickets[k]; ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ownSlots are the credentials a keeps: its slots but a corp ticket that
+// another agent of its corp holds, which that agent schedules, loads and
+// refreshes.
+func (a *app) ownSlots() []*slot {
+	out := a.slots()[:0:0]
+	for _, s := range a.slots() {
+		if s.app == a {
 			out = append(out, s)
 		}
 	}

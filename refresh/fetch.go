@@ -577,7 +577,9 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 		})
 		if !same && cur != nil && (nc.API == wxtoken.TokenAPIClassic || killed) {
 			for _, t := range a.tickets {
-				e.queue.set(t, now)
+				if t.app == a { // a corp ticket follows its holder's token
+					e.queue.set(t, now)
+				}
 			}
 		}
 		for _, t := range a.tickets {

@@ -58,7 +58,7 @@ func (e *Engine) load(ctx context.Context) error {
 		if m := ledgers[i]; m != nil && a.token.lease.Load() == nil {
 			e.setLedger(a, e.forgetBackoff(a, *m))
 		}
-		for _, s := range a.slots() {
+		for _, s := range a.ownSlots() {
 			e.queue.set(s, e.nextDue(s, now))
 			s.notify()
 			if c := s.load(); c != nil && e.handout(s, c, now) > 0 {

@@ -135,6 +135,8 @@ func TestSilenceperWorkThroughTheFrontDoor(t *testing.T) {
 	tokens := map[string]string{}
 	for _, a := range ws.agents {
 		tokens[a] = ws.current(t, a, wxtoken.KindAccessToken)
+		ws.current(t, a, wxtoken.KindJSAPITicket)
+		ws.current(t, a, wxtoken.KindAgentConfig)
 	}
 	if tokens[ws.agents[0]] == tokens[ws.agents[1]] {
 		t.Fatal("two agents of one corp hold the same token")
