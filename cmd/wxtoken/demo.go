@@ -19,6 +19,10 @@ import (
 const (
 	demoAppID  = "wx00000000demo0001"
 	demoSecret = "demo-app-secret-not-a-real-one"
+	// The demo's WeCom corp and agent, served by the same simulator.
+	demoCorpID      = "ww0000000000de0001"
+	demoAgentID     = "1000002"
+	demoAgentSecret = "demo-agent-secret-not-a-real-one"
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -41,7 +45,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: --ttl must be at least 10s and --overlap shorter than it", errUsage)
 	}
 
-	sim, err := simulator.New(simulator.Options{Apps: map[string]string{demoAppID: demoSecret}, TTL: *ttl, Overlap: *overlap})
+	sim, err := simulator.New(simulator.Options{
+		Apps:  map[string]string{demoAppID: demoSecret},
+		WeCom: []simulator.WeComAgent{{CorpID: demoCorpID, AgentID: demoAgentID, Secret: demoAgentSecret}},
+		TTL:   *ttl, Overlap: *overlap,
+	})
 	if err != nil {
 		return err
 	}
@@ -57,16 +65,24 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	margin := min(time.Minute, *overlap/5)
 	yaml := fmt.Sprintf(`listen: %q
 store: {driver: memory}
-upstream: {base_url: "http://%s", fallback_base_urls: [], timeout: 5s, overlap: %s}
-refresh: {margin: %s}
+upstream: {base_url: "http://%[2]s", wecom_base_url: "http://%[2]s", fallback_base_urls: [], timeout: 5s, overlap: %[3]s}
+refresh: {margin: %[4]s}
 apps:
-  - {appid: %s, name: demo, secret_env: WXTOKEN_DEMO_SECRET, token_api: stable, tickets: [jsapi, wx_card]}
+  - {appid: %[5]s, name: demo, secret_env: WXTOKEN_DEMO_SECRET, token_api: stable, tickets: [jsapi, wx_card]}
+wecom:
+  - corpid: %[7]s
+    name: demo-corp
+    agents:
+      - {agentid: "%[8]s", secret_env: WXTOKEN_DEMO_AGENT_SECRET, tickets: [jsapi, agent_config]}
 clients:
-  - {name: demo, key_sha256: %q, apps: ["*"], admin: true}
-`, *listen, simLn.Addr(), overlap.String(), margin.String(), demoAppID, keyHash(key))
+  - {name: demo, key_sha256: %[6]q, apps: ["*"], admin: true}
+`, *listen, simLn.Addr(), overlap.String(), margin.String(), demoAppID, keyHash(key), demoCorpID, demoAgentID)
 	env := func(name string) (string, bool) {
-		if name == "WXTOKEN_DEMO_SECRET" {
+		switch name {
+		case "WXTOKEN_DEMO_SECRET":
 			return demoSecret, true
+		case "WXTOKEN_DEMO_AGENT_SECRET":
+			return demoAgentSecret, true
 		}
 		return "", false
 	}
@@ -87,7 +103,8 @@ clients:
 	}
 	base := srv.URL()
 	fmt.Fprintf(stdout, `wxtoken demo: a WeChat simulator at http://%s and wxtoken at %s
-app %s (stable token, jsapi and wx_card tickets); tokens live %s in this demo.
+app %s (stable token, jsapi and wx_card tickets) and WeCom agent %[7]s/%[8]s
+(jsapi and agent_config tickets); tokens live %[4]s in this demo.
 
 Try, in another terminal:
 
@@ -98,14 +115,16 @@ Try, in another terminal:
   curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/v1/apps/%[3]s/tickets/jsapi
   curl -s -H "Authorization: Bearer $WXTOKEN_KEY" "$WXTOKEN_SERVER/v1/apps/%[3]s/jssdk_config?url=https://example.com/page?id=1"
   curl -s -H "Authorization: Bearer $WXTOKEN_KEY" -H "Content-Type: application/json" -d '{"stale":"<a token WeChat rejected>"}' $WXTOKEN_SERVER/v1/apps/%[3]s/access_token/refresh
+  curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/v1/wecom/%[7]s/%[8]s/access_token
+  curl -s -H "Authorization: Bearer $WXTOKEN_KEY" "$WXTOKEN_SERVER/v1/wecom/%[7]s/%[8]s/jssdk_config?url=https://example.com/page?id=1"
   curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/v1/apps
   curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/metrics | grep ^wxtoken_
 
-or with the CLI: wxtoken token %[3]s; wxtoken status
+or with the CLI: wxtoken token %[3]s; wxtoken token --wecom %[7]s/%[8]s; wxtoken status
 
 Each refresh is logged below as it happens (-v logs every request too).
 Ctrl-C stops the demo.
-`, simLn.Addr(), base, demoAppID, ttl.String(), base, key)
+`, simLn.Addr(), base, demoAppID, ttl.String(), base, key, demoCorpID, demoAgentID)
 	err = srv.Serve(ctx)
 	if errors.Is(err, context.Canceled) {
 		err = nil

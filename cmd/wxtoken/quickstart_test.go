@@ -428,13 +428,17 @@ func (q *quickStart) demo(args []string) {
 	// refresh: what --ttl promises to show.
 	seen := map[string]bool{}
 	timeout := time.After(30 * time.Second)
-	for !(seen["startup access_token"] && seen["startup jsapi"] && seen["startup wx_card"] && seen["proactive"]) {
+	for !(seen["startup access_token"] && seen["startup jsapi"] && seen["startup wx_card"] &&
+		seen["startup agent_config"] && seen["proactive"]) {
 		select {
 		case line, ok := <-refreshes:
 			if !ok {
 				t.Fatalf("the demo's log ended; refreshes seen: %v", seen)
 			}
-			for _, attr := range []string{"appid=" + demoAppID, "kind=", "reason=", "result=", "expires_at="} {
+			if !strings.Contains(line, "appid="+demoAppID) && !strings.Contains(line, "appid="+demoCorpID+"/"+demoAgentID) {
+				t.Fatalf("refresh line %q names neither the demo app nor its WeCom agent", line)
+			}
+			for _, attr := range []string{"kind=", "reason=", "result=", "expires_at="} {
 				if !strings.Contains(line, attr) {
 					t.Fatalf("refresh line %q lacks %s", line, attr)
 				}
@@ -549,6 +553,19 @@ func demoAnswerProblem(line string, out []byte) string {
 		return has("access_token", "expires_at")
 	case strings.Contains(line, "/tickets/"):
 		return has("ticket", "type")
+	case strings.Contains(line, "/v1/wecom/") && strings.Contains(line, "/jssdk_config"):
+		if p := decode(); p != "" {
+			return p
+		}
+		cfg, _ := v["config"].(map[string]any)
+		agent, _ := v["agentConfig"].(map[string]any)
+		if cfg == nil || agent == nil || cfg["signature"] == nil || agent["signature"] == nil {
+			return "no config and agentConfig signatures"
+		}
+		if v["url"] != "https://example.com/page?id=1" {
+			return fmt.Sprintf("signed url %v", v["url"])
+		}
+		return ""
 	case strings.Contains(line, "/jssdk_config"):
 		if p := has("signature", "nonceStr", "url"); p != "" {
 			return p
@@ -562,8 +579,8 @@ func demoAnswerProblem(line string, out []byte) string {
 			return p
 		}
 		apps, _ := v["apps"].([]any)
-		if len(apps) != 1 {
-			return "not one app"
+		if len(apps) != 2 {
+			return "not the app and the WeCom agent"
 		}
 		return ""
 	}
