@@ -28,11 +28,12 @@ type schedule struct {
 // expires at expires; u in [0,1) is the random draw for jitter.
 //
 // Stable tokens are refreshed in the last overlap of their life, the only
-// time WeChat issues a new one (WeCom tokens likewise: WeCom issues theirs
-// at expiry, and planSame takes over once the same one came back), but early enough in it to leave at least half
-// of it for retries. Classic tokens and tickets are refreshed at about
-// early×life, so that failures leave hours of retries before expiry; the
-// jitter spreads apps and replicas. The result always lies strictly between
+// time WeChat issues a new one, but early enough in it to leave at least
+// half of it for retries; WeCom tokens likewise (WeCom issues the next one
+// at expiry, and planSame takes over once the same one came back). Classic
+// tokens and tickets are refreshed at about early×life, so that failures
+// leave hours of retries before expiry; the jitter spreads apps and
+// replicas. The result always lies strictly between
 // fetched and expires.
 func (p schedule) planRefresh(kind wxtoken.Kind, api wxtoken.TokenAPI, fetched, expires time.Time, u float64) time.Time {
 	life := expires.Sub(fetched)
