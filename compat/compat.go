@@ -55,12 +55,12 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/clientkey"
+	"github.com/wxtoken/wxtoken/internal/reqlog"
 	"github.com/wxtoken/wxtoken/metrics"
 )
 
@@ -449,14 +449,13 @@ func (h *Handler) finish(ex *exchange, r *http.Request) {
 		if ex.route == nil {
 			ex.route = h.badPath
 		}
-		if p == http.ErrAbortHandler {
-			// A relayed answer broke off: net/http drops the connection,
-			// so the caller cannot take half an answer for a whole one.
+		// A relayed answer that broke off aborts: net/http drops the
+		// connection, so the caller cannot take half an answer for a
+		// whole one.
+		if reqlog.Panicked(r.Context(), h.log, "panic serving the front door", ex.route.pattern, p) {
 			h.observe(ex, r)
 			panic(p)
 		}
-		h.log.LogAttrs(r.Context(), slog.LevelError, "panic serving the front door",
-			slog.String("route", ex.route.pattern), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 		if ex.status == 0 {
 			h.fail(ex, errSystem, "internal error")
 		}
@@ -465,33 +464,20 @@ func (h *Handler) finish(ex *exchange, r *http.Request) {
 }
 
 func (h *Handler) observe(ex *exchange, r *http.Request) {
-	status := ex.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	took := time.Since(ex.start)
-	ex.route.metrics.Observe(status, took)
-	if !h.log.Enabled(r.Context(), slog.LevelDebug) {
-		return
-	}
-	attrs := []slog.Attr{
-		slog.String("route", ex.route.pattern),
-		slog.Int("status", status),
-		slog.Duration("took", took),
-	}
-	if ex.app != "" {
-		attrs = append(attrs, slog.String("appid", ex.app))
-	}
-	if ex.client != "" {
-		attrs = append(attrs, slog.String("client", ex.client))
-	}
-	if ex.errcode != 0 {
-		attrs = append(attrs, slog.Int("errcode", ex.errcode))
-	}
-	if ex.retried {
-		attrs = append(attrs, slog.Bool("retried", true))
-	}
-	h.log.LogAttrs(r.Context(), slog.LevelDebug, "front door request", attrs...)
+	reqlog.Observe(r.Context(), h.log, "front door request",
+		reqlog.Request{Route: ex.route.pattern, Metrics: ex.route.metrics, Status: ex.status, Start: ex.start, Client: ex.client},
+		func(a []slog.Attr) []slog.Attr {
+			if ex.app != "" {
+				a = append(a, slog.String("appid", ex.app))
+			}
+			if ex.errcode != 0 {
+				a = append(a, slog.Int("errcode", ex.errcode))
+			}
+			if ex.retried {
+				a = append(a, slog.Bool("retried", true))
+			}
+			return a
+		})
 }
 
 // exchange is one front-door request: the writer, and what the metrics

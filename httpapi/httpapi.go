@@ -27,12 +27,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/clientkey"
+	"github.com/wxtoken/wxtoken/internal/reqlog"
 	"github.com/wxtoken/wxtoken/metrics"
 )
 
@@ -349,14 +349,10 @@ func (h *Handler) finish(ex *exchange, r *http.Request, start time.Time) {
 		if ex.route == "" {
 			ex.route, ex.metrics = routeUnmatched, h.unmatchedMetrics
 		}
-		if p == http.ErrAbortHandler {
-			// Deliberate abort of the response: net/http recovers it
-			// quietly and drops the connection, which is what was asked.
+		if reqlog.Panicked(r.Context(), h.log, "panic serving request", ex.route, p) {
 			h.observe(ex, r, start)
 			panic(p)
 		}
-		h.log.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
-			slog.String("route", ex.route), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 		if ex.status == 0 {
 			h.writeError(ex, r, wxtoken.Errorf(wxtoken.EInternal, "internal error"))
 		}
@@ -365,29 +361,18 @@ func (h *Handler) finish(ex *exchange, r *http.Request, start time.Time) {
 }
 
 func (h *Handler) observe(ex *exchange, r *http.Request, start time.Time) {
-	took := time.Since(start)
-	status := ex.status
-	if status == 0 {
-		// Nothing written: net/http answers 200 with an empty body.
-		status = http.StatusOK
-	}
-	ex.metrics.Observe(status, took)
-	if !h.log.Enabled(r.Context(), slog.LevelDebug) {
-		return
-	}
-	attrs := []slog.Attr{
-		slog.String("route", ex.route),
-		slog.Int("status", status),
-		slog.Duration("took", took),
-	}
-	if ex.client != "" {
-		attrs = append(attrs, slog.String("client", ex.client))
-	}
+	var extra func([]slog.Attr) []slog.Attr
 	if ex.errCode != "" {
-		attrs = append(attrs, slog.String("code", string(ex.errCode)))
+		extra = errCodeAttr(ex.errCode).add // a copy: ex stays on the stack
 	}
-	h.log.LogAttrs(r.Context(), slog.LevelDebug, "http request", attrs...)
+	reqlog.Observe(r.Context(), h.log, "http request",
+		reqlog.Request{Route: ex.route, Metrics: ex.metrics, Status: ex.status, Start: start, Client: ex.client}, extra)
 }
+
+// errCodeAttr adds an error answer's code to a request's log line.
+type errCodeAttr wxtoken.Code
+
+func (c errCodeAttr) add(a []slog.Attr) []slog.Attr { return append(a, slog.String("code", string(c))) }
 
 // writeJSON answers v as JSON with status. HTML characters are not
 // escaped: the answers are JSON for programs (served with nosniff), and
