@@ -69,27 +69,18 @@ func (e *env) wecomToken(t *testing.T, agent string) grant {
 	return g
 }
 
-func (e *env) gettokenCalls(agent string) int {
-	return e.sim.Calls(simulator.EndpointWeComToken, wxtoken.WeComID(wecomCorp, agent))
-}
-
-// TestWeComAgentsKeptApart: two agents of one corp, 100 concurrent first
-// reads each, get one gettoken call each and different tokens, each of
-// which WeCom accepts only as its own agent's; the agents' JS-SDK configs
-// verify against the simulator's tickets; a restart on the bolt file
-// serves them with no call at all.
-func TestWeComAgentsKeptApart(t *testing.T) {
-	integration.Skip(t)
-	e := newEnv(t, setup{wecom: twoAgents(), ttl: 7200 * time.Second, overlap: 300 * time.Second})
-	in := e.start()
-	agents := []string{"1000002", "1000003"}
+// concurrentTokenReads makes n reads of agents' tokens at once, read i
+// asking the server at the base and for the agent that pick(i) names, and
+// returns the tokens handed out, by agent.
+func (e *env) concurrentTokenReads(t *testing.T, n int, pick func(i int) (base, agent string)) map[string]map[string]bool {
+	t.Helper()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	seen := map[string]map[string]bool{}
-	for i := range 200 {
-		agent := agents[i%2]
+	for i := range n {
+		base, agent := pick(i)
 		wg.Go(func() {
-			a, err := e.request(http.MethodGet, wecomPath(agent, "access_token"), e.key, "")
+			a, err := e.requestAt(base, http.MethodGet, wecomPath(agent, "access_token"), e.key, "")
 			if err != nil {
 				t.Error(err)
 				return
@@ -108,6 +99,24 @@ func TestWeComAgentsKeptApart(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	return seen
+}
+
+func (e *env) gettokenCalls(agent string) int {
+	return e.sim.Calls(simulator.EndpointWeComToken, wxtoken.WeComID(wecomCorp, agent))
+}
+
+// TestWeComAgentsKeptApart: two agents of one corp, 100 concurrent first
+// reads each, get one gettoken call each and different tokens, each of
+// which WeCom accepts only as its own agent's; the agents' JS-SDK configs
+// verify against the simulator's tickets; a restart on the bolt file
+// serves them with no call at all.
+func TestWeComAgentsKeptApart(t *testing.T) {
+	integration.Skip(t)
+	e := newEnv(t, setup{wecom: twoAgents(), ttl: 7200 * time.Second, overlap: 300 * time.Second})
+	in := e.start()
+	agents := []string{"1000002", "1000003"}
+	seen := e.concurrentTokenReads(t, 200, func(i int) (string, string) { return e.base, agents[i%2] })
 	tokens := map[string]string{}
 	for _, agent := range agents {
 		if n := e.gettokenCalls(agent); n != 1 {
@@ -368,31 +377,9 @@ func TestWeComClusterCallsOncePerAgent(t *testing.T) {
 	for _, name := range []string{"r1", "r2", "r3"} {
 		replicas = append(replicas, e.replica(name, nil))
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	seen := map[string]map[string]bool{}
-	for i := range 60 {
-		in, agent := replicas[i%3], []string{"1000002", "1000003"}[i%2]
-		wg.Go(func() {
-			a, err := e.requestAt(in.base, http.MethodGet, wecomPath(agent, "access_token"), e.key, "")
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			g, err := wecomGrant(a, agent, "")
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if seen[agent] == nil {
-				seen[agent] = map[string]bool{}
-			}
-			seen[agent][g.value] = true
-		})
-	}
-	wg.Wait()
+	seen := e.concurrentTokenReads(t, 60, func(i int) (string, string) {
+		return replicas[i%3].base, []string{"1000002", "1000003"}[i%2]
+	})
 	for _, agent := range []string{"1000002", "1000003"} {
 		if n := e.gettokenCalls(agent); n != 1 {
 			t.Errorf("agent %s: %d gettoken calls across three replicas, want 1", agent, n)

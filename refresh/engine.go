@@ -455,8 +455,9 @@ func (a *app) slots() []*slot {
 // another agent of its corp holds, which that agent schedules, loads and
 // refreshes.
 func (a *app) ownSlots() []*slot {
-	out := a.slots()[:0:0]
-	for _, s := range a.slots() {
+	all := a.slots() // a new slice, filtered in place
+	out := all[:0]
+	for _, s := range all {
 		if s.app == a {
 			out = append(out, s)
 		}
