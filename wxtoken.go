@@ -29,6 +29,11 @@ const (
 	KindWxCard Kind = "wx_card"
 	// KindAgentConfig is a WeCom agent's ticket for wx.agentConfig.
 	KindAgentConfig Kind = "agent_config"
+	// KindVerifyTicket is an open platform's component_verify_ticket:
+	// not fetched but pushed by WeChat every ten minutes, and kept (the
+	// latest one, with its arrival time as FetchedAt) to fetch the
+	// component_access_token with.
+	KindVerifyTicket Kind = "verify_ticket"
 )
 
 // IsTicket reports whether k is a ticket kind (fetched with an access_token).
@@ -37,7 +42,7 @@ func (k Kind) IsTicket() bool {
 }
 
 // Valid reports whether k is one of the known kinds.
-func (k Kind) Valid() bool { return k == KindAccessToken || k.IsTicket() }
+func (k Kind) Valid() bool { return k == KindAccessToken || k == KindVerifyTicket || k.IsTicket() }
 
 // CredentialKey names one credential of an app as "appid/kind": the key
 // of its record in a store, and the name of the lease that guards it.
@@ -66,12 +71,31 @@ const (
 	// access_token per agent secret from gettoken, the corp's jsapi ticket
 	// and the agent's agent_config ticket.
 	FamilyWeCom Family = "wecom"
+	// FamilyComponent is an open platform's third-party platform
+	// (第三方平台) itself: its component_access_token, fetched with its
+	// component secret and the latest pushed verify ticket. Its id is its
+	// component_appid.
+	FamilyComponent Family = "component"
+	// FamilyAuthorizer is an account that authorized a third-party
+	// platform: its authorizer_access_token, fetched with the platform's
+	// component_access_token and the account's authorizer_refresh_token,
+	// and the jsapi and wx_card tickets. Its id is AuthorizerID.
+	FamilyAuthorizer Family = "authorizer"
 )
+
+// Valid reports whether f is one of the known families.
+func (f Family) Valid() bool {
+	switch f {
+	case FamilyApp, FamilyWeCom, FamilyComponent, FamilyAuthorizer:
+		return true
+	}
+	return false
+}
 
 // Tickets lists the ticket kinds of the family.
 func (f Family) Tickets() []Kind {
 	switch f {
-	case FamilyApp:
+	case FamilyApp, FamilyAuthorizer:
 		return []Kind{KindJSAPITicket, KindWxCard}
 	case FamilyWeCom:
 		return []Kind{KindJSAPITicket, KindAgentConfig}
@@ -109,11 +133,25 @@ func (f Family) ParseTicket(s string) (Kind, error) {
 // slash, so the two cannot be confused.
 func WeComID(corpID, agentID string) string { return corpID + "/" + agentID }
 
-// ParseID tells the family of an id made by WeComID or an appid, and for a
-// WeCom agent its corpid and agentid.
-func ParseID(id string) (f Family, corpID, agentID string) {
+// AuthorizerID is the id that stands for the credentials of the account
+// authorizerAppID as authorized to the third-party platform
+// componentAppID: "component_appid:authorizer_appid". An account may
+// authorize several platforms, each of which gets credentials of its own.
+func AuthorizerID(componentAppID, authorizerAppID string) string {
+	return componentAppID + ":" + authorizerAppID
+}
+
+// ParseID tells the family of an id made by WeComID or AuthorizerID, or of
+// an appid, and the two parts of a compound id: a WeCom agent's corpid and
+// agentid, an authorizer's component_appid and authorizer_appid. A plain
+// appid reports FamilyApp: a component_appid looks the same, and only the
+// configuration tells a platform from an app.
+func ParseID(id string) (f Family, first, second string) {
 	if corp, agent, ok := strings.Cut(id, "/"); ok {
 		return FamilyWeCom, corp, agent
+	}
+	if comp, auth, ok := strings.Cut(id, ":"); ok {
+		return FamilyAuthorizer, comp, auth
 	}
 	return FamilyApp, "", ""
 }
@@ -132,4 +170,12 @@ const (
 	// a token's validity every call returns that same token, a new one
 	// comes only after it expired, and WeCom may end a token early.
 	TokenAPIWeCom TokenAPI = "wecom"
+	// TokenAPIComponent is the open platform's POST
+	// /cgi-bin/component/api_component_token (FamilyComponent): a new token
+	// with every call, like the classic API.
+	TokenAPIComponent TokenAPI = "component"
+	// TokenAPIAuthorizer is the open platform's POST
+	// /cgi-bin/component/api_authorizer_token (FamilyAuthorizer): a new
+	// token with every call, which may come with a new refresh token.
+	TokenAPIAuthorizer TokenAPI = "authorizer"
 )
