@@ -8,10 +8,12 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/wxtoken/wxtoken/internal/connguard"
 )
 
 // relayDeadlines holds the connection deadlines of one relayed call. The
-// server's fixed read and write timeouts suit the HTTP API, whose requests
+// server's fixed read, write and idle limits suit the HTTP API, whose requests
 // are small, but would cut a media upload that is streaming steadily: a
 // relayed call is instead bounded by how long the caller pauses (between
 // two reads of its body, or two writes of the answer) and, as a whole, by
@@ -22,8 +24,11 @@ type relayDeadlines struct {
 	end  time.Time
 }
 
-func (h *Handler) newDeadlines(ex *exchange) *relayDeadlines {
+func (h *Handler) newDeadlines(ex *exchange, r *http.Request) *relayDeadlines {
 	d := &relayDeadlines{rc: http.NewResponseController(ex.w), idle: h.bodyIdle, end: ex.start.Add(h.maxRelay)}
+	// The server's connection guard leaves this call's connection to the
+	// deadlines below.
+	connguard.Exempt(r.Context())
 	// Nothing is written until the upstream has answered, so the write
 	// deadline only has to cover the whole call; each write then moves it
 	// to one pause from now.

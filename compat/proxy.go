@@ -42,7 +42,7 @@ func (h *Handler) proxy(ex *exchange, r *http.Request, wx string) {
 	if wecom {
 		base = h.wecom
 	}
-	ex.deadlines = h.newDeadlines(ex)
+	ex.deadlines = h.newDeadlines(ex, r)
 	var caller *callerBody
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		caller = &callerBody{rc: r.Body, d: ex.deadlines}

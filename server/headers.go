@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/wxtoken/wxtoken/httpapi"
 )
@@ -67,4 +68,19 @@ func headSize(r *http.Request) int {
 		}
 	}
 	return n + 2
+}
+
+// readDeadline gives a request that has a body until timeout to send it
+// (http.Server's ReadTimeout, kept for these requests only: one without a
+// body was read whole with its headers).
+func readDeadline(next http.Handler, timeout time.Duration) http.Handler {
+	if timeout <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+		}
+		next.ServeHTTP(w, r)
+	})
 }

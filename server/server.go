@@ -23,6 +23,7 @@ import (
 	"github.com/wxtoken/wxtoken/bolt"
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/httpapi"
+	"github.com/wxtoken/wxtoken/internal/connguard"
 	"github.com/wxtoken/wxtoken/memory"
 	"github.com/wxtoken/wxtoken/metrics"
 	"github.com/wxtoken/wxtoken/redis"
@@ -66,6 +67,7 @@ type Server struct {
 	engine    *refresh.Engine
 	metrics   *metrics.Metrics
 	http      *http.Server
+	guard     *connguard.Guard
 	ln        net.Listener
 }
 
@@ -178,11 +180,20 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	if opts.HTTP != nil {
 		opts.HTTP(hs)
 	}
-	handler, err := compatHandler(cfg, h, s.engine, s.metrics, log, hs.ReadTimeout)
+	// The timeouts are kept without a deadline per request, which costs a
+	// clock read and a timer operation each on the path that serves a
+	// cached token: the guard closes a connection busy with one request
+	// for longer than WriteTimeout or idle for longer than IdleTimeout,
+	// and only a request that has a body gets ReadTimeout's deadline.
+	bodyRead := hs.ReadTimeout
+	s.guard = connguard.New(hs.WriteTimeout, hs.IdleTimeout, time.Second)
+	hs.ReadTimeout, hs.WriteTimeout, hs.IdleTimeout = 0, 0, 0
+	hs.ConnContext, hs.ConnState = s.guard.ConnContext, s.guard.ConnState
+	handler, err := compatHandler(cfg, h, s.engine, s.metrics, log, bodyRead)
 	if err != nil {
 		return nil, err
 	}
-	hs.Handler = limitHeaders(handler, maxHeaderBytes)
+	hs.Handler = limitHeaders(readDeadline(handler, bodyRead), maxHeaderBytes)
 	// Set once it can serve: until then, Close closes the listener.
 	s.http = hs
 	log.Info("wxtoken listening", "addr", s.ln.Addr().String(), "apps", len(cfg.Apps), "wecom_agents", cfg.AgentCount(),
@@ -301,6 +312,9 @@ func (s *Server) Engine() *refresh.Engine { return s.engine }
 // and closes the store.
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
+	gctx, stopGuard := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopGuard()
+	go s.guard.Run(gctx)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	select {
 	case err := <-errc:
