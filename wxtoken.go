@@ -179,3 +179,12 @@ const (
 	// token with every call, which may come with a new refresh token.
 	TokenAPIAuthorizer TokenAPI = "authorizer"
 )
+
+// MintsOnEveryCall reports whether every call of the API mints a new
+// token, which ends the token before it an overlap later: the classic API
+// and the open platform's. The engine then hands a token out only until
+// its next planned refresh (plus the overlap), and a call that may still
+// land endangers the token of that moment.
+func (t TokenAPI) MintsOnEveryCall() bool {
+	return t == TokenAPIClassic || t == TokenAPIComponent || t == TokenAPIAuthorizer
+}

@@ -126,7 +126,7 @@ func (c *cluster) back() {
 // mint landing after this one would kill the token about to be fetched.
 // A replica's own lost calls ended when it gave up on them.
 func (e *Engine) awaitLostMint(ctx context.Context, a *app) error {
-	if a.cfg.TokenAPI != wxtoken.TokenAPIClassic {
+	if !a.cfg.TokenAPI.MintsOnEveryCall() {
 		return nil
 	}
 	a.mu.Lock()

@@ -110,7 +110,7 @@ func (e *Engine) ticketOrphaned(s *slot, c *wxtoken.Credential) bool {
 	if t == nil || t.Version <= c.TokenVersion {
 		return false
 	}
-	if t.API == wxtoken.TokenAPIClassic {
+	if t.API.MintsOnEveryCall() {
 		return true
 	}
 	s.app.mu.Lock()
@@ -146,7 +146,7 @@ func (e *Engine) callToken(ctx context.Context, a *app, force bool) (wechat.Cred
 	if err := e.lim.wait(ctx); err != nil {
 		return wechat.Credential{}, time.Time{}, err
 	}
-	classic := a.cfg.TokenAPI == wxtoken.TokenAPIClassic
+	classic := a.cfg.TokenAPI.MintsOnEveryCall()
 	start := e.opts.Clock.Now()
 	e.updateLedger(ctx, a, func(m *wxtoken.Ledger) {
 		rollDay(m, start)
@@ -390,7 +390,7 @@ func (e *Engine) passive(ctx context.Context, s *slot, stale string) (*wxtoken.C
 		}
 		return nc, err
 	}
-	if a.cfg.TokenAPI == wxtoken.TokenAPIClassic {
+	if a.cfg.TokenAPI.MintsOnEveryCall() {
 		// A classic call replaces the token for every holder, so mint only
 		// when WeChat confirms the report (or cannot be asked).
 		if err := e.probe(ctx, a, stale); err == nil {
@@ -498,7 +498,7 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 		// A classic token is only ever worked on under the lease, so one
 		// that finds no lease to write under lost it while working.
 		case e.coord.shared() && (errors.Is(err, wxtoken.ErrLeaseLost) || errors.Is(err, wxtoken.ErrStale) ||
-			errors.Is(err, errNoLease) && nc.API == wxtoken.TokenAPIClassic):
+			errors.Is(err, errNoLease) && nc.API.MintsOnEveryCall()):
 			e.log.Warn("the shared store refused the refreshed credential; keeping what it holds",
 				"appid", a.cfg.AppID, "kind", s.kind, "version", nc.Version, "err", err)
 			// Told once what the store holds is in place.
@@ -509,7 +509,7 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 			if serr := e.syncSlot(ctx, s); serr != nil {
 				e.log.Warn("reading the shared store failed", "appid", a.cfg.AppID, "kind", s.kind, "err", serr)
 			}
-			if stored := s.load(); nc.API == wxtoken.TokenAPIClassic && stored != nil && stored.Value != nc.Value &&
+			if stored := s.load(); nc.API.MintsOnEveryCall() && stored != nil && stored.Value != nc.Value &&
 				e.sch.checkUntil(stored, e.lateCheck(s, stored).abandoned).Before(now.Add(e.opts.Overlap)) {
 				// This replica's call was carried out at WeChat, and
 				// another replica's token was stored meanwhile: the call
@@ -533,7 +533,7 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 			}
 			return nil, &wxtoken.Error{Code: wxtoken.EUnavailable, Err: err, Message: fmt.Sprintf(
 				"the %s of app %s is being refreshed by another replica", s.kind, a.cfg.AppID)}
-		case e.coord.shared() && nc.API == wxtoken.TokenAPIClassic:
+		case e.coord.shared() && nc.API.MintsOnEveryCall():
 			e.log.Error("a classic access_token could not be written to the shared store; not serving it",
 				"appid", a.cfg.AppID, "err", err)
 			e.opts.Observer.Refreshed(a.cfg.AppID, s.kind, reason, "error")
@@ -575,7 +575,7 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 				m.KilledVersion = cur.Version
 			}
 		})
-		if !same && cur != nil && (nc.API == wxtoken.TokenAPIClassic || killed) {
+		if !same && cur != nil && (nc.API.MintsOnEveryCall() || killed) {
 			for _, t := range a.tickets {
 				if t.app == a { // a corp ticket follows its holder's token
 					e.queue.set(t, now)

@@ -22,7 +22,7 @@ import (
 // lateCheck gathers what lateHandout and nextCheck need about credential c
 // of s, from atomics only: it is on the read path.
 func (e *Engine) lateCheck(s *slot, c *wxtoken.Credential) lateCheck {
-	if c == nil || s.kind != wxtoken.KindAccessToken || c.API != wxtoken.TokenAPIClassic {
+	if c == nil || s.kind != wxtoken.KindAccessToken || !lateChecked(c.API) {
 		return lateCheck{}
 	}
 	var lc lateCheck

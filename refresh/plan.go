@@ -132,7 +132,7 @@ func (p schedule) handout(c *wxtoken.Credential, tv tokenView, known, now time.T
 	end := c.ExpiresAt
 	capped, kill := false, time.Time{}
 	switch {
-	case c.Kind == wxtoken.KindAccessToken && c.API == wxtoken.TokenAPIClassic:
+	case c.Kind == wxtoken.KindAccessToken && c.API.MintsOnEveryCall():
 		capped, kill = true, replacedFrom(c, c.RefreshAt, tv.mintAt, known)
 	case c.Kind.IsTicket():
 		capped, kill = true, replacedFrom(c, ticketDue(c, tv), c.CallAttemptAt, known)
@@ -178,14 +178,14 @@ func ticketDue(c *wxtoken.Credential, tv tokenView) time.Time {
 	if t == nil {
 		return due
 	}
-	if t.Version > c.TokenVersion && (t.API == wxtoken.TokenAPIClassic || tv.killed >= c.TokenVersion) {
+	if t.Version > c.TokenVersion && (t.API.MintsOnEveryCall() || tv.killed >= c.TokenVersion) {
 		// Orphaned: due since the new token arrived.
 		if t.FetchedAt.Before(due) {
 			due = t.FetchedAt
 		}
 		return due
 	}
-	if t.API == wxtoken.TokenAPIClassic {
+	if t.API.MintsOnEveryCall() {
 		next := t.RefreshAt
 		if !tv.mintAt.IsZero() && tv.mintAt.Before(next) {
 			next = tv.mintAt
@@ -224,7 +224,7 @@ type lateCheck struct {
 // with no abandoned call known: another replica's call may have gone out
 // unrecorded.
 func (p schedule) checkUntil(c *wxtoken.Credential, abandoned time.Time) time.Time {
-	if c == nil || c.Kind != wxtoken.KindAccessToken || c.API != wxtoken.TokenAPIClassic {
+	if c == nil || c.Kind != wxtoken.KindAccessToken || !lateChecked(c.API) {
 		return time.Time{}
 	}
 	first := c.FetchedAt.Add(p.overlap)

@@ -47,3 +47,13 @@ func (e *Engine) ticketCall(ctx context.Context, a *app, token string, kind wxto
 // only once the current one expired (or was ended early), answering the
 // current one to every call before that: WeCom's gettoken.
 func (a *app) successorAtExpiry() bool { return a.cfg.TokenAPI == wxtoken.TokenAPIWeCom }
+
+// lateChecked reports whether tokens minted by api are probed against
+// calls that may land late (see late.go): those of an API whose every call
+// mints, and that an ordinary token-checked call accepts. A
+// component_access_token is accepted only by the open platform's own
+// calls, none of them cheap to make and harmless, so it is not probed; its
+// handout is capped as any minted token's.
+func lateChecked(api wxtoken.TokenAPI) bool {
+	return api == wxtoken.TokenAPIClassic || api == wxtoken.TokenAPIAuthorizer
+}
