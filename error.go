@@ -16,6 +16,7 @@ const (
 	EUnauthorized Code = "unauthorized" // no or unknown client key
 	EForbidden    Code = "forbidden"    // key not granted this app
 	ENotFound     Code = "not_found"    // unknown app or credential type
+	EConflict     Code = "conflict"     // the change clashes with what is kept
 	ERateLimited  Code = "rate_limited" // refresh asked too often
 	EUnavailable  Code = "unavailable"  // no valid credential can be served now
 	EInternal     Code = "internal"     // a bug or a store failure

@@ -37,7 +37,7 @@ func decodeError(status int, body []byte) *wxtoken.Error {
 
 func knownCode(c wxtoken.Code) bool {
 	switch c {
-	case wxtoken.EInvalid, wxtoken.EUnauthorized, wxtoken.EForbidden, wxtoken.ENotFound,
+	case wxtoken.EInvalid, wxtoken.EUnauthorized, wxtoken.EForbidden, wxtoken.ENotFound, wxtoken.EConflict,
 		wxtoken.ERateLimited, wxtoken.EUnavailable, wxtoken.EInternal:
 		return true
 	}
@@ -56,6 +56,8 @@ func statusCode(status int) wxtoken.Code {
 		return wxtoken.EForbidden
 	case status == http.StatusNotFound:
 		return wxtoken.ENotFound
+	case status == http.StatusConflict:
+		return wxtoken.EConflict
 	case status == http.StatusTooManyRequests:
 		return wxtoken.ERateLimited
 	case status == http.StatusInternalServerError:

@@ -25,6 +25,8 @@ func StatusOf(code wxtoken.Code) int {
 		return http.StatusForbidden
 	case wxtoken.ENotFound:
 		return http.StatusNotFound
+	case wxtoken.EConflict:
+		return http.StatusConflict
 	case wxtoken.ERateLimited:
 		return http.StatusTooManyRequests
 	case wxtoken.EUnavailable:
@@ -35,9 +37,9 @@ func StatusOf(code wxtoken.Code) int {
 
 // codes lists every code StatusOf maps, so CodeOf can invert that one
 // table instead of keeping a second one that could drift from it.
-func codes() [7]wxtoken.Code {
-	return [7]wxtoken.Code{
-		wxtoken.EInvalid, wxtoken.EUnauthorized, wxtoken.EForbidden, wxtoken.ENotFound,
+func codes() [8]wxtoken.Code {
+	return [8]wxtoken.Code{
+		wxtoken.EInvalid, wxtoken.EUnauthorized, wxtoken.EForbidden, wxtoken.ENotFound, wxtoken.EConflict,
 		wxtoken.ERateLimited, wxtoken.EUnavailable, wxtoken.EInternal,
 	}
 }

@@ -157,7 +157,7 @@ func (c *cluster) follow(ctx context.Context) error { return c.Watch(ctx, c) }
 // Changed implements wxtoken.Watcher.
 func (c *cluster) Changed(appID string, kind wxtoken.Kind, version uint64) {
 	e := c.e
-	a := e.apps[appID]
+	a := e.app(appID)
 	if a == nil {
 		return // an app this replica is not configured for
 	}
@@ -218,7 +218,7 @@ func (c *cluster) Reset() {
 	c.reconcile = true
 	c.mu.Unlock()
 	// The store counts bookkeeping writes from scratch again.
-	for _, a := range c.e.order {
+	for _, a := range c.e.all() {
 		a.mu.Lock()
 		a.ledgerSeen = 0
 		a.mu.Unlock()
@@ -234,7 +234,7 @@ func (c *cluster) reconcileAll() {
 	e := c.e
 	ctx, cancel := e.detached(e.opts.CallTimeout)
 	defer cancel()
-	for _, a := range e.order {
+	for _, a := range e.all() {
 		for _, s := range a.ownSlots() {
 			if err := c.reconcileSlot(ctx, s); err != nil {
 				e.log.Warn("reconciling with the shared store failed; trying again at the next sync",

@@ -129,7 +129,7 @@ func (f *fleet) eventually(what string, cond func() bool) {
 // sync moves the clock by the watches' sync interval, so that they report.
 func (f *fleet) sync() { f.clk.Advance(100 * time.Millisecond) }
 
-func (r *replica) token() *wxtoken.Credential { return r.eng.apps[appA].token.load() }
+func (r *replica) token() *wxtoken.Credential { return r.eng.app(appA).token.load() }
 
 func grantOf(t *testing.T, r *replica) wxtoken.Grant {
 	t.Helper()

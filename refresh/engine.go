@@ -147,11 +147,15 @@ type Options struct {
 // Engine keeps credentials fresh and serves them. It implements
 // wxtoken.Service.
 type Engine struct {
-	opts  Options
-	sch   schedule
-	log   *slog.Logger
-	apps  map[string]*app
-	order []*app
+	opts Options
+	sch  schedule
+	log  *slog.Logger
+	// apps maps an id to its *app. order lists them, those given to New
+	// first, then those added, as a slice that is replaced, never
+	// changed, when one is added or removed (under regMu).
+	apps  sync.Map
+	order atomic.Pointer[[]*app]
+	regMu sync.Mutex
 	sf    singleflight.Group
 	queue *scheduler
 	lim   *limiter
@@ -193,6 +197,8 @@ type app struct {
 	abandoned atomic.Int64
 	// checking says that a probe of the token against late calls runs.
 	checking atomic.Bool
+	// removed is set when the engine stops keeping the app (Remove).
+	removed atomic.Bool
 	// saveMu orders bookkeeping writes, so the last state is written last.
 	saveMu sync.Mutex
 	// known are the app's latest access_token values, oldest first; see
@@ -273,8 +279,8 @@ func New(opts Options) (*Engine, error) {
 			checkEvery: min(time.Second, opts.Overlap/8)},
 		lateWake: make(chan struct{}, 1),
 		log:      opts.Logger,
-		apps:     make(map[string]*app, len(opts.Apps)),
 	}
+	e.order.Store(&[]*app{})
 	if opts.Coordinator != nil {
 		e.coord = &cluster{Coordinator: opts.Coordinator, store: opts.Store, e: e}
 	} else {
@@ -297,14 +303,13 @@ func New(opts Options) (*Engine, error) {
 		if c.AppID == "" || c.Secret == nil {
 			return nil, errors.New("refresh: every app needs an appid and a secret")
 		}
-		if _, dup := e.apps[c.AppID]; dup {
+		if e.app(c.AppID) != nil {
 			return nil, fmt.Errorf("refresh: app %s configured twice", c.AppID)
 		}
 		if err := c.check(); err != nil {
 			return nil, err
 		}
-		a := &app{cfg: c, tickets: map[wxtoken.Kind]*slot{}, ledger: wxtoken.Ledger{AppID: c.AppID}}
-		a.token = newSlot(a, wxtoken.KindAccessToken)
+		a := newApp(c)
 		for _, k := range c.Tickets {
 			if held := corpTickets[corpTicketKey(c, k)]; held != nil {
 				a.tickets[k] = held
@@ -315,10 +320,38 @@ func New(opts Options) (*Engine, error) {
 				corpTickets[key] = a.tickets[k]
 			}
 		}
-		e.apps[c.AppID] = a
-		e.order = append(e.order, a)
+		e.register(a)
 	}
 	return e, nil
+}
+
+// newApp returns the state of c, with a slot for its token; New and Add
+// make its tickets' slots.
+func newApp(c AppConfig) *app {
+	a := &app{cfg: c, tickets: map[wxtoken.Kind]*slot{}, ledger: wxtoken.Ledger{AppID: c.AppID}}
+	a.token = newSlot(a, wxtoken.KindAccessToken)
+	return a
+}
+
+// app returns the app kept under id, or nil.
+func (e *Engine) app(id string) *app {
+	if v, ok := e.apps.Load(id); ok {
+		return v.(*app)
+	}
+	return nil
+}
+
+// all returns every app kept now. The slice is not changed afterwards.
+func (e *Engine) all() []*app { return *e.order.Load() }
+
+// register keeps a. The caller holds regMu, or is New.
+func (e *Engine) register(a *app) {
+	old := e.all()
+	order := make([]*app, len(old), len(old)+1)
+	copy(order, old)
+	order = append(order, a)
+	e.apps.Store(a.cfg.AppID, a)
+	e.order.Store(&order)
 }
 
 // corpTicketKey names the ticket k of c if it belongs to c's WeCom corp
@@ -479,7 +512,7 @@ func (s *slot) tokenView() tokenView {
 }
 
 func (e *Engine) slotOf(appID string, kind wxtoken.Kind) *slot {
-	a := e.apps[appID]
+	a := e.app(appID)
 	if a == nil {
 		return nil
 	}
@@ -491,7 +524,7 @@ func (e *Engine) slotOf(appID string, kind wxtoken.Kind) *slot {
 
 // lookup resolves appID and kind for a caller.
 func (e *Engine) lookup(appID string, kind wxtoken.Kind) (*slot, error) {
-	a := e.apps[appID]
+	a := e.app(appID)
 	if a == nil {
 		return nil, wxtoken.Errorf(wxtoken.ENotFound, "app %s is not configured", appID)
 	}

@@ -70,7 +70,8 @@ func newStoppedHarness(t *testing.T, api wxtoken.TokenAPI, tickets []wxtoken.Kin
 	t.Helper()
 	h := &harness{t: t, clk: fakeclock.New(time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)), ev: make(chan event, 1024)}
 	sim, err := simulator.New(simulator.Options{
-		Apps: map[string]string{appA: secretA}, TTL: time.Hour, Overlap: 5 * time.Minute, Now: h.clk.Now,
+		// B is for the tests that add an app while the engine runs.
+		Apps: map[string]string{appA: secretA, appB: secretB}, TTL: time.Hour, Overlap: 5 * time.Minute, Now: h.clk.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +214,7 @@ func TestClassicRefreshKeepsHandoutsAlive(t *testing.T) {
 	// The ticket may also come due on its own schedule; what matters is
 	// that once the token it was fetched with is replaced, it is fetched
 	// again with the new one.
-	a := h.eng.apps[appA]
+	a := h.eng.app(appA)
 	for a.tickets[wxtoken.KindJSAPITicket].load().TokenVersion != a.token.load().Version {
 		h.wait(wxtoken.KindJSAPITicket)
 	}
@@ -611,7 +612,7 @@ func TestRefusedCallersRetrySoon(t *testing.T) {
 	if err := h.sim.Inject(simulator.Fault{Kind: simulator.FaultErrCode, ErrCode: -1, For: 24 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	a := h.eng.apps[appA]
+	a := h.eng.app(appA)
 	// retry moves the clock to the next planned attempt of the token and
 	// returns the wait it was given after that attempt failed.
 	retry := func() time.Duration {
@@ -676,7 +677,7 @@ func TestRestartForgetsOnlyItsOwnBackoff(t *testing.T) {
 	now := h.clk.Now()
 	stored := wxtoken.Ledger{AppID: appA, TokenFailure: &wxtoken.Failure{Count: 7, RetryAt: now.Add(2 * time.Minute),
 		Error: wxtoken.ErrorInfo{ErrCode: -1, Class: "transient", Message: "system busy", Hint: "retrying", At: now}}}
-	a := h.eng.apps[appA]
+	a := h.eng.app(appA)
 	h.eng.setLedger(a, h.eng.forgetBackoff(a, stored))
 	if r := a.token.retryAtTime(); !r.IsZero() {
 		t.Fatalf("retry at %v after Start, want none", r)

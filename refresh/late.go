@@ -56,7 +56,7 @@ func (e *Engine) checkLoop(ctx context.Context) {
 	for {
 		now := e.opts.Clock.Now()
 		var next time.Time
-		for _, a := range e.order {
+		for _, a := range e.all() {
 			s := a.token
 			cur := s.load()
 			at := e.sch.nextCheck(cur, e.lateCheck(s, cur))

@@ -51,7 +51,7 @@ func (h *harness) probed(probes chan int) int {
 	case <-time.After(10 * time.Second):
 		h.t.Fatalf("no probe at %s", at.Format("15:04:05"))
 	}
-	s := h.eng.apps[appA].token
+	s := h.eng.app(appA).token
 	guard := time.Now().Add(10 * time.Second)
 	for st := s.late.Load(); st == nil || st.tried.Before(at); st = s.late.Load() {
 		if time.Now().After(guard) {
@@ -92,7 +92,7 @@ func TestLateMintAfterAbandonedCallIsCaught(t *testing.T) {
 	if e := h.wait(wxtoken.KindAccessToken); e.result != "error" {
 		t.Fatalf("event %+v, want the dropped refresh", e)
 	}
-	abandoned := h.eng.apps[appA].ledger.AbandonedMintAt
+	abandoned := h.eng.app(appA).ledger.AbandonedMintAt
 	if abandoned.IsZero() {
 		t.Fatal("the unanswered call is not recorded as abandoned")
 	}
@@ -105,7 +105,7 @@ func TestLateMintAfterAbandonedCallIsCaught(t *testing.T) {
 		t.Fatalf("event %+v, want the retry", e)
 	}
 	second := h.get(wxtoken.KindAccessToken)
-	fetched := h.eng.apps[appA].token.load().FetchedAt
+	fetched := h.eng.app(appA).token.load().FetchedAt
 	if second.Value == first.Value {
 		t.Fatal("no new token")
 	}
@@ -157,7 +157,7 @@ func TestLateMintAfterAbandonedCallIsCaught(t *testing.T) {
 	// The third token was minted after the abandoned call could land
 	// (it was sent more than LateBound ago): no more checks, and a
 	// handout as planned.
-	if end := abandoned.Add(h.eng.opts.LateBound + overlap); h.eng.apps[appA].token.load().FetchedAt.Add(overlap).Before(end) {
+	if end := abandoned.Add(h.eng.opts.LateBound + overlap); h.eng.app(appA).token.load().FetchedAt.Add(overlap).Before(end) {
 		t.Fatalf("test setup: the third token is still exposed to the abandoned call")
 	}
 	if third.ExpiresIn < 40*time.Minute {
@@ -211,7 +211,7 @@ func TestLateAnswerAfterTakeover(t *testing.T) {
 			})
 			ctx := context.Background()
 			first := h.get(wxtoken.KindAccessToken)
-			s := h.eng.apps[appA].token
+			s := h.eng.app(appA).token
 
 			// The planned refresh reaches WeChat, which is slow to answer:
 			// slower (in real time) than the test takes to do what another
@@ -227,7 +227,7 @@ func TestLateAnswerAfterTakeover(t *testing.T) {
 				}
 				runtime.Gosched()
 			}
-			sent := h.eng.apps[appA].ledger.LastMintAt
+			sent := h.eng.app(appA).ledger.LastMintAt
 
 			// Meanwhile its lease runs out; another replica records the
 			// call as abandoned, mints and stores a newer token.

@@ -19,8 +19,9 @@ func (e *Engine) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("refresh: load credentials: %w", err)
 	}
-	ledgers := make([]*wxtoken.Ledger, len(e.order))
-	for i, a := range e.order {
+	apps := e.all()
+	ledgers := make([]*wxtoken.Ledger, len(apps))
+	for i, a := range apps {
 		m, err := e.opts.Store.GetLedger(ctx, a.cfg.AppID)
 		switch {
 		case err == nil:
@@ -50,7 +51,7 @@ func (e *Engine) load(ctx context.Context) error {
 		e.remember(s.app, &c)
 	}
 	now := e.opts.Clock.Now()
-	for i, a := range e.order {
+	for i, a := range apps {
 		// With the failure it records, so that a restart does not hammer
 		// WeChat where the error policy said to wait; but for a transient
 		// failure's backoff (see forgetBackoff). A replica working on the

@@ -185,8 +185,11 @@ func (e *Engine) runDue(s *slot) {
 		}
 		ctx, cancel := e.detached(0)
 		defer cancel()
+		if s.app.removed.Load() {
+			return
+		}
 		_, _ = e.fetch(ctx, s, reason) // failures are logged and scheduled by fail
-		if _, queued := e.queue.dueAt(s); !queued {
+		if _, queued := e.queue.dueAt(s); !queued && !s.app.removed.Load() {
 			e.queue.set(s, e.nextDue(s, e.opts.Clock.Now()))
 		}
 	}()

@@ -37,7 +37,7 @@ func TestShutdownIsNoUpstreamFailure(t *testing.T) {
 	}
 	// Close does not wait for the refresh itself, which runs apart from
 	// its callers; it holds the credential's flight lock to its end.
-	tok := h.eng.apps[appA].token
+	tok := h.eng.app(appA).token
 	tok.flight.Lock()
 	//lint:ignore SA2001 an empty critical section: waiting for the holder is the point
 	tok.flight.Unlock()

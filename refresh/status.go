@@ -26,9 +26,10 @@ func (e *Engine) state(s *slot, c *wxtoken.Credential, now time.Time) string {
 // Status implements wxtoken.Service.
 func (e *Engine) Status(ctx context.Context) []wxtoken.AppStatus {
 	now := e.opts.Clock.Now()
-	out := make([]wxtoken.AppStatus, 0, len(e.order))
+	apps := e.all()
+	out := make([]wxtoken.AppStatus, 0, len(apps))
 	holders := e.leaseHolders(ctx)
-	for _, a := range e.order {
+	for _, a := range apps {
 		a.mu.Lock()
 		m := a.ledger
 		blocked := a.blockedUntil
@@ -68,7 +69,7 @@ func (e *Engine) Status(ctx context.Context) []wxtoken.AppStatus {
 // for a store of the engine's own or when it cannot be asked.
 func (e *Engine) leaseHolders(ctx context.Context) map[string]string {
 	var names []string
-	for _, a := range e.order {
+	for _, a := range e.all() {
 		for _, s := range a.slots() {
 			names = append(names, s.key)
 		}
@@ -107,7 +108,7 @@ func (e *Engine) Health(context.Context) wxtoken.Health {
 	now := e.opts.Clock.Now()
 	h := wxtoken.Health{Ready: true, Apps: []wxtoken.AppHealth{}}
 	servable := 0
-	for _, a := range e.order {
+	for _, a := range e.all() {
 		ah := wxtoken.AppHealth{AppID: a.cfg.AppID}
 		for _, s := range a.slots() {
 			if e.handout(s, s.load(), now) > 0 {

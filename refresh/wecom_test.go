@@ -210,7 +210,7 @@ func TestWeComSameValueNeverExtendsExpiry(t *testing.T) {
 	ctx := context.Background()
 	first := h.get(eng, agent2, wxtoken.KindAccessToken)
 	ticket := h.get(eng, agent2, wxtoken.KindJSAPITicket)
-	a := eng.apps[agent2]
+	a := eng.app(agent2)
 	expires := a.token.load().ExpiresAt
 	ticketExpires := a.tickets[wxtoken.KindJSAPITicket].load().ExpiresAt
 
@@ -276,7 +276,7 @@ func TestWeComEarlyEndCompareAndRefresh(t *testing.T) {
 	}
 	h.assertAlive(got[0])
 	// The tickets follow: fetched again with the new token.
-	a := eng.apps[agent2]
+	a := eng.app(agent2)
 	for _, k := range []wxtoken.Kind{wxtoken.KindJSAPITicket, wxtoken.KindAgentConfig} {
 		for a.tickets[k].load().TokenVersion != a.token.load().Version {
 			h.wait(agent2, k)
@@ -299,7 +299,7 @@ func TestWeComTicketCallWithAnEndedToken(t *testing.T) {
 	eng := h.engine([]AppConfig{weComAgent(agent2, wxtoken.KindAgentConfig)}, nil, nil)
 	first := h.get(eng, agent2, wxtoken.KindAccessToken)
 	h.get(eng, agent2, wxtoken.KindAgentConfig)
-	a := eng.apps[agent2]
+	a := eng.app(agent2)
 	h.wc.end(agent2)
 	h.clk.Advance(a.tickets[wxtoken.KindAgentConfig].load().RefreshAt.Sub(h.clk.Now()))
 	// The fake answers the ticket it holds (unchanged) to any live token.
@@ -325,7 +325,7 @@ func TestWeComGapAtExpiryIsBridged(t *testing.T) {
 	h := newWeComHarness(t)
 	eng := h.engine([]AppConfig{weComAgent(agent2)}, nil, nil)
 	first := h.get(eng, agent2, wxtoken.KindAccessToken)
-	s := eng.apps[agent2].token
+	s := eng.app(agent2).token
 	expires := s.load().ExpiresAt
 	gap := expires.Add(-30 * time.Second)
 	// The tries before the gap.
@@ -480,10 +480,10 @@ func TestWeComClusterOneCallPerAgent(t *testing.T) {
 	}
 	// The planned try in the last window: one call per agent for the
 	// three replicas, and every replica learns the unchanged expiry.
-	s := engs[0].apps[agent2].token
+	s := engs[0].app(agent2).token
 	h.eventually("every replica holds the token", func() bool {
 		for _, e := range engs {
-			if e.apps[agent2].token.load() == nil {
+			if e.app(agent2).token.load() == nil {
 				return false
 			}
 		}
@@ -492,7 +492,7 @@ func TestWeComClusterOneCallPerAgent(t *testing.T) {
 	h.clk.Advance(s.load().RefreshAt.Sub(h.clk.Now()))
 	h.eventually("every replica learns the try", func() bool {
 		for _, e := range engs {
-			if c := e.apps[agent2].token.load(); c == nil || c.Version < 2 {
+			if c := e.app(agent2).token.load(); c == nil || c.Version < 2 {
 				return false
 			}
 		}
@@ -538,7 +538,7 @@ func TestWeComFrequencyLimitBacksOffGrowing(t *testing.T) {
 	h := newWeComHarness(t)
 	h.wc.inject(wechat.PathWeComJSAPITicket, 45009, "api freq out of limit", 3)
 	eng := h.engine([]AppConfig{weComAgent(agent2, wxtoken.KindJSAPITicket)}, nil, nil)
-	s := eng.apps[agent2].tickets[wxtoken.KindJSAPITicket]
+	s := eng.app(agent2).tickets[wxtoken.KindJSAPITicket]
 	if _, err := eng.Credential(context.Background(), agent2, wxtoken.KindJSAPITicket); err == nil {
 		t.Fatal("served through the limit")
 	}

@@ -1,0 +1,137 @@
+package refresh
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/wxtoken/wxtoken"
+)
+
+// This file keeps credential owners that come and go while the engine
+// runs: open-platform authorizers, and apps registered through the API or
+// added by a configuration reload.
+
+// Add starts keeping the credentials of c. Once the engine has started,
+// what the store holds of them is served at once (no upstream call for a
+// credential still valid) and what is missing is fetched in the
+// background, as at Start. It fails for an id already kept and for a
+// configuration that cannot work. A WeCom agent cannot be added: its
+// corp's jsapi ticket is shared among the agents given to New.
+func (e *Engine) Add(ctx context.Context, c AppConfig) error {
+	if c.AppID == "" || c.Secret == nil {
+		return errors.New("refresh: an app needs an id and a secret")
+	}
+	if err := c.check(); err != nil {
+		return err
+	}
+	if c.Family == wxtoken.FamilyWeCom {
+		return fmt.Errorf("refresh: WeCom agent %s: agents are kept only from the configuration", c.AppID)
+	}
+	a := newApp(c)
+	for _, k := range c.Tickets {
+		a.tickets[k] = newSlot(a, k)
+	}
+	e.regMu.Lock()
+	if e.app(c.AppID) != nil {
+		e.regMu.Unlock()
+		return wxtoken.Errorf(wxtoken.EConflict, "%s is already kept", c.AppID)
+	}
+	e.register(a)
+	e.regMu.Unlock()
+	if e.started.Load() {
+		// Before Start, Start loads it with the others.
+		e.loadApp(ctx, a)
+	}
+	return nil
+}
+
+// loadApp reads what the store holds of a's credentials and bookkeeping,
+// installs what is newer than what a holds, and queues every credential
+// of a. A read that fails is logged: the credential is then fetched, and
+// on a shared store adopted from it first if another replica wrote one.
+func (e *Engine) loadApp(ctx context.Context, a *app) {
+	loaded := e.opts.Clock.Now()
+	for _, s := range a.ownSlots() {
+		c, err := e.opts.Store.Get(ctx, a.cfg.AppID, s.kind)
+		switch {
+		case err == nil:
+			if c.Kind == wxtoken.KindAccessToken && c.API != a.cfg.TokenAPI {
+				c.RefreshAt = c.FetchedAt // as in load
+			}
+			if s.installNewer(&c) {
+				s.heard.Store(loaded.UnixNano())
+				e.remember(a, &c)
+			}
+		case errors.Is(err, wxtoken.ErrNotFound):
+		default:
+			e.log.Warn("reading a credential from the store failed; fetching it", "appid", a.cfg.AppID, "kind", s.kind, "err", err)
+		}
+	}
+	switch m, err := e.opts.Store.GetLedger(ctx, a.cfg.AppID); {
+	case err == nil:
+		if a.token.lease.Load() == nil {
+			e.setLedger(a, e.forgetBackoff(a, m))
+		}
+	case errors.Is(err, wxtoken.ErrNotFound):
+	default:
+		e.log.Warn("reading bookkeeping from the store failed", "appid", a.cfg.AppID, "err", err)
+	}
+	now := e.opts.Clock.Now()
+	for _, s := range a.ownSlots() {
+		if a.removed.Load() {
+			return
+		}
+		e.queue.set(s, e.nextDue(s, now))
+		s.notify()
+	}
+}
+
+// Remove stops keeping the credentials of id: from now on they are not
+// served, refreshed or known to AppOf, and a refresh in flight ends
+// without queueing another. What the store holds of them stays. It fails
+// with ENotFound for an id not kept, and for a WeCom agent (see Add).
+func (e *Engine) Remove(id string) error {
+	e.regMu.Lock()
+	a := e.app(id)
+	if a == nil {
+		e.regMu.Unlock()
+		return wxtoken.Errorf(wxtoken.ENotFound, "%s is not kept", id)
+	}
+	if a.cfg.Family == wxtoken.FamilyWeCom {
+		e.regMu.Unlock()
+		return fmt.Errorf("refresh: WeCom agent %s: agents are kept only from the configuration", id)
+	}
+	old := e.all()
+	order := make([]*app, 0, len(old))
+	for _, o := range old {
+		if o != a {
+			order = append(order, o)
+		}
+	}
+	e.apps.Delete(id)
+	e.order.Store(&order)
+	a.removed.Store(true)
+	e.regMu.Unlock()
+	for _, s := range a.ownSlots() {
+		e.queue.remove(s)
+		s.notify()
+	}
+	a.mu.Lock()
+	for _, k := range a.known {
+		e.tokens.CompareAndDelete(k.Value, a)
+	}
+	a.known = nil
+	a.mu.Unlock()
+	return nil
+}
+
+// remove takes s off the heap, if it is on it.
+func (q *scheduler) remove(s *slot) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if s.index >= 0 {
+		heap.Remove(&q.h, s.index)
+	}
+}
