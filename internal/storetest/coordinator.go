@@ -226,12 +226,22 @@ func testLeaseHolders(t *testing.T, open func(func() time.Time) Shared) {
 type changeLog struct {
 	mu      sync.Mutex
 	changes map[string]uint64
+	entries map[string]uint64
 	synced  int
 	notify  chan struct{}
 }
 
 func newChangeLog() *changeLog {
-	return &changeLog{changes: map[string]uint64{}, notify: make(chan struct{}, 1000)}
+	return &changeLog{changes: map[string]uint64{}, entries: map[string]uint64{}, notify: make(chan struct{}, 1000)}
+}
+
+func (c *changeLog) EntryChanged(id string, version uint64) {
+	c.mu.Lock()
+	if version > c.entries[id] {
+		c.entries[id] = version
+	}
+	c.mu.Unlock()
+	c.notify <- struct{}{}
 }
 
 func (c *changeLog) Changed(appID string, kind wxtoken.Kind, version uint64) {
