@@ -81,6 +81,10 @@ type Watcher interface {
 	// then counts those changes). It may repeat a change already told,
 	// and it tells every record when the watch starts.
 	Changed(appID string, kind Kind, version uint64)
+	// EntryChanged says that the entry id (see Registry) now has version.
+	// It may repeat a change already told, and it tells every entry when
+	// the watch starts.
+	EntryChanged(id string, version uint64)
 	// Synced says that the store was asked at time at (the caller's
 	// clock) and every change written before then has been told, or, with
 	// a non-nil err, that the store could not be asked.

@@ -126,10 +126,12 @@ var (
 	ErrStale = errors.New("stale write: a newer record is stored")
 )
 
-// Store persists credentials and app bookkeeping. Implementations are safe
-// for concurrent use. Put is a compare-and-set on Version, so that an older
-// credential can never overwrite a newer one, whichever process writes.
+// Store persists credentials, app bookkeeping and entries (Registry).
+// Implementations are safe for concurrent use. Put is a compare-and-set on
+// Version, so that an older credential can never overwrite a newer one,
+// whichever process writes.
 type Store interface {
+	Registry
 	// Get returns the record for (appID, kind), or ErrNotFound.
 	Get(ctx context.Context, appID string, kind Kind) (Credential, error)
 	// List returns every stored credential record.

@@ -2,8 +2,12 @@
 // local disk, so that a restarted server serves its persisted, still-valid
 // credentials without calling WeChat.
 //
-// Records are JSON values in two buckets: "credentials", keyed
-// "<appid>/<kind>", and "meta", keyed by AppID. Put reads the stored
+// Records are JSON values in three buckets: "credentials", keyed
+// "<appid>/<kind>", "meta", keyed by AppID, and "entries" (the Registry),
+// keyed by the entry's ID. An id may be a WeComID ("corp/agent") or an
+// AuthorizerID ("component:authorizer"): kinds never hold a slash, so a
+// credential's key stays unambiguous, and the other buckets are keyed by
+// the id alone. Put reads the stored
 // version and writes the new record in one read-write transaction, so the
 // compare-and-set holds against every goroutine of the process; bbolt's
 // exclusive file lock keeps any other process out of the file altogether.
@@ -19,7 +23,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,7 +43,11 @@ import (
 const (
 	credentialsBucket = "credentials"
 	metaBucket        = "meta"
+	entriesBucket     = "entries"
 )
+
+// bucketNames lists every bucket of the file format.
+func bucketNames() []string { return []string{credentialsBucket, metaBucket, entriesBucket} }
 
 // DefaultTimeout is how long Open waits for the file lock when
 // Options.Timeout is zero: long enough to ride out a previous instance
@@ -82,6 +94,8 @@ func Open(path string, opts Options) (*Store, error) {
 		timeout = DefaultTimeout
 	}
 
+	_, statErr := os.Stat(path)
+	created := errors.Is(statErr, fs.ErrNotExist)
 	empty, err := check(path)
 	if err != nil {
 		return nil, err
@@ -103,7 +117,30 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	if created {
+		// bbolt fsyncs the file at every commit but not the directory
+		// that names it: until the directory is synced, a crash may
+		// lose a new file with everything committed to it.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("bolt store %s: %w", path, err)
+		}
+	}
 	return &Store{path: path, db: db}, nil
+}
+
+// syncDir fsyncs the directory dir, so that the files it names survive a
+// crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
 }
 
 // openDB wraps bbolt.Open so that each way it can fail yields a message an
@@ -118,7 +155,10 @@ func openDB(path string, timeout time.Duration) (db *bbolt.DB, err error) {
 			db, err = nil, fmt.Errorf("bolt store %s: the file is damaged and cannot be opened (%v); it was left untouched: %s", path, r, recoverHint)
 		}
 	}()
-	db, err = bbolt.Open(path, fileMode, &bbolt.Options{Timeout: timeout})
+	// NoSync stays off, as it is by default: every Update then returns
+	// only after bbolt has fsynced the file, which is what makes a
+	// returned PutEntry (an authorizer's refresh token) durable.
+	db, err = bbolt.Open(path, fileMode, &bbolt.Options{Timeout: timeout, NoSync: false})
 	switch {
 	case err == nil:
 		return db, nil
@@ -151,7 +191,7 @@ func prepare(db *bbolt.DB, path string) error {
 		// Writing our buckets into another program's database would
 		// mix data and hide a configuration mistake.
 		return tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
-			if n := string(name); n != credentialsBucket && n != metaBucket {
+			if n := string(name); !slices.Contains(bucketNames(), n) {
 				return fmt.Errorf("bolt store %s: the file is not a wxtoken store (it has a bucket %q); point store.path at a new file", path, n)
 			}
 			return nil
@@ -161,7 +201,7 @@ func prepare(db *bbolt.DB, path string) error {
 		return err
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range []string{credentialsBucket, metaBucket} {
+		for _, name := range bucketNames() {
 			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 				return fmt.Errorf("create bucket %q: %w", name, err)
 			}

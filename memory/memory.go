@@ -27,10 +27,11 @@ import (
 // Store is an in-memory wxtoken.Store, safe for concurrent use. The zero
 // value is not usable; call New.
 type Store struct {
-	mu     sync.RWMutex
-	creds  map[key]wxtoken.Credential
-	meta   map[string]wxtoken.Ledger
-	closed bool
+	mu      sync.RWMutex
+	creds   map[key]wxtoken.Credential
+	meta    map[string]wxtoken.Ledger
+	entries map[string]wxtoken.Entry
+	closed  bool
 }
 
 type key struct {
@@ -43,8 +44,9 @@ var _ wxtoken.Store = (*Store)(nil)
 // New returns an empty store.
 func New() *Store {
 	return &Store{
-		creds: make(map[key]wxtoken.Credential),
-		meta:  make(map[string]wxtoken.Ledger),
+		creds:   make(map[key]wxtoken.Credential),
+		meta:    make(map[string]wxtoken.Ledger),
+		entries: make(map[string]wxtoken.Entry),
 	}
 }
 
@@ -169,6 +171,86 @@ func (s *Store) PutLedger(ctx context.Context, m wxtoken.Ledger) error {
 	return nil
 }
 
+// GetEntry returns the entry id, or an error wrapping wxtoken.ErrNotFound.
+func (s *Store) GetEntry(ctx context.Context, id string) (wxtoken.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return wxtoken.Entry{}, fmt.Errorf("memory store: get entry %s: %w", id, err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return wxtoken.Entry{}, fmt.Errorf("memory store: get entry %s: %w", id, errClosed())
+	}
+	e, ok := s.entries[id]
+	if !ok {
+		return wxtoken.Entry{}, fmt.Errorf("memory store: get entry %s: %w", id, wxtoken.ErrNotFound)
+	}
+	return copyEntry(e), nil
+}
+
+// ListEntries returns every entry, removed ones included, ordered by ID.
+func (s *Store) ListEntries(ctx context.Context) ([]wxtoken.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory store: list entries: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, fmt.Errorf("memory store: list entries: %w", errClosed())
+	}
+	list := make([]wxtoken.Entry, 0, len(s.entries))
+	for _, e := range s.entries {
+		list = append(list, copyEntry(e))
+	}
+	slices.SortFunc(list, func(a, b wxtoken.Entry) int { return cmp.Compare(a.ID, b.ID) })
+	return list, nil
+}
+
+// PutEntry stores e unless a record with an equal or higher Version is
+// stored for e.ID, in which case it returns an error wrapping
+// wxtoken.ErrStale. Nothing here outlives the process: this store promises
+// no durability.
+func (s *Store) PutEntry(ctx context.Context, e wxtoken.Entry) error {
+	if err := e.Validate(); err != nil {
+		return fmt.Errorf("memory store: put entry: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory store: put entry %s: %w", e.ID, err)
+	}
+	// Copy before taking the lock: the caller keeps its slices.
+	e = copyEntry(e)
+	e.CreatedAt, e.UpdatedAt = normalize(e.CreatedAt), normalize(e.UpdatedAt)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("memory store: put entry %s: %w", e.ID, errClosed())
+	}
+	if old, ok := s.entries[e.ID]; ok && old.Version >= e.Version {
+		return fmt.Errorf("memory store: put entry %s version %d: version %d is stored: %w",
+			e.ID, e.Version, old.Version, wxtoken.ErrStale)
+	}
+	s.entries[e.ID] = e
+	return nil
+}
+
+// copyEntry returns e with slices of its own, so that neither the caller
+// nor the store can change the other's through them. An empty slice
+// becomes nil, as it would after a round trip through JSON.
+func copyEntry(e wxtoken.Entry) wxtoken.Entry {
+	if len(e.Tickets) == 0 {
+		e.Tickets = nil
+	} else {
+		e.Tickets = slices.Clone(e.Tickets)
+	}
+	if len(e.Tags) == 0 {
+		e.Tags = nil
+	} else {
+		e.Tags = slices.Clone(e.Tags)
+	}
+	return e
+}
+
 // Close discards the stored state. Later calls fail; Close itself may be
 // called more than once.
 func (s *Store) Close() error {
@@ -178,6 +260,7 @@ func (s *Store) Close() error {
 	// Dropping the maps frees the memory even if the Store value lives on.
 	s.creds = nil
 	s.meta = nil
+	s.entries = nil
 	return nil
 }
 

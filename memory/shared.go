@@ -269,6 +269,50 @@ func (r *Replica) putMeta(ctx context.Context, m wxtoken.Ledger) error {
 	return nil
 }
 
+func (r *Replica) entryMap(e wxtoken.Entry, f func(time.Time) time.Time) wxtoken.Entry {
+	e.CreatedAt, e.UpdatedAt = f(e.CreatedAt), f(e.UpdatedAt)
+	return e
+}
+
+// GetEntry implements wxtoken.Registry.
+func (r *Replica) GetEntry(ctx context.Context, id string) (wxtoken.Entry, error) {
+	if err := r.begin(ctx, "get entry"); err != nil {
+		return wxtoken.Entry{}, err
+	}
+	defer r.h.mu.Unlock()
+	e, err := r.h.store.GetEntry(ctx, id)
+	if err != nil {
+		return wxtoken.Entry{}, err
+	}
+	return r.entryMap(e, r.out), nil
+}
+
+// ListEntries implements wxtoken.Registry.
+func (r *Replica) ListEntries(ctx context.Context) ([]wxtoken.Entry, error) {
+	if err := r.begin(ctx, "list entries"); err != nil {
+		return nil, err
+	}
+	defer r.h.mu.Unlock()
+	list, err := r.h.store.ListEntries(ctx)
+	for i := range list {
+		list[i] = r.entryMap(list[i], r.out)
+	}
+	return list, err
+}
+
+// PutEntry implements wxtoken.Registry.
+func (r *Replica) PutEntry(ctx context.Context, e wxtoken.Entry) error {
+	if err := r.begin(ctx, "put entry"); err != nil {
+		return err
+	}
+	defer r.h.mu.Unlock()
+	if err := r.h.store.PutEntry(ctx, r.entryMap(e, r.in)); err != nil {
+		return err
+	}
+	r.h.changed()
+	return nil
+}
+
 // Close closes this replica's handle; the Shared store and the other
 // handles stay open.
 func (r *Replica) Close() error {
@@ -370,9 +414,11 @@ func (r *Replica) PutLedgerFenced(ctx context.Context, m wxtoken.Ledger, l wxtok
 	return r.putMeta(ctx, m)
 }
 
-// Watch implements wxtoken.Coordinator. It tells every record when it
-// starts, then what changed at every write, and confirms with Synced after
-// each round and every SyncEvery.
+// Watch implements wxtoken.Coordinator. It tells every entry and record
+// when it starts, then what changed at every write, and confirms with
+// Synced after each round and every SyncEvery. In each round entries are
+// told before credentials, so that a watcher learns of an owner before
+// its credentials.
 func (r *Replica) Watch(ctx context.Context, w wxtoken.Watcher) error {
 	h := r.h
 	type change struct {
@@ -381,6 +427,7 @@ func (r *Replica) Watch(ctx context.Context, w wxtoken.Watcher) error {
 		version uint64
 	}
 	seen := map[string]uint64{}
+	seenEntries := map[string]uint64{}
 	h.mu.Lock()
 	epoch := h.epoch
 	h.mu.Unlock()
@@ -389,11 +436,18 @@ func (r *Replica) Watch(ctx context.Context, w wxtoken.Watcher) error {
 		wake, err := h.wake, h.fail
 		at := r.now()
 		reset := false
-		var changes []change
+		var changes, entries []change
 		if err == nil {
 			if h.epoch != epoch {
 				epoch, reset = h.epoch, true
 				clear(seen)
+				clear(seenEntries)
+			}
+			for id, e := range h.store.entries {
+				if e.Version > seenEntries[id] {
+					seenEntries[id] = e.Version
+					entries = append(entries, change{appID: id, version: e.Version})
+				}
 			}
 			tell := func(appID string, kind wxtoken.Kind, v uint64) {
 				if k := appID + "/" + string(kind); v > seen[k] {
@@ -411,11 +465,16 @@ func (r *Replica) Watch(ctx context.Context, w wxtoken.Watcher) error {
 		h.mu.Unlock()
 		// Map order is random; the order of a Redis store's hash is
 		// not promised either, but a stable one keeps logs comparable.
-		slices.SortFunc(changes, func(a, b change) int {
+		byKey := func(a, b change) int {
 			return cmp.Or(cmp.Compare(a.appID, b.appID), cmp.Compare(a.kind, b.kind))
-		})
+		}
+		slices.SortFunc(entries, byKey)
+		slices.SortFunc(changes, byKey)
 		if reset {
 			w.Reset()
+		}
+		for _, e := range entries {
+			w.EntryChanged(e.appID, e.version)
 		}
 		for _, c := range changes {
 			w.Changed(c.appID, c.kind, c.version)

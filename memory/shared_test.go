@@ -48,8 +48,9 @@ func newWatchLog() *watchLog {
 func (w *watchLog) Changed(appID string, kind wxtoken.Kind, v uint64) {
 	w.changed <- fmt.Sprintf("%s/%s@%d", appID, kind, v)
 }
-func (w *watchLog) Synced(_ time.Time, err error) { w.synced <- err }
-func (w *watchLog) Reset()                        { w.reset <- struct{}{} }
+func (w *watchLog) EntryChanged(id string, v uint64) { w.changed <- fmt.Sprintf("entry %s@%d", id, v) }
+func (w *watchLog) Synced(_ time.Time, err error)    { w.synced <- err }
+func (w *watchLog) Reset()                           { w.reset <- struct{}{} }
 
 // Fail makes every call fail and every watch report the failure until it
 // is lifted; Wipe loses the data and leases and makes the watches reset.

@@ -17,6 +17,16 @@
 //	P lease:<appid>/<kind>  "<owner>|<fencing token>", with a TTL
 //	P fence:<appid>/<kind>  counter of the fencing tokens handed out
 //	P changes               the pub/sub channel of writes: "<field> <version>"
+//	P entry:<id>            an entry of the Registry (JSON)
+//	P entries               hash: "<id>" -> entry version
+//	P entry-changes         the pub/sub channel of entry writes:
+//	                        "<version> <id>"
+//
+// An id is an appid, a WeComID ("corp/agent") or an AuthorizerID
+// ("component:authorizer"). Kinds hold neither '/' nor ':', so a field
+// splits at its last slash and a credential's key at its last colon,
+// whichever id it names. Entry writes raise the same epoch as the others,
+// so that one check catches every kind of change pub/sub missed.
 //
 // Writes are fenced: a script stores a record only if the lease given is
 // still held, with the same fencing token, and the record's version is
@@ -206,6 +216,9 @@ func (k keys) epoch() string            { return k.tag + "epoch" }
 func (k keys) lease(name string) string { return k.tag + "lease:" + name }
 func (k keys) fence(name string) string { return k.tag + "fence:" + name }
 func (k keys) channel() string          { return k.tag + "changes" }
+func (k keys) entry(id string) string   { return k.tag + "entry:" + id }
+func (k keys) entries() string          { return k.tag + "entries" }
+func (k keys) entryChannel() string     { return k.tag + "entry-changes" }
 
 func parseField(f string) (string, wxtoken.Kind, bool) {
 	i := strings.LastIndexByte(f, '/')

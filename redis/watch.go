@@ -15,14 +15,16 @@ import (
 
 // Watch implements wxtoken.Coordinator. Changes arrive by pub/sub as they
 // are written; every SyncInterval a check reads the epoch, and when it
-// moved, the versions hash, to catch what pub/sub missed (messages are lost
-// while a connection is down). The first check tells every record.
+// moved, the versions and entries hashes, to catch what pub/sub missed
+// (messages are lost while a connection is down). The first check tells
+// every entry and record; each check tells entries before credentials, so
+// that a watcher learns of an owner before its credentials.
 func (s *Store) Watch(ctx context.Context, w wxtoken.Watcher) error {
-	ps := s.c.Subscribe(ctx, s.k.channel())
+	ps := s.c.Subscribe(ctx, s.k.channel(), s.k.entryChannel())
 	defer ps.Close()
 	msgs := ps.Channel(goredis.WithChannelHealthCheckInterval(s.interval))
 
-	ws := &watchState{s: s, w: w, seen: map[string]uint64{}, epoch: -1}
+	ws := &watchState{s: s, w: w, seen: map[string]uint64{}, seenEntries: map[string]uint64{}, epoch: -1}
 	ws.check(ctx)
 	tick := time.NewTicker(s.interval)
 	defer tick.Stop()
@@ -34,20 +36,49 @@ func (s *Store) Watch(ctx context.Context, w wxtoken.Watcher) error {
 			if !ok {
 				return fmt.Errorf("redis store: watch: subscription closed")
 			}
-			ws.message(m.Payload)
+			if m.Channel == s.k.entryChannel() {
+				ws.entryMessage(m.Payload)
+			} else {
+				ws.message(m.Payload)
+			}
 		case <-tick.C:
 			ws.check(ctx)
 		}
 	}
 }
 
-// watchState is what one Watch knows: the versions told so far and the
-// epoch of the last full read.
+// watchState is what one Watch knows: the versions of records and of
+// entries told so far, and the epoch of the last full read.
 type watchState struct {
-	s     *Store
-	w     wxtoken.Watcher
-	seen  map[string]uint64
-	epoch int64
+	s           *Store
+	w           wxtoken.Watcher
+	seen        map[string]uint64
+	seenEntries map[string]uint64
+	epoch       int64
+}
+
+// entryMessage handles one pub/sub message of an entry write,
+// "<version> <id>": the version first, so that the id may be anything.
+func (ws *watchState) entryMessage(payload string) {
+	v, id, ok := strings.Cut(payload, " ")
+	if !ok || id == "" {
+		return
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return
+	}
+	ws.tellEntry(id, n)
+}
+
+// tellEntry passes an entry's version on to the watcher if it is newer
+// than the one told last for the entry.
+func (ws *watchState) tellEntry(id string, version uint64) {
+	if version <= ws.seenEntries[id] {
+		return
+	}
+	ws.seenEntries[id] = version
+	ws.w.EntryChanged(id, version)
 }
 
 // message handles one pub/sub message, "<field> <version>".
@@ -104,6 +135,10 @@ func (ws *watchState) sync(ctx context.Context) error {
 	}
 	// The epoch is read before the versions, so a write between the two
 	// reads shows in the versions now and moves the epoch for next time.
+	entries, err := ws.s.c.HGetAll(ctx, ws.s.k.entries()).Result()
+	if err != nil {
+		return fmt.Errorf("redis store: sync: %w", err)
+	}
 	all, err := ws.s.c.HGetAll(ctx, ws.s.k.versions()).Result()
 	if err != nil {
 		return fmt.Errorf("redis store: sync: %w", err)
@@ -112,7 +147,13 @@ func (ws *watchState) sync(ctx context.Context) error {
 		// The store was emptied and refilled (a Redis restart without
 		// persistence): versions told before mean nothing now.
 		clear(ws.seen)
+		clear(ws.seenEntries)
 		ws.w.Reset()
+	}
+	for id, v := range entries {
+		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+			ws.tellEntry(id, n)
+		}
 	}
 	for f, v := range all {
 		if n, err := strconv.ParseUint(v, 10, 64); err == nil {

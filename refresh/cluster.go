@@ -186,6 +186,11 @@ func (c *cluster) Changed(appID string, kind wxtoken.Kind, version uint64) {
 	}
 }
 
+// EntryChanged implements wxtoken.Watcher.
+func (c *cluster) EntryChanged(string, uint64) {
+	// Nothing to do here: entries are picked up by the registry sync.
+}
+
 // Synced implements wxtoken.Watcher.
 func (c *cluster) Synced(at time.Time, err error) {
 	e := c.e

@@ -38,6 +38,8 @@ func RunCoordinator(t *testing.T, open OpenShared) {
 		{"FencedWriteNeedsNewerVersion", testFencedStale},
 		{"LeaseHolders", testLeaseHolders},
 		{"WatchTellsOtherReplicas", testWatch},
+		{"WatchTellsEntries", testWatchEntries},
+		{"EntryTimesAcrossClocks", testEntrySkewedClocks},
 		{"ClocksThatDisagree", testSkewedClocks},
 	}
 	for _, tc := range tests {
@@ -226,12 +228,22 @@ func testLeaseHolders(t *testing.T, open func(func() time.Time) Shared) {
 type changeLog struct {
 	mu      sync.Mutex
 	changes map[string]uint64
+	entries map[string]uint64
 	synced  int
 	notify  chan struct{}
 }
 
 func newChangeLog() *changeLog {
-	return &changeLog{changes: map[string]uint64{}, notify: make(chan struct{}, 1000)}
+	return &changeLog{changes: map[string]uint64{}, entries: map[string]uint64{}, notify: make(chan struct{}, 1000)}
+}
+
+func (c *changeLog) EntryChanged(id string, version uint64) {
+	c.mu.Lock()
+	if version > c.entries[id] {
+		c.entries[id] = version
+	}
+	c.mu.Unlock()
+	c.notify <- struct{}{}
 }
 
 func (c *changeLog) Changed(appID string, kind wxtoken.Kind, version uint64) {
@@ -347,4 +359,78 @@ func testSkewedClocks(t *testing.T, open func(func() time.Time) Shared) {
 	if diff := diffCredential(mustGet(t, a, appA, wxtoken.KindAccessToken), c); diff != "" {
 		t.Fatalf("read back by its writer: %s", diff)
 	}
+}
+
+func testWatchEntries(t *testing.T, open func(func() time.Time) Shared) {
+	a, b := open(nil), open(nil)
+	ctx := t.Context()
+	mustPutEntry(t, a, entry(wecomID, wxtoken.FamilyWeCom, 2))
+	log := newChangeLog()
+	done := make(chan error, 1)
+	wctx, stop := context.WithCancel(ctx)
+	defer func() {
+		stop()
+		<-done
+	}()
+	go func() { done <- b.Watch(wctx, log) }()
+	log.waitFor(t, 5*time.Second, "the entries stored before the watch began", func() bool {
+		return log.entries[wecomID] == 2 && log.synced > 0
+	})
+
+	// An entry put by one replica is told to the other's watcher, and a
+	// removal is a change like any other.
+	mustPutEntry(t, a, entry(authorizerID, wxtoken.FamilyAuthorizer, 1))
+	log.waitFor(t, time.Second, "an entry put by another replica", func() bool {
+		return log.entries[authorizerID] == 1
+	})
+	removed := entry(authorizerID, wxtoken.FamilyAuthorizer, 2)
+	removed.State = wxtoken.EntryRemoved
+	mustPutEntry(t, a, removed)
+	log.waitFor(t, time.Second, "an entry removed by another replica", func() bool {
+		return log.entries[authorizerID] == 2
+	})
+	// The other replica reads the entry as written, its times through
+	// the clock offsets the two replicas measured, each to within its
+	// round trip to the store.
+	got, err := b.GetEntry(ctx, removed.ID)
+	if err != nil {
+		t.Fatalf("GetEntry on the other replica: %v", err)
+	}
+	for _, d := range []time.Duration{got.CreatedAt.Sub(removed.CreatedAt), got.UpdatedAt.Sub(removed.UpdatedAt)} {
+		if d > time.Second || d < -time.Second {
+			t.Errorf("the other replica reads the entry's times %v off", d)
+		}
+	}
+	got.CreatedAt, got.UpdatedAt = removed.CreatedAt, removed.UpdatedAt
+	if d := diffEntry(got, removed); d != "" {
+		t.Errorf("GetEntry on the other replica: %s", d)
+	}
+
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	for k := range log.changes {
+		t.Errorf("an entry write was told as the change of a credential %q", k)
+	}
+	if len(log.entries) != 2 {
+		t.Errorf("entries told: %v, want %s and %s only", log.entries, wecomID, authorizerID)
+	}
+}
+
+func testEntrySkewedClocks(t *testing.T, open func(func() time.Time) Shared) {
+	const skew = time.Minute
+	ahead := func() time.Time { return time.Now().Add(skew) }
+	a, b := open(ahead), open(nil)
+	e := entry(authorizerID, wxtoken.FamilyAuthorizer, 1)
+	e.CreatedAt, e.UpdatedAt = ahead(), ahead()
+	mustPutEntry(t, a, e)
+	got, err := b.GetEntry(t.Context(), e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An entry updated just now by a replica a minute ahead reads as
+	// updated just now, not a minute from now.
+	if d := time.Since(got.UpdatedAt); d > time.Second || d < -time.Second {
+		t.Fatalf("an entry updated just now by a replica a minute ahead reads as updated %v ago", d)
+	}
+	wantEntry(t, a, e)
 }

@@ -2,8 +2,9 @@
 // Store implementation runs the same suite from its own tests, so that the
 // memory, bolt and any later driver agree on what the refresher and the HTTP
 // layer may rely on: ErrNotFound and ErrStale are recognisable with
-// errors.Is, Put is a compare-and-set on Version, records round-trip intact,
-// and stored state cannot be changed through a caller's values.
+// errors.Is, Put and PutEntry are compare-and-sets on Version, records and
+// entries round-trip intact under every form of id, and stored state
+// cannot be changed through a caller's values.
 //
 // The suite tests only the interface contract, never how an implementation
 // lays out its data.
@@ -60,6 +61,16 @@ func Run(t *testing.T, open func(t *testing.T) wxtoken.Store) {
 		{"InvalidPutMetaRejected", testInvalidPutMeta},
 		{"ConcurrentPuts", testConcurrent},
 		{"CancelledContext", testCancelled},
+		{"CompoundIDs", testCompoundIDs},
+		{"EntryNotFound", testEntryNotFound},
+		{"EntryRoundTrip", testEntryRoundTrip},
+		{"EntriesApartFromCredentials", testEntriesApartFromCredentials},
+		{"EntryStaleVersionRejected", testEntryStale},
+		{"InvalidEntryRejected", testInvalidEntry},
+		{"RemovedEntryKept", testRemovedEntryKept},
+		{"EntrySecretExact", testEntrySecretExact},
+		{"EntryIsCopied", testEntryCopied},
+		{"EntryCancelledContext", testEntryCancelled},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -48,6 +49,13 @@ func TestSuiteCatchesDefects(t *testing.T) {
 		{"unkeyed-version", "KeyedByAppAndKind", 1},
 		{"hang-on-cancel", "CancelledContext", 1},
 		{"lost-update", "ConcurrentPuts", 8},
+		{"verify-ticket-unknown", "CompoundIDs", 1},
+		{"entry-swallow-stale", "EntryStaleVersionRejected", 1},
+		{"entry-unkeyed-version", "EntryStaleVersionRejected", 1},
+		{"entry-fix-invalid", "InvalidEntryRejected", 1},
+		{"entry-list-skips-removed", "RemovedEntryKept", 1},
+		{"entry-secret-replaced", "EntrySecretExact", 1},
+		{"entry-listed-as-credential", "EntriesApartFromCredentials", 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.defect, func(t *testing.T) {
@@ -152,6 +160,12 @@ func (s *brokenStore) Get(ctx context.Context, appID string, kind wxtoken.Kind) 
 
 func (s *brokenStore) List(ctx context.Context) ([]wxtoken.Credential, error) {
 	list, err := s.Store.List(ctx)
+	if s.defect == "entry-listed-as-credential" && err == nil {
+		entries, _ := s.Store.ListEntries(ctx)
+		for _, e := range entries {
+			list = append(list, wxtoken.Credential{AppID: e.ID, Kind: "entry", Value: e.Secret, Version: e.Version})
+		}
+	}
 	switch {
 	case s.defect == "list-drops" && len(list) > 1:
 		return list[1:], err
@@ -165,6 +179,10 @@ func (s *brokenStore) List(ctx context.Context) ([]wxtoken.Credential, error) {
 }
 
 func (s *brokenStore) Put(ctx context.Context, c wxtoken.Credential) error {
+	if s.defect == "verify-ticket-unknown" && c.Kind == wxtoken.KindVerifyTicket {
+		// A store written before the kind existed.
+		return errors.New("unknown kind verify_ticket")
+	}
 	switch s.defect {
 	case "lost-update":
 		return s.racyPut(ctx, c)
@@ -237,4 +255,40 @@ func (s *brokenStore) PutLedger(ctx context.Context, m wxtoken.Ledger) error {
 	defer s.mu.Unlock()
 	s.meta[m.AppID] = m // keeps the caller's slice: the defect
 	return nil
+}
+
+func (s *brokenStore) ListEntries(ctx context.Context) ([]wxtoken.Entry, error) {
+	list, err := s.Store.ListEntries(ctx)
+	if s.defect == "entry-list-skips-removed" {
+		list = slices.DeleteFunc(list, func(e wxtoken.Entry) bool { return e.State == wxtoken.EntryRemoved })
+	}
+	return list, err
+}
+
+func (s *brokenStore) PutEntry(ctx context.Context, e wxtoken.Entry) error {
+	switch s.defect {
+	case "entry-fix-invalid":
+		if e.Version == 0 {
+			e.Version = 1
+		}
+	case "entry-secret-replaced":
+		// What encoding/json does to bytes that are not UTF-8.
+		e.Secret = strings.ToValidUTF8(e.Secret, "\uFFFD")
+	case "entry-unkeyed-version":
+		// Compares against the highest version of any entry.
+		list, err := s.Store.ListEntries(ctx)
+		if err != nil {
+			return err
+		}
+		for _, old := range list {
+			if old.Version >= e.Version {
+				return wxtoken.ErrStale
+			}
+		}
+	}
+	err := s.Store.PutEntry(ctx, e)
+	if s.defect == "entry-swallow-stale" && errors.Is(err, wxtoken.ErrStale) {
+		return nil
+	}
+	return err
 }
