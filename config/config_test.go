@@ -310,7 +310,7 @@ func TestSecretsNeverInMessages(t *testing.T) {
 		fromEnv  = "env-secret-abcdefghij"
 		misplace = "fedcba9876543210fedcba9876543210" // AppSecret-shaped
 	)
-	env := mapEnv(map[string]string{"S": fromEnv})
+	env := mapEnv(map[string]string{"S": fromEnv, "STORE_KEY": testStoreKey})
 	tests := []struct{ name, yml string }{
 		{"inline secret, error elsewhere", build(map[string]string{
 			"apps": "apps: [{appid: " + testAppID + ", secret: " + inline + "}]",
@@ -341,6 +341,25 @@ func TestSecretsNeverInMessages(t *testing.T) {
 		{"client key pasted as its hash", build(map[string]string{
 			"clients": "clients: [{name: a, key_sha256: wxt_" + inline + "}]",
 		})},
+		{"EncodingAESKey pasted as its variable's name", build(map[string]string{
+			"store":     "store: {encryption_key_env: STORE_KEY}",
+			"platforms": platformSection("secret_env: S, token_env: S, encoding_aes_key_env: " + testAESKey),
+		})},
+		{"EncodingAESKey pasted as its file's name", build(map[string]string{
+			"store":     "store: {encryption_key_env: STORE_KEY}",
+			"platforms": platformSection("secret_env: S, token_env: S, encoding_aes_key_file: " + testAESKey),
+		})},
+		{"store key pasted as a file name", build(map[string]string{
+			"store": "store: {encryption_key_file: '" + testStoreKey + "'}",
+		})},
+		{"store key pasted as an app's secret variable", build(map[string]string{
+			"apps": "apps: [{appid: " + testAppID + ", secret_env: '" + testStoreKey + "'}]",
+		})},
+		{"inline EncodingAESKey with an error elsewhere", build(map[string]string{
+			"store":     "store: {encryption_key_env: STORE_KEY}",
+			"platforms": platformSection("secret_env: S, token: " + inline + ", encoding_aes_key: " + testAESKey[:42] + ", name: " + testAESKey),
+			"clients":   grantClients(testAESKey[:42]),
+		})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -356,7 +375,7 @@ func TestSecretsNeverInMessages(t *testing.T) {
 				t.Fatal("no error or warning at all; the test is not testing anything")
 			}
 			all := strings.Join(msgs, "\n")
-			for _, s := range []string{inline, fromEnv, misplace} {
+			for _, s := range []string{inline, fromEnv, misplace, testAESKey[:42], testStoreKey[:43]} {
 				if strings.Contains(all, s) {
 					t.Errorf("a message holds the secret %q:\n%s", s, all)
 				}
