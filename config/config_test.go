@@ -302,6 +302,61 @@ func TestSampleConfigWeComExample(t *testing.T) {
 	}
 }
 
+// TestSampleConfigPlatformExample keeps the commented platform example of
+// etc/wxtoken.yaml valid once uncommented with the commented store key
+// line beside it, and its rotation line too.
+func TestSampleConfigPlatformExample(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "etc", "wxtoken.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block []string
+	var keyEnv, prevFile string
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "  # encryption_key_env: "); ok {
+			keyEnv, _, _ = strings.Cut(v, " ")
+		}
+		if v, ok := strings.CutPrefix(line, "  # previous_encryption_key_file: "); ok {
+			prevFile, _, _ = strings.Cut(v, " ")
+		}
+		if line == "# platforms:" {
+			block = append(block, "platforms:")
+			continue
+		}
+		if len(block) == 0 {
+			continue
+		}
+		if !strings.HasPrefix(line, "#  ") {
+			break
+		}
+		block = append(block, strings.TrimPrefix(line, "# "))
+	}
+	if len(block) < 5 || keyEnv == "" || prevFile == "" {
+		t.Fatalf("no commented platform example, encryption_key_env or previous_encryption_key_file line in the sample: %q, %q, %q", block, keyEnv, prevFile)
+	}
+	// The previous key's file, named as in the sample, in a folder of
+	// the test's own.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, filepath.Base(prevFile)), []byte(testStoreKeyOld+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := mapEnv(map[string]string{"WX_SECRET": testSecret, keyEnv: testStoreKey,
+		"SAAS_COMPONENT_SECRET": testCompSecret, "SAAS_MSG_TOKEN": testMsgToken, "SAAS_AES_KEY": testAESKey})
+	c := mustParse(t, build(map[string]string{
+		"platforms": strings.Join(block, "\n"),
+		"store":     "store: {encryption_key_env: " + keyEnv + ", previous_encryption_key_file: " + filepath.Base(prevFile) + "}",
+	}), dir, env)
+	if len(c.Platforms) != 1 || c.Platforms[0].EncodingAESKey.Reveal() != testAESKey || len(c.Platforms[0].AuthorizerTickets) != 1 {
+		t.Errorf("the example parses to %+v", c.Platforms)
+	}
+	if !c.Store.Encrypted() || c.Store.PreviousEncryptionKey.ID() == "" {
+		t.Errorf("the store keys of the sample did not load: %v", c.Store)
+	}
+	if _, err := c.Platforms[0].Crypter(); err != nil {
+		t.Error(err)
+	}
+}
+
 // TestSecretsNeverInMessages puts secrets where careless configs put them
 // and checks that no error or warning repeats one.
 func TestSecretsNeverInMessages(t *testing.T) {
