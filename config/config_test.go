@@ -570,17 +570,25 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("apps: &a [*a]"))
 	f.Add([]byte("a: &x {b: *x}\n<<: *x"))
 	f.Add([]byte("store: {redis: {addrs: [[1], {a: b}]}}\nrefresh: {margin: [1]}"))
+	f.Add([]byte(build(map[string]string{"store": "store: {encryption_key_env: STORE_KEY}",
+		"platforms": platformSection("secret_env: WX_SECRET, token: t, encoding_aes_key: " + testAESKey + ", authorizer_tickets: [jsapi]")})))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data, t.TempDir(), defaultEnv())
 		if err != nil {
 			return
 		}
-		if len(c.Apps) == 0 || len(c.Clients) == 0 {
-			t.Fatalf("accepted a config without apps or clients:\n%s", data)
+		if len(c.Apps)+c.AgentCount()+len(c.Platforms) == 0 || len(c.Clients) == 0 {
+			t.Fatalf("accepted a config without apps, agents or platforms, or without clients:\n%s", data)
 		}
 		for _, a := range c.Apps {
 			if a.Secret.Reveal() == "" {
 				t.Fatalf("accepted app %q without a secret", a.AppID)
+			}
+		}
+		for i := range c.Platforms {
+			p := &c.Platforms[i]
+			if _, err := p.Crypter(); err != nil || p.Secret.Reveal() == "" || !c.Store.Encrypted() {
+				t.Fatalf("accepted platform %q: secret set %v, Crypter error %v, store encrypted %v", p.ComponentAppID, p.Secret != "", err, c.Store.Encrypted())
 			}
 		}
 	})
