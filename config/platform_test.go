@@ -207,7 +207,7 @@ func TestValidatePlatforms(t *testing.T) {
 		{name: "previous key env unset", set: map[string]string{"store": "store: {encryption_key_env: STORE_KEY, previous_encryption_key_env: NO_OLD_KEY}"},
 			errs: []string{"store.previous_encryption_key_env: environment variable NO_OLD_KEY is not set or empty"}, nerrs: 1},
 		{name: "previous key the same as the current one", set: map[string]string{"store": "store: {encryption_key_env: STORE_KEY, previous_encryption_key_file: store.key}"},
-			warn: "store.previous_encryption_key_file: the same key as store.encryption_key (id "},
+			warn: "store.previous_encryption_key_file: the same key as encryption_key_env or _file (id "},
 		{name: "a platform with a broken key is one problem", set: map[string]string{"platforms": platformSection(goodPlatform), "store": "store: {encryption_key_file: store-world.key}"},
 			errs: []string{"store.encryption_key_file:"}, nerrs: 1},
 	}

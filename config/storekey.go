@@ -47,7 +47,7 @@ func (ch *checker) storeKeys(s *Store) {
 	case prevSet && !primarySet:
 		ch.errorf("store", "previous_encryption_key_env or _file is set without encryption_key_env or _file: the previous key only opens what it sealed before a rotation; the current key, which seals, is required")
 	case prev.ID() != "" && prev.ID() == s.EncryptionKey.ID():
-		ch.warnf(prevKey, "the same key as store.encryption_key (id %s): nothing is being rotated; set the new key as the encryption key, or remove the previous one", prev.ID())
+		ch.warnf(prevKey, "the same key as encryption_key_env or _file (id %s): nothing is being rotated; set the new key as the encryption key, or remove the previous one", prev.ID())
 	}
 }
 
