@@ -1,7 +1,8 @@
 // Package clientkey holds the client keys of wxtoken's HTTP listener and
 // what each was granted: the Ring tells which configured client a bearer
-// key belongs to, and a Client whether it may read an app's or a WeCom
-// agent's credentials. The HTTP API authenticates with a Ring, and so do
+// key belongs to, and a Client whether it may read the credentials of an
+// app, a WeCom agent, a third-party platform or an account that
+// authorized one. The HTTP API authenticates with a Ring, and so do
 // the other front ends of the same listener, such as the WeChat-compatible
 // front door, so that every way in checks keys the same way.
 //
@@ -25,7 +26,8 @@ import (
 	"github.com/wxtoken/wxtoken"
 )
 
-// All is the grant that covers every configured app and WeCom agent.
+// All is the grant that covers every configured app, WeCom agent and
+// platform, and every authorizer.
 const All = "*"
 
 // MaxKeyLength bounds the keys worth hashing. wxtoken keygen's keys are
@@ -40,18 +42,24 @@ type Client struct {
 	KeySHA256 string
 	// Apps are what the key may read: appids, WeCom corpids (every agent
 	// of the corp), WeCom agents as "corpid/agentid" (see
-	// wxtoken.WeComID), or All. An empty list grants nothing, which suits
-	// a key used only to scrape /metrics.
+	// wxtoken.WeComID), component_appids (the platform and every account
+	// that authorized it), authorizers as
+	// "component_appid:authorizer_appid" (see wxtoken.AuthorizerID), or
+	// All. An empty list grants nothing, which suits a key used only to
+	// scrape /metrics.
 	Apps []string
 	// Admin keys may list the status of every app and agent.
 	Admin bool
 }
 
-// Allows reports whether the client was granted id: an appid, or a WeCom
-// agent's wxtoken.WeComID, which its corpid grants too. A grant is not
-// told apart by its family: a grant "X" covers the id X and every agent
-// "X/..." of a corp X, which is why a configuration never has an appid
-// that is also a corpid (package config refuses one).
+// Allows reports whether the client was granted id: an appid or a
+// component_appid (a platform's own credentials), a WeCom agent's
+// wxtoken.WeComID, which its corpid grants too, or an authorizer's
+// wxtoken.AuthorizerID, which its component_appid grants too. A grant is
+// not told apart by its family: a grant "X" covers the id X, every agent
+// "X/..." of a corp X and every authorizer "X:..." of a platform X, which
+// is why a configuration never uses one id for two of an app, a corp and
+// a platform (package config refuses that).
 func (c *Client) Allows(id string) bool {
 	// The common case, an id granted by name or by All, takes one pass
 	// over the grants and no parsing of the id.
@@ -60,12 +68,12 @@ func (c *Client) Allows(id string) bool {
 			return true
 		}
 	}
-	corp, _, agent := strings.Cut(id, "/")
-	if !agent {
+	fam, owner, member := wxtoken.ParseID(id)
+	if fam == wxtoken.FamilyApp || owner == "" || member == "" {
 		return false
 	}
 	for _, g := range c.Apps {
-		if g == corp {
+		if g == owner {
 			return true
 		}
 	}

@@ -85,7 +85,8 @@ func nameOf(c *clientkey.Client) string {
 }
 
 // TestAllows: a grant names an appid, a WeCom corp (every agent of it), a
-// WeCom agent, or everything; nothing else matches.
+// WeCom agent, a platform (its own credentials and every authorizer's), an
+// authorizer, or everything; nothing else matches.
 func TestAllows(t *testing.T) {
 	const (
 		app    = "wx0123456789abcdef"
@@ -93,8 +94,13 @@ func TestAllows(t *testing.T) {
 		other  = "ww00000000000000ff"
 		agent  = "1000002"
 		agent2 = "contacts"
+		comp   = "wx00000000000000c1"
+		comp2  = "wx00000000000000c2"
+		auth   = "wx00000000000000a1"
+		auth2  = "wx00000000000000a2"
 	)
 	id := wxtoken.WeComID
+	az := wxtoken.AuthorizerID
 	tests := []struct {
 		name   string
 		grants []string
@@ -107,6 +113,16 @@ func TestAllows(t *testing.T) {
 		{"an agent", []string{id(corp, agent)}, []string{id(corp, agent)}, []string{id(corp, agent2), corp, app, id(other, agent)}},
 		{"all", []string{clientkey.All}, []string{app, id(corp, agent), id(other, agent2)}, nil},
 		{"an agent and an app", []string{id(other, agent2), app}, []string{app, id(other, agent2)}, []string{id(other, agent), id(corp, agent2)}},
+		{"a platform", []string{comp}, []string{comp, az(comp, auth), az(comp, auth2)},
+			[]string{comp2, az(comp2, auth), auth, app, "wx00000000000000c:" + auth, comp + "x:" + auth, comp + ":"}},
+		{"an authorizer", []string{az(comp, auth)}, []string{az(comp, auth)},
+			[]string{comp, auth, az(comp, auth2), az(comp2, auth), az(comp, auth) + "x"}},
+		{"an authorizer's appid alone", []string{auth}, []string{auth}, []string{az(comp, auth), comp}},
+		{"all covers platforms", []string{clientkey.All}, []string{comp, az(comp2, auth2)}, nil},
+		{"an id without its second part", []string{app, corp, comp}, nil, []string{app + ":", corp + "/", comp + ":", ":", "/"}},
+		{"an empty grant covers no empty owner", []string{""}, nil, []string{":" + auth, "/" + agent, app}},
+		{"a platform and a corp", []string{comp, corp}, []string{az(comp, auth), id(corp, agent), comp},
+			[]string{corp + ":" + auth + "/x", az(comp2, auth), id(other, agent)}},
 	}
 	for _, tt := range tests {
 		c := &clientkey.Client{Name: tt.name, Apps: tt.grants}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/clientkey"
+	"github.com/wxtoken/wxtoken/seal"
 )
 
 // Config is a parsed, validated and resolved wxtoken configuration.
@@ -32,10 +33,14 @@ type Config struct {
 	Apps     []App    `yaml:"apps"`
 	// WeCom are the WeCom (企业微信) corps whose agents' credentials
 	// wxtoken keeps.
-	WeCom   []WeCom  `yaml:"wecom"`
-	Compat  Compat   `yaml:"compat"`
-	Clients []Client `yaml:"clients"`
-	Log     Log      `yaml:"log"`
+	WeCom []WeCom `yaml:"wecom"`
+	// Platforms are the open platform's third-party platforms (第三方平台)
+	// whose credentials, and those of the accounts that authorized them,
+	// wxtoken keeps.
+	Platforms []Platform `yaml:"platforms"`
+	Compat    Compat     `yaml:"compat"`
+	Clients   []Client   `yaml:"clients"`
+	Log       Log        `yaml:"log"`
 
 	// Warnings are things that work but that an operator should change,
 	// such as an inline secret. Parse fills it; it is not read from YAML.
@@ -72,6 +77,25 @@ type Store struct {
 	// Path is the bolt file, resolved against the config file's folder.
 	Path  string `yaml:"path"`
 	Redis Redis  `yaml:"redis"`
+
+	// EncryptionKeyEnv names the environment variable, and
+	// EncryptionKeyFile the file (resolved against the config file's
+	// folder, readable by its owner and at most its group), that holds
+	// the key sealing the secrets kept in the store: 32 random bytes in
+	// standard base64 with padding, 44 characters. Set at most one; a
+	// config with platforms needs one.
+	EncryptionKeyEnv  string `yaml:"encryption_key_env"`
+	EncryptionKeyFile string `yaml:"encryption_key_file"`
+	// PreviousEncryptionKeyEnv and PreviousEncryptionKeyFile hold the key
+	// used before a rotation, which still opens what it sealed until
+	// `wxtoken rekey` has sealed everything again under the current key.
+	PreviousEncryptionKeyEnv  string `yaml:"previous_encryption_key_env"`
+	PreviousEncryptionKeyFile string `yaml:"previous_encryption_key_file"`
+	// EncryptionKey and PreviousEncryptionKey are the keys loaded from
+	// the keys above; the zero Key when not set. A seal.Key prints as its
+	// id only. Sealer builds the store's sealer from them.
+	EncryptionKey         seal.Key `yaml:"-" json:"-"`
+	PreviousEncryptionKey seal.Key `yaml:"-" json:"-"`
 }
 
 // Redis configures the redis store. Exactly one of Addr (a single server)
@@ -170,8 +194,8 @@ type Compat struct {
 	BasePath string `yaml:"base_path"`
 }
 
-// AllApps is the client grant that covers every configured app and WeCom
-// agent.
+// AllApps is the client grant that covers every configured app, WeCom
+// agent, platform and authorizer.
 const AllApps = clientkey.All
 
 // Client is a caller of the HTTP API, known by the SHA-256 of its key.
@@ -180,8 +204,10 @@ type Client struct {
 	// KeySHA256 is the lower-case hex SHA-256 of the client's bearer key.
 	KeySHA256 string `yaml:"key_sha256"`
 	// Apps are what the key may read: appids, WeCom corpids (every agent
-	// of the corp), WeCom agents as "corpid/agentid", or AllApps. An empty
-	// list grants nothing, which suits a key used only to scrape /metrics.
+	// of the corp), WeCom agents as "corpid/agentid", component_appids
+	// (the platform and every account that authorized it), authorizers
+	// as "component_appid:authorizer_appid", or AllApps. An empty list
+	// grants nothing, which suits a key used only to scrape /metrics.
 	Apps []string `yaml:"apps"`
 	// Admin keys may list the status of every app.
 	Admin bool `yaml:"admin"`
@@ -201,8 +227,10 @@ func Keys(clients []Client) []clientkey.Client {
 	return out
 }
 
-// Allows reports whether the client was granted id: an appid, or a WeCom
-// agent's wxtoken.WeComID (granted by name or by its corpid).
+// Allows reports whether the client was granted id: an appid or a
+// component_appid, a WeCom agent's wxtoken.WeComID (granted by name or by
+// its corpid), or an authorizer's wxtoken.AuthorizerID (granted by name or
+// by its component_appid).
 func (c Client) Allows(id string) bool {
 	k := c.Key()
 	return k.Allows(id)

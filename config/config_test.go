@@ -302,6 +302,61 @@ func TestSampleConfigWeComExample(t *testing.T) {
 	}
 }
 
+// TestSampleConfigPlatformExample keeps the commented platform example of
+// etc/wxtoken.yaml valid once uncommented with the commented store key
+// line beside it, and its rotation line too.
+func TestSampleConfigPlatformExample(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "etc", "wxtoken.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block []string
+	var keyEnv, prevFile string
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "  # encryption_key_env: "); ok {
+			keyEnv, _, _ = strings.Cut(v, " ")
+		}
+		if v, ok := strings.CutPrefix(line, "  # previous_encryption_key_file: "); ok {
+			prevFile, _, _ = strings.Cut(v, " ")
+		}
+		if line == "# platforms:" {
+			block = append(block, "platforms:")
+			continue
+		}
+		if len(block) == 0 {
+			continue
+		}
+		if !strings.HasPrefix(line, "#  ") {
+			break
+		}
+		block = append(block, strings.TrimPrefix(line, "# "))
+	}
+	if len(block) < 5 || keyEnv == "" || prevFile == "" {
+		t.Fatalf("no commented platform example, encryption_key_env or previous_encryption_key_file line in the sample: %q, %q, %q", block, keyEnv, prevFile)
+	}
+	// The previous key's file, named as in the sample, in a folder of
+	// the test's own.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, filepath.Base(prevFile)), []byte(testStoreKeyOld+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := mapEnv(map[string]string{"WX_SECRET": testSecret, keyEnv: testStoreKey,
+		"SAAS_COMPONENT_SECRET": testCompSecret, "SAAS_MSG_TOKEN": testMsgToken, "SAAS_AES_KEY": testAESKey})
+	c := mustParse(t, build(map[string]string{
+		"platforms": strings.Join(block, "\n"),
+		"store":     "store: {encryption_key_env: " + keyEnv + ", previous_encryption_key_file: " + filepath.Base(prevFile) + "}",
+	}), dir, env)
+	if len(c.Platforms) != 1 || c.Platforms[0].EncodingAESKey.Reveal() != testAESKey || len(c.Platforms[0].AuthorizerTickets) != 1 {
+		t.Errorf("the example parses to %+v", c.Platforms)
+	}
+	if !c.Store.Encrypted() || c.Store.PreviousEncryptionKey.ID() == "" {
+		t.Errorf("the store keys of the sample did not load: %v", c.Store)
+	}
+	if _, err := c.Platforms[0].Crypter(); err != nil {
+		t.Error(err)
+	}
+}
+
 // TestSecretsNeverInMessages puts secrets where careless configs put them
 // and checks that no error or warning repeats one.
 func TestSecretsNeverInMessages(t *testing.T) {
@@ -310,7 +365,7 @@ func TestSecretsNeverInMessages(t *testing.T) {
 		fromEnv  = "env-secret-abcdefghij"
 		misplace = "fedcba9876543210fedcba9876543210" // AppSecret-shaped
 	)
-	env := mapEnv(map[string]string{"S": fromEnv})
+	env := mapEnv(map[string]string{"S": fromEnv, "STORE_KEY": testStoreKey})
 	tests := []struct{ name, yml string }{
 		{"inline secret, error elsewhere", build(map[string]string{
 			"apps": "apps: [{appid: " + testAppID + ", secret: " + inline + "}]",
@@ -341,6 +396,25 @@ func TestSecretsNeverInMessages(t *testing.T) {
 		{"client key pasted as its hash", build(map[string]string{
 			"clients": "clients: [{name: a, key_sha256: wxt_" + inline + "}]",
 		})},
+		{"EncodingAESKey pasted as its variable's name", build(map[string]string{
+			"store":     "store: {encryption_key_env: STORE_KEY}",
+			"platforms": platformSection("secret_env: S, token_env: S, encoding_aes_key_env: " + testAESKey),
+		})},
+		{"EncodingAESKey pasted as its file's name", build(map[string]string{
+			"store":     "store: {encryption_key_env: STORE_KEY}",
+			"platforms": platformSection("secret_env: S, token_env: S, encoding_aes_key_file: " + testAESKey),
+		})},
+		{"store key pasted as a file name", build(map[string]string{
+			"store": "store: {encryption_key_file: '" + testStoreKey + "'}",
+		})},
+		{"store key pasted as an app's secret variable", build(map[string]string{
+			"apps": "apps: [{appid: " + testAppID + ", secret_env: '" + testStoreKey + "'}]",
+		})},
+		{"inline EncodingAESKey with an error elsewhere", build(map[string]string{
+			"store":     "store: {encryption_key_env: STORE_KEY}",
+			"platforms": platformSection("secret_env: S, token: " + inline + ", encoding_aes_key: " + testAESKey[:42] + ", name: " + testAESKey),
+			"clients":   grantClients(testAESKey[:42]),
+		})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -356,7 +430,7 @@ func TestSecretsNeverInMessages(t *testing.T) {
 				t.Fatal("no error or warning at all; the test is not testing anything")
 			}
 			all := strings.Join(msgs, "\n")
-			for _, s := range []string{inline, fromEnv, misplace} {
+			for _, s := range []string{inline, fromEnv, misplace, testAESKey[:42], testStoreKey[:43]} {
 				if strings.Contains(all, s) {
 					t.Errorf("a message holds the secret %q:\n%s", s, all)
 				}
@@ -496,17 +570,25 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("apps: &a [*a]"))
 	f.Add([]byte("a: &x {b: *x}\n<<: *x"))
 	f.Add([]byte("store: {redis: {addrs: [[1], {a: b}]}}\nrefresh: {margin: [1]}"))
+	f.Add([]byte(build(map[string]string{"store": "store: {encryption_key_env: STORE_KEY}",
+		"platforms": platformSection("secret_env: WX_SECRET, token: t, encoding_aes_key: " + testAESKey + ", authorizer_tickets: [jsapi]")})))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data, t.TempDir(), defaultEnv())
 		if err != nil {
 			return
 		}
-		if len(c.Apps) == 0 || len(c.Clients) == 0 {
-			t.Fatalf("accepted a config without apps or clients:\n%s", data)
+		if len(c.Apps)+c.AgentCount()+len(c.Platforms) == 0 || len(c.Clients) == 0 {
+			t.Fatalf("accepted a config without apps, agents or platforms, or without clients:\n%s", data)
 		}
 		for _, a := range c.Apps {
 			if a.Secret.Reveal() == "" {
 				t.Fatalf("accepted app %q without a secret", a.AppID)
+			}
+		}
+		for i := range c.Platforms {
+			p := &c.Platforms[i]
+			if _, err := p.Crypter(); err != nil || p.Secret.Reveal() == "" || !c.Store.Encrypted() {
+				t.Fatalf("accepted platform %q: secret set %v, Crypter error %v, store encrypted %v", p.ComponentAppID, p.Secret != "", err, c.Store.Encrypted())
 			}
 		}
 	})

@@ -31,9 +31,13 @@ var (
 	// shape is never echoed in a message, in case it is a secret pasted
 	// into the wrong key.
 	secretShapeRe = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
-	clientNameRe  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-	keySHA256Re   = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	envNameRe     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// keyShapeRe is the shape of an EncodingAESKey (43 characters of
+	// base64) and of a store encryption key (44, the last one "="); such
+	// values are not echoed either.
+	keyShapeRe   = regexp.MustCompile(`^[A-Za-z0-9+/]{43}=?$`)
+	clientNameRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	keySHA256Re  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	envNameRe    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // minScrubLen is the shortest resolved secret that is scrubbed from
@@ -113,6 +117,9 @@ func show(s string) string {
 	if secretShapeRe.MatchString(s) {
 		return "(a value shaped like an AppSecret, not shown)"
 	}
+	if keyShapeRe.MatchString(s) {
+		return "(a value shaped like a key, not shown)"
+	}
 	if len(s) > 80 {
 		return strconv.Quote(s[:64]) + "..."
 	}
@@ -127,6 +134,7 @@ func (ch *checker) check(c *Config) {
 	ch.refresh(c)
 	ch.apps(c)
 	ch.wecom(c)
+	ch.platforms(c)
 	ch.compat(c)
 	ch.clients(c)
 	ch.log(c)
@@ -204,6 +212,7 @@ func (ch *checker) store(c *Config) {
 	if s.Driver != DriverRedis && (s.Redis.Addr != "" || len(s.Redis.Addrs) > 0) {
 		ch.warnf("store.redis", "ignored unless store.driver is redis")
 	}
+	ch.storeKeys(s)
 }
 
 func (ch *checker) redis(r *Redis) {
@@ -337,8 +346,8 @@ func (ch *checker) refresh(c *Config) {
 }
 
 func (ch *checker) apps(c *Config) {
-	if len(c.Apps) == 0 && len(c.WeCom) == 0 {
-		ch.errorf("apps", "at least one app is required (or a WeCom agent under wecom)")
+	if len(c.Apps) == 0 && len(c.WeCom) == 0 && len(c.Platforms) == 0 {
+		ch.errorf("apps", "at least one app is required (or a WeCom agent under wecom, or a third-party platform under platforms)")
 	}
 	seen := map[string]int{}
 	for i := range c.Apps {
@@ -389,7 +398,32 @@ func (ch *checker) apps(c *Config) {
 // of its keys secret_env (env), secret_file (file, resolved in place) and
 // secret (secret, where the resolved value goes).
 func (ch *checker) secret(key string, env string, file *string, secret *Secret) {
-	inline := strings.TrimSpace(string(*secret))
+	ch.resolve(key, secretSource, env, file, secret)
+}
+
+// source names the three keys one secret value of an entry can come from
+// (name_env, name_file and name itself) and what the value is called in
+// messages.
+type source struct {
+	name string
+	noun string
+}
+
+// The secret values of config entries.
+var (
+	secretSource = source{name: "secret", noun: "secret"}
+	// tokenSource is a platform's message check Token.
+	tokenSource = source{name: "token", noun: "token"}
+	// aesKeySource is a platform's EncodingAESKey.
+	aesKeySource = source{name: "encoding_aes_key", noun: "EncodingAESKey"}
+)
+
+// resolve sets *val from exactly one of the keys of src under key: env (the
+// name_env key), *file (name_file, resolved in place) or *val itself (the
+// inline key). It returns the key path the value came from, for messages
+// about the value, or "" when there is none.
+func (ch *checker) resolve(key string, src source, env string, file *string, val *Secret) (from string) {
+	inline := strings.TrimSpace(string(*val))
 	n := 0
 	for _, set := range []bool{env != "", *file != "", inline != ""} {
 		if set {
@@ -398,42 +432,48 @@ func (ch *checker) secret(key string, env string, file *string, secret *Secret) 
 	}
 	switch {
 	case n == 0:
-		ch.errorf(key, "no secret: set one of secret_env, secret_file and secret")
-		return
+		ch.errorf(key, "no %s: set one of %s_env, %s_file and %s", src.noun, src.name, src.name, src.name)
+		return ""
 	case n > 1:
-		ch.errorf(key, "set only one of secret_env, secret_file and secret")
+		ch.errorf(key, "set only one of %s_env, %s_file and %s", src.name, src.name, src.name)
 		// Remember the inline one anyway, so messages still scrub it.
 		if inline != "" {
 			ch.secrets = append(ch.secrets, inline)
 		}
-		return
+		*val = ""
+		return ""
 	}
 	switch {
 	case env != "":
-		v, ok := ch.fromEnv(key+".secret_env", env)
-		if ok {
-			*secret = Secret(v)
+		from = key + "." + src.name + "_env"
+		v, ok := ch.fromEnv(from, env)
+		if !ok {
+			return ""
 		}
+		*val = Secret(v)
 	case *file != "":
+		from = key + "." + src.name + "_file"
 		raw := *file
 		*file = ch.path(raw)
 		data, err := os.ReadFile(*file)
 		if err != nil {
-			ch.fileFailed(key+".secret_file", raw, err)
-			return
+			ch.fileFailed(from, raw, err)
+			return ""
 		}
 		v := strings.TrimSpace(string(data))
 		if v == "" {
-			ch.errorf(key+".secret_file", "%s is empty", show(raw))
-			return
+			ch.errorf(from, "%s is empty", show(raw))
+			return ""
 		}
 		ch.secrets = append(ch.secrets, v)
-		*secret = Secret(v)
+		*val = Secret(v)
 	default:
+		from = key + "." + src.name
 		ch.secrets = append(ch.secrets, inline)
-		*secret = Secret(inline)
-		ch.warnf(key+".secret", "an inline secret ends up in backups and version control; prefer secret_env or secret_file")
+		*val = Secret(inline)
+		ch.warnf(from, "an inline %s ends up in backups and version control; prefer %s_env or %s_file", src.noun, src.name, src.name)
 	}
+	return from
 }
 
 func (ch *checker) clients(c *Config) {
@@ -479,12 +519,15 @@ func (ch *checker) clients(c *Config) {
 			if a == AllApps || slices.ContainsFunc(c.Apps, func(x App) bool { return x.AppID == a }) {
 				continue
 			}
-			if ch.wecomGrant(c, a) {
+			if ch.wecomGrant(c, a) || ch.platformGrant(c, a) {
 				continue
 			}
 			what := "a configured appid"
 			if len(c.WeCom) > 0 {
-				what = "a configured appid, WeCom corpid or corpid/agentid"
+				what += ", WeCom corpid or corpid/agentid"
+			}
+			if len(c.Platforms) > 0 {
+				what += ", component_appid or component_appid:authorizer_appid"
 			}
 			ch.errorf(fmt.Sprintf("%s.apps[%d]", key, j), `%s is not %s (or "*" for all)`, show(a), what)
 		}

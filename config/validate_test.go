@@ -64,7 +64,7 @@ func mapEnv(m map[string]string) func(string) (string, bool) {
 
 func defaultEnv() func(string) (string, bool) {
 	return mapEnv(map[string]string{"WX_SECRET": testSecret, "REDIS_PASSWORD": "redis-pass-123",
-		"WECOM_SECRET": testWeComSecret, "WECOM_SECRET2": "another-agent-secret-value"})
+		"WECOM_SECRET": testWeComSecret, "WECOM_SECRET2": "another-agent-secret-value", "STORE_KEY": testStoreKey})
 }
 
 // The WeCom corp of the tests, and the secret of its agent.

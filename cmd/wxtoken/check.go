@@ -52,7 +52,7 @@ func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if problem != "" {
 		return fmt.Errorf("config %s is invalid (1 problem):\n  store.path: %s", *path, problem)
 	}
-	fmt.Fprintf(stdout, "config OK: %s, %s, store %s\n", credentialCounts(c), checkCount(len(c.Clients), "client"), c.Store.Driver)
+	fmt.Fprintf(stdout, "config OK: %s, %s, %s\n", credentialCounts(c), checkCount(len(c.Clients), "client"), storeSummary(&c.Store))
 	return nil
 }
 
@@ -86,14 +86,34 @@ type checkError struct {
 func (e *checkError) Error() string { return e.text }
 func (e *checkError) Unwrap() error { return e.err }
 
-// credentialCounts says what credentials the config keeps: its apps, and
-// its WeCom agents and their corps when it has any.
+// credentialCounts says what credentials the config keeps: its apps, its
+// WeCom agents and their corps, and its third-party platforms, each family
+// when it has any.
 func credentialCounts(c *config.Config) string {
 	s := checkCount(len(c.Apps), "app")
 	if len(c.WeCom) > 0 {
 		s += fmt.Sprintf(", %s (%s)", checkCount(c.AgentCount(), "WeCom agent"), checkCount(len(c.WeCom), "corp"))
 	}
+	if len(c.Platforms) > 0 {
+		s += ", " + checkCount(len(c.Platforms), "platform")
+	}
 	return s
+}
+
+// storeSummary names the store's driver and, when secrets kept in it are
+// encrypted, the id of the key that seals them and of the previous key
+// still accepted, so that an operator can see which key a server will use
+// (the ids are what sealed values carry; the keys are never shown).
+func storeSummary(s *config.Store) string {
+	out := "store " + string(s.Driver)
+	if !s.Encrypted() {
+		return out
+	}
+	out += ", encryption key " + s.EncryptionKey.ID()
+	if prev := s.PreviousEncryptionKey.ID(); prev != "" && prev != s.EncryptionKey.ID() {
+		out += " (previous key " + prev + ")"
+	}
+	return out
 }
 
 func checkCount(n int, noun string) string {

@@ -67,6 +67,47 @@ wecom:
 clients:
   - {name: a, key_sha256: "`+key+`", apps: [ww0123456789abcdef, ww00000000000000ff/1000002]}
 `)
+	const (
+		storeKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // id 3eb1bd439947eb76
+		oldKey   = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
+		aesKey   = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+	)
+	t.Setenv("WXTOKEN_CHECK_TEST_STORE_KEY", storeKey)
+	t.Setenv("WXTOKEN_CHECK_TEST_AES_KEY", aesKey)
+	write("old.key", oldKey+"\n")
+	platform := `
+  - component_appid: wx00000000000000c1
+    name: saas
+    secret_env: WXTOKEN_CHECK_TEST_SECRET
+    token: check-verb-token
+    encoding_aes_key_env: WXTOKEN_CHECK_TEST_AES_KEY
+    authorizer_tickets: [jsapi]
+`
+	platformOK := write("platform.yaml", `
+store: {encryption_key_env: WXTOKEN_CHECK_TEST_STORE_KEY, previous_encryption_key_file: old.key}
+apps:
+  - appid: wx0123456789abcdef
+    secret_env: WXTOKEN_CHECK_TEST_SECRET
+wecom:
+  - corpid: ww0123456789abcdef
+    agents:
+      - {agentid: "1000002", secret_env: WXTOKEN_CHECK_TEST_SECRET}
+platforms:`+platform+`  - component_appid: wx00000000000000c2
+    secret_env: WXTOKEN_CHECK_TEST_SECRET
+    token_env: WXTOKEN_CHECK_TEST_SECRET
+    encoding_aes_key_env: WXTOKEN_CHECK_TEST_AES_KEY
+clients:
+  - {name: a, key_sha256: "`+key+`", apps: [wx00000000000000c1, "wx00000000000000c2:wx00000000000000a1"]}
+`)
+	platformOnly := write("platformonly.yaml", `
+store: {encryption_key_env: WXTOKEN_CHECK_TEST_STORE_KEY}
+platforms:`+platform+`clients:
+  - {name: a, key_sha256: "`+key+`", apps: ["*"]}
+`)
+	platformNoKey := write("platformnokey.yaml", `
+platforms:`+platform+`clients:
+  - {name: a, key_sha256: "`+key+`", apps: ["wx00000000000000c9"]}
+`)
 	broken := write("broken.yaml", "apps: [\n")
 	overAPI := write("overapi.yaml", `
 apps:
@@ -134,6 +175,31 @@ clients:
 			stdout: []string{"config OK: 0 apps, 3 WeCom agents (2 corps), 1 client, store bolt\n"},
 		},
 		{
+			name:   "platforms",
+			args:   []string{"check", "--config", platformOK},
+			code:   0,
+			stdout: []string{"config OK: 1 app, 1 WeCom agent (1 corp), 2 platforms, 1 client, store bolt, encryption key 3eb1bd439947eb76 (previous key 4ba68aa8767bde72)\n"},
+			stderr: []string{"warning: platforms[0].token: an inline token"},
+		},
+		{
+			name:   "a platform alone",
+			args:   []string{"check", "--config", platformOnly},
+			code:   0,
+			stdout: []string{"config OK: 0 apps, 1 platform, 1 client, store bolt, encryption key 3eb1bd439947eb76\n"},
+		},
+		{
+			name:       "a platform without an encryption key",
+			args:       []string{"check", "--config", platformNoKey},
+			code:       1,
+			stdoutNone: true,
+			stderr: []string{
+				"is invalid (2 problems):",
+				"\n  store: an encryption key is required with platforms configured: ",
+				"head -c 32 /dev/urandom | base64",
+				"\n  clients[0].apps[0]: \"wx00000000000000c9\" is not a configured appid, component_appid or component_appid:authorizer_appid",
+			},
+		},
+		{
 			name:       "WeCom agents",
 			args:       []string{"check", "--config", wecom},
 			code:       1,
@@ -195,8 +261,10 @@ clients:
 					t.Errorf("stderr %q lacks %q", &stderr, want)
 				}
 			}
-			if strings.Contains(stdout.String()+stderr.String(), secret) {
-				t.Errorf("the output holds the secret:\n%s%s", &stdout, &stderr)
+			for _, s := range []string{secret, storeKey, oldKey, aesKey, "check-verb-token"} {
+				if strings.Contains(stdout.String()+stderr.String(), s) {
+					t.Errorf("the output holds a secret:\n%s%s", &stdout, &stderr)
+				}
 			}
 		})
 	}
