@@ -27,7 +27,10 @@ import (
 //
 // For a WeCom agent, rotate and invalidate take "appid":"corpid/agentid"
 // or "corpid" and "agentid" apart; calls takes ?appid=corpid/agentid (or
-// a bare corpid for all its agents).
+// a bare corpid for all its agents). For the open platform they take
+// "appid":"component_appid" (component_token) or
+// "appid":"component_appid:authorizer_appid" (authorizer_token, jsapi,
+// wx_card).
 
 const ctlContentType = "application/json; charset=utf-8"
 

@@ -626,3 +626,31 @@ func TestPlatformOptions(t *testing.T) {
 		t.Fatal("stats of an unknown platform")
 	}
 }
+
+// TestPlatformControlErrors: the platform control calls say what is wrong.
+func TestPlatformControlErrors(t *testing.T) {
+	f := newPlatformFixture(t, nil, "")
+	tests := []struct {
+		method, path, body string
+		status             int
+		want               string
+	}{
+		{"GET", "/_sim/platforms/stats?component_appid=wxnope", "", 404, "unknown platform"},
+		{"POST", "/_sim/platforms/stats", "", 405, "not allowed"},
+		{"GET", "/_sim/platforms/authorize", "", 405, "not allowed"},
+		{"POST", "/_sim/platforms/authorize", `{"component_appid":"` + compA + `","scope":"x"}`, 400, "unknown field"},
+		{"POST", "/_sim/platforms/authorize", `{"component_appid":"wxnope"}`, 400, "unknown platform"},
+		{"POST", "/_sim/platforms/authorize", `{"component_appid":"` + compA + `","authorizer_appid":"a b"}`, 400, "authorizer_appid"},
+		{"POST", "/_sim/platforms/unauthorize", `{"component_appid":"` + compA + `","authorizer_appid":"wxnever"}`, 400, "does not authorize"},
+		{"POST", "/_sim/platforms/invalidate_refresh_token", `{"component_appid":"` + compA + `","authorizer_appid":"wxnever"}`, 400, "never authorized"},
+		{"POST", "/_sim/platforms/push_ticket", `{"component_appid":"wxnope"}`, 400, "unknown platform"},
+		{"POST", "/_sim/rotate", `{"appid":"` + compA + `","what":"jsapi"}`, 400, "component_token"},
+		{"POST", "/_sim/rotate", `{"appid":"` + compA + `:wxnever","what":"authorizer_token"}`, 400, "unknown platform or authorizer"},
+	}
+	for _, tt := range tests {
+		a := f.do(tt.method, tt.path, tt.body)
+		if a.Status != tt.status || !strings.Contains(a.Raw, tt.want) || a.ContentType != ctlContentType {
+			t.Errorf("%s %s %s: %d %s, want %d with %q", tt.method, tt.path, tt.body, a.Status, a.Raw, tt.status, tt.want)
+		}
+	}
+}

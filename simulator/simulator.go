@@ -498,6 +498,10 @@ func (s *Simulator) Check(value string) CredentialState {
 // KindAgentConfig; for a corp's ticket, KindWeComJSAPI, appID is the
 // corpid or the WeComID of any of its agents. A rotated WeCom token
 // answers 40014 at once, and gettoken returns the new one.
+//
+// For the open platform, appID is a component_appid with what
+// KindComponentToken, or an authorizer's wxtoken.AuthorizerID with
+// KindAuthorizerToken, KindJSAPI or KindWxCard.
 func (s *Simulator) Rotate(appID, what string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
