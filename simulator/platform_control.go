@@ -1,7 +1,10 @@
 package simulator
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
+	"sort"
 	"strings"
 )
 
@@ -100,4 +103,84 @@ func (s *Simulator) servePlatformControl(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	writeCtl(w, http.StatusOK, out)
+}
+
+// PlatformStats is what the simulator counted for a platform.
+type PlatformStats struct {
+	ComponentAppID string `json:"component_appid"`
+	// Pushes counts the pushes to the event URL.
+	Pushes PushStats `json:"pushes"`
+	// Calls counts the calls of each component endpoint for the platform
+	// and its authorizers.
+	Calls map[string]int `json:"calls"`
+	// VerifyTicket is the latest verify ticket issued, "" if none yet.
+	VerifyTicket string `json:"verify_ticket"`
+	// Authorizers lists the accounts that authorize the platform now.
+	Authorizers []string `json:"authorizers"`
+}
+
+// PushStats counts the pushes to a platform's event URL.
+type PushStats struct {
+	// Sent is every push attempted.
+	Sent int `json:"sent"`
+	// Success counts the pushes answered HTTP 200 with exactly "success".
+	Success int `json:"success"`
+	// Failed counts the others: another answer, another status, or no
+	// answer at all.
+	Failed int `json:"failed"`
+	// LastFailure says what was wrong with the latest failed push.
+	LastFailure string `json:"last_failure,omitempty"`
+	// ByInfoType counts the pushes sent by InfoType.
+	ByInfoType map[string]int `json:"by_info_type"`
+}
+
+// Stats reports what the simulator counted for the platform
+// componentAppID.
+func (s *Simulator) Stats(componentAppID string) (PlatformStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.platforms[componentAppID]
+	if p == nil {
+		return PlatformStats{}, fmt.Errorf("simulator: unknown platform %q", componentAppID)
+	}
+	st := PlatformStats{ComponentAppID: componentAppID, Pushes: p.stats, Calls: map[string]int{}, VerifyTicket: p.lastTicket, Authorizers: []string{}}
+	st.Pushes.ByInfoType = map[string]int{}
+	for k, v := range p.stats.ByInfoType {
+		st.Pushes.ByInfoType[k] = v
+	}
+	for _, e := range platformEndpoints() {
+		st.Calls[e] = 0
+	}
+	for k, n := range s.calls {
+		if slices.Contains(platformEndpoints(), k.endpoint) && matchApp(componentAppID, k.appID) {
+			st.Calls[k.endpoint] += n
+		}
+	}
+	for id, a := range p.authorizers {
+		if a.authorized {
+			st.Authorizers = append(st.Authorizers, id)
+		}
+	}
+	sort.Strings(st.Authorizers)
+	return st, nil
+}
+
+// InvalidateRefreshToken makes the authorizer's current refresh token
+// invalid, as WeChat does for reasons it does not tell: the next
+// api_authorizer_token with it answers 61023. Its access token keeps
+// working until it expires; only a new authorization (a code exchanged
+// at api_query_auth) brings a new refresh token.
+func (s *Simulator) InvalidateRefreshToken(componentAppID, authorizerAppID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.platforms[componentAppID]
+	if p == nil {
+		return fmt.Errorf("simulator: unknown platform %q", componentAppID)
+	}
+	a := p.authorizers[authorizerAppID]
+	if a == nil {
+		return fmt.Errorf("simulator: %q never authorized platform %s", authorizerAppID, componentAppID)
+	}
+	a.invalidated = true
+	return nil
 }
