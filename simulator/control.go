@@ -21,10 +21,16 @@ import (
 //	POST   /_sim/rotate   {"appid","what"}: rotate a credential out of band
 //	POST   /_sim/invalidate {"appid","what"}: end a credential early
 //	POST   /_sim/codes    {"appid","openid","scope"}: a login code for /sns/
+//	POST   /_sim/platforms/authorize, /updateauthorized, /unauthorize,
+//	       /push_ticket, /invalidate_refresh_token; GET /_sim/platforms/stats:
+//	       the open platform (platform_control.go)
 //
 // For a WeCom agent, rotate and invalidate take "appid":"corpid/agentid"
 // or "corpid" and "agentid" apart; calls takes ?appid=corpid/agentid (or
-// a bare corpid for all its agents).
+// a bare corpid for all its agents). For the open platform they take
+// "appid":"component_appid" (component_token) or
+// "appid":"component_appid:authorizer_appid" (authorizer_token, jsapi,
+// wx_card).
 
 const ctlContentType = "application/json; charset=utf-8"
 
@@ -107,6 +113,9 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		writeCtl(w, http.StatusOK, s.Check(v))
 	case "/_sim/codes":
 		s.serveCodes(w, r)
+	case "/_sim/platforms/authorize", "/_sim/platforms/updateauthorized", "/_sim/platforms/unauthorize",
+		"/_sim/platforms/push_ticket", "/_sim/platforms/invalidate_refresh_token", "/_sim/platforms/stats":
+		s.servePlatformControl(w, r)
 	case "/_sim/rotate", "/_sim/invalidate":
 		if r.Method != http.MethodPost {
 			methodNotAllowed(w, r, "POST")
@@ -133,7 +142,7 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		writeCtl(w, http.StatusOK, map[string]string{key: v})
 	default:
-		ctlFail(w, http.StatusNotFound, fmt.Sprintf("no control route %s (have /_sim/faults, /_sim/calls, /_sim/check, /_sim/rotate, /_sim/invalidate, /_sim/codes)", r.URL.Path))
+		ctlFail(w, http.StatusNotFound, fmt.Sprintf("no control route %s (have /_sim/faults, /_sim/calls, /_sim/check, /_sim/rotate, /_sim/invalidate, /_sim/codes, /_sim/platforms/...)", r.URL.Path))
 	}
 }
 

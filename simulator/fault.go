@@ -290,6 +290,33 @@ func (s *Simulator) fakeSuccess(endpoint string, empty bool) []byte {
 			b.AccessToken = randomText(214)
 		}
 		v = b
+	case EndpointComponentToken:
+		b := componentTokenBody{ExpiresIn: seconds(s.opts.TTL)}
+		if !empty {
+			b.Token = "95_" + randomText(133)
+		}
+		v = b
+	case EndpointStartPushTicket:
+		// Its success has nothing to leave empty.
+		v = errorBody{0, "ok"}
+	case EndpointPreAuthCode:
+		b := preAuthBody{ExpiresIn: seconds(preAuthCodeTTL)}
+		if !empty {
+			b.Code = "preauthcode@@@" + randomText(64)
+		}
+		v = b
+	case EndpointQueryAuth:
+		b := queryAuthBody{authorizationInfo{ExpiresIn: seconds(s.opts.TTL), FuncInfo: []funcScope{}}}
+		if !empty {
+			b.Info.AppID, b.Info.AccessToken, b.Info.RefreshToken = "wx"+randomHex(16), "95_"+randomText(133), newRefreshToken()
+		}
+		v = b
+	case EndpointAuthorizerToken:
+		b := authorizerTokenBody{ExpiresIn: seconds(s.opts.TTL)}
+		if !empty {
+			b.AccessToken, b.RefreshToken = "95_"+randomText(133), newRefreshToken()
+		}
+		v = b
 	default:
 		b := tokenBody{ExpiresIn: seconds(s.opts.TTL)}
 		if !empty {
@@ -418,6 +445,26 @@ func defaultErrMsg(code int, ip string) string {
 		return "require POST method"
 	case errInvalidURL:
 		return "invalid url"
+	case wechat.ErrComponentNotAuthorized:
+		return "component is not authorized by this account"
+	case wechat.ErrVerifyTicketExpired:
+		return "component ticket is expired"
+	case wechat.ErrVerifyTicketInvalid:
+		return "component ticket is invalid"
+	case wechat.ErrAuthCodeInvalid:
+		return "code is invalid"
+	case wechat.ErrAuthCodeExpired:
+		return "code is expired"
+	case wechat.ErrInvalidComponent:
+		return "invalid component"
+	case errMustUseComponentToken:
+		return "must use component token for component api"
+	case wechat.ErrRefreshTokenInvalid:
+		return "refresh_token is invalid"
+	case errMissingCode:
+		return "missing code"
+	case errMissingRefreshToken:
+		return "refresh_token missing"
 	}
 	return "simulated error"
 }

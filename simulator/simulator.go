@@ -28,6 +28,16 @@
 // duration is an option, so tests can compress a day into seconds, and the
 // clock can be injected so that tests need no sleeps.
 //
+// For the open platform's third-party platforms in Options.Platforms
+// (platform.go) it answers the five component endpoints under
+// /cgi-bin/component/ and pushes encrypted events (component_verify_ticket
+// on a timer, authorized, updateauthorized, unauthorized through the
+// control API) to each platform's event URL; an authorizer's access token
+// works with getticket and every ordinary call as an app's does. An
+// authorizer is named by wxtoken.AuthorizerID,
+// "component_appid:authorizer_appid", wherever an app is named by its
+// appid.
+//
 // Faults (every error class a server must classify, slow answers, dropped
 // connections), out-of-band rotations and early ends are injected through
 // the Go API or through a small JSON control API under /_sim/, which also
@@ -36,10 +46,12 @@
 package simulator
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -70,7 +82,7 @@ const (
 
 // endpoints lists the endpoint names in a stable order.
 func endpoints() []string {
-	return append(oaEndpoints(), wecomEndpoints()...)
+	return slices.Concat(oaEndpoints(), wecomEndpoints(), platformEndpoints())
 }
 
 func oaEndpoints() []string {
@@ -82,12 +94,17 @@ func wecomEndpoints() []string {
 }
 
 // servedEndpoints lists the endpoints of the families s serves: WeCom's
-// only when it knows WeCom agents.
+// only when it knows WeCom agents, the open platform's only when it knows
+// platforms.
 func (s *Simulator) servedEndpoints() []string {
-	if len(s.agents) == 0 {
-		return oaEndpoints()
+	out := oaEndpoints()
+	if len(s.agents) > 0 {
+		out = append(out, wecomEndpoints()...)
 	}
-	return endpoints()
+	if len(s.platforms) > 0 {
+		out = append(out, platformEndpoints()...)
+	}
+	return out
 }
 
 func validEndpoint(e string) bool { return slices.Contains(endpoints(), e) }
@@ -139,11 +156,19 @@ const (
 
 // Options configures a Simulator. Zero values take the defaults noted.
 type Options struct {
-	// Apps maps each appid the simulator knows to its secret. Apps and
-	// WeCom may not both be empty.
+	// Apps maps each appid the simulator knows to its secret. Apps, WeCom
+	// and Platforms may not all be empty.
 	Apps map[string]string
 	// WeCom lists the WeCom agents the simulator knows.
 	WeCom []WeComAgent
+	// Platforms lists the open platform's third-party platforms the
+	// simulator knows (platform.go). Those with an event URL get pushes
+	// from a goroutine each, which Close stops.
+	Platforms []Platform
+	// VerifyTicketTTL is how long a component_verify_ticket is accepted by
+	// api_component_token; default 6*TTL, WeChat's 12 hours for the
+	// default TTL.
+	VerifyTicketTTL time.Duration
 	// TTL is an access_token's lifetime; default 7200s, at least 1s.
 	TTL time.Duration
 	// Overlap is how long a replaced classic token keeps working and the
@@ -200,6 +225,11 @@ type CredentialState struct {
 	// the corp ticket).
 	CorpID  string `json:"corpid,omitempty"`
 	AgentID string `json:"agentid,omitempty"`
+	// ComponentAppID is set for the open platform's credentials, and
+	// AuthorizerAppID for an authorizer's (whose AppID is its
+	// AuthorizerID).
+	ComponentAppID  string `json:"component_appid,omitempty"`
+	AuthorizerAppID string `json:"authorizer_appid,omitempty"`
 }
 
 // Simulator is a simulated WeChat credential API; it is an http.Handler and
@@ -216,6 +246,12 @@ type Simulator struct {
 	calls  map[callKey]int
 	faults []*activeFault
 	sns    snsState // the login calls' codes and users' tokens
+
+	platforms  map[string]*platform // third-party platforms by component_appid
+	pushClient *http.Client
+	life       context.Context // ends at Close; the pushes run on it
+	stop       context.CancelFunc
+	wg         sync.WaitGroup // the push loops
 }
 
 type callKey struct{ endpoint, appID string }
@@ -245,8 +281,8 @@ type cred struct {
 // New returns a simulator configured by opts, or an error naming the first
 // invalid option.
 func New(opts Options) (*Simulator, error) {
-	if len(opts.Apps) == 0 && len(opts.WeCom) == 0 {
-		return nil, errors.New("simulator: no apps or WeCom agents configured")
+	if len(opts.Apps) == 0 && len(opts.WeCom) == 0 && len(opts.Platforms) == 0 {
+		return nil, errors.New("simulator: no apps, WeCom agents or platforms configured")
 	}
 	apps := make(map[string]*app, len(opts.Apps))
 	for id, secret := range opts.Apps {
@@ -264,7 +300,7 @@ func New(opts Options) (*Simulator, error) {
 	}{
 		{"TTL", opts.TTL}, {"Overlap", opts.Overlap}, {"TicketTTL", opts.TicketTTL},
 		{"QuotaPeriod", opts.QuotaPeriod}, {"ForceInterval", opts.ForceInterval},
-		{"WeComTicketPeriod", opts.WeComTicketPeriod},
+		{"WeComTicketPeriod", opts.WeComTicketPeriod}, {"VerifyTicketTTL", opts.VerifyTicketTTL},
 	} {
 		if d.v < 0 {
 			return nil, fmt.Errorf("simulator: %s %v is negative", d.name, d.v)
@@ -293,6 +329,7 @@ func New(opts Options) (*Simulator, error) {
 	orDefault(&opts.WeComCorpTicketLimit, 400)
 	orDefault(&opts.WeComAgentTicketLimit, 100)
 	orDefault(&opts.WeComTicketPeriod, time.Hour)
+	orDefault(&opts.VerifyTicketTTL, 6*opts.TTL)
 	if opts.OldTicket != OldTicketEndsAfterOverlap && opts.OldTicket != OldTicketLivesOn {
 		return nil, fmt.Errorf("simulator: OldTicket %q is neither %s nor %s", opts.OldTicket, OldTicketEndsAfterOverlap, OldTicketLivesOn)
 	}
@@ -317,17 +354,31 @@ func New(opts Options) (*Simulator, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The copies in apps and corps are the ones used.
-	opts.Apps, opts.WeCom = nil, nil
-	return &Simulator{
-		opts:   opts,
-		start:  opts.Now(),
-		apps:   apps,
-		corps:  corps,
-		agents: agents,
-		creds:  map[string]*cred{},
-		calls:  map[callKey]int{},
-	}, nil
+	platforms, err := newPlatforms(opts, apps)
+	if err != nil {
+		return nil, err
+	}
+	// The copies in apps, corps and platforms are the ones used.
+	opts.Apps, opts.WeCom, opts.Platforms = nil, nil, nil
+	life, stop := context.WithCancel(context.Background())
+	s := &Simulator{
+		opts:      opts,
+		start:     opts.Now(),
+		apps:      apps,
+		corps:     corps,
+		agents:    agents,
+		creds:     map[string]*cred{},
+		calls:     map[callKey]int{},
+		platforms: platforms,
+		pushClient: &http.Client{
+			// WeChat does not follow a redirect of its pushes.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		life: life,
+		stop: stop,
+	}
+	s.startPushLoops()
+	return s, nil
 }
 
 // orDefault sets *v to d if *v is the zero value.
@@ -340,8 +391,9 @@ func orDefault[T comparable](v *T, d T) {
 
 func (s *Simulator) now() time.Time { return s.opts.Now() }
 
-// Options returns the effective options, defaults filled in, without Apps
-// and WeCom (which hold secrets; see AppIDs and WeComIDs).
+// Options returns the effective options, defaults filled in, without Apps,
+// WeCom and Platforms (which hold secrets; see AppIDs, WeComIDs and
+// ComponentAppIDs).
 func (s *Simulator) Options() Options { return s.opts }
 
 // AppIDs returns the configured appids, sorted.
@@ -378,9 +430,14 @@ func (s *Simulator) Calls(endpoint, appID string) int {
 }
 
 // matchApp reports whether the calls of key are among those that filter
-// selects: all for "", the same id, or for a bare corpid its agents too.
+// selects: all for "", the same id, for a bare corpid its agents too, and
+// for a bare component_appid its authorizers too.
 func matchApp(filter, key string) bool {
-	return filter == "" || filter == key || (!strings.Contains(filter, "/") && strings.HasPrefix(key, filter+"/"))
+	if filter == "" || filter == key {
+		return true
+	}
+	bare := !strings.ContainsAny(filter, "/:")
+	return bare && (strings.HasPrefix(key, filter+"/") || strings.HasPrefix(key, filter+":"))
 }
 
 // callCounts returns every counter: endpoint -> appid -> count.
@@ -392,6 +449,10 @@ func (s *Simulator) callCounts() map[string]map[string]int {
 		out[e] = map[string]int{}
 	}
 	for k, c := range s.calls {
+		if out[k.endpoint] == nil {
+			// A family's endpoint called though none of it is configured.
+			out[k.endpoint] = map[string]int{}
+		}
 		out[k.endpoint][k.appID] = c
 	}
 	return out
@@ -406,8 +467,13 @@ func (s *Simulator) Check(value string) CredentialState {
 		return CredentialState{Reason: ReasonUnknown}
 	}
 	st := CredentialState{Known: true, AppID: c.appID, Kind: c.kind}
-	if isWeCom(c.kind) {
+	switch {
+	case isWeCom(c.kind):
 		st.CorpID, st.AgentID, _ = strings.Cut(c.appID, "/")
+	case c.kind == KindComponentToken:
+		st.ComponentAppID = c.appID
+	case strings.Contains(c.appID, ":"):
+		st.ComponentAppID, st.AuthorizerAppID, _ = strings.Cut(c.appID, ":")
 	}
 	now := s.now()
 	switch {
@@ -432,6 +498,10 @@ func (s *Simulator) Check(value string) CredentialState {
 // KindAgentConfig; for a corp's ticket, KindWeComJSAPI, appID is the
 // corpid or the WeComID of any of its agents. A rotated WeCom token
 // answers 40014 at once, and gettoken returns the new one.
+//
+// For the open platform, appID is a component_appid with what
+// KindComponentToken, or an authorizer's wxtoken.AuthorizerID with
+// KindAuthorizerToken, KindJSAPI or KindWxCard.
 func (s *Simulator) Rotate(appID, what string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -475,6 +545,9 @@ func (s *Simulator) Invalidate(appID, what string) (string, error) {
 func (s *Simulator) slot(appID, what, verb string) (**cred, string, error) {
 	if isWeCom(what) {
 		return s.wecomSlot(appID, what, verb)
+	}
+	if s.isPlatformID(appID, what) {
+		return s.platformSlot(appID, what, verb)
 	}
 	a := s.apps[appID]
 	if a == nil {
@@ -531,7 +604,7 @@ func (s *Simulator) mint(appID, kind string, now time.Time) *cred {
 	for {
 		var v string
 		switch {
-		case kind == KindClassic || kind == KindStable:
+		case kind == KindClassic || kind == KindStable || kind == KindComponentToken || kind == KindAuthorizerToken:
 			// Real tokens are about 136 characters with a short numeric prefix.
 			v = "95_" + randomText(133)
 		case kind == KindWeComToken:

@@ -63,6 +63,8 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveTicket(w, r)
 	case isSNSPath(p):
 		s.serveSNS(w, r)
+	case isPlatformPath(p):
+		s.servePlatform(w, r)
 	case p == "/cgi-bin/gettoken":
 		s.serveWeComToken(w, r)
 	case p == "/cgi-bin/get_jsapi_ticket":
@@ -254,10 +256,11 @@ func (s *Simulator) serveTicket(w http.ResponseWriter, r *http.Request) {
 		writeWX(w, s.errBody(r, errInvalidArgs, ""))
 		return
 	}
-	// One ticket per app and type. Either every call issues a new one and
-	// the old one ends an overlap later, or it is reissued only in its
-	// last overlap and the old one keeps its own expiry.
-	slot := s.apps[tok.appID].slot(kind)
+	// One ticket per account (app or authorizer) and type. Either every
+	// call issues a new one and the old one ends an overlap later, or it
+	// is reissued only in its last overlap and the old one keeps its own
+	// expiry.
+	slot := s.accountSlot(tok.appID, kind)
 	switch {
 	case s.opts.OldTicket == OldTicketEndsAfterOverlap:
 		if old := *slot; old != nil {
@@ -312,14 +315,22 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	writeWX(w, errorBody{0, "ok"})
 }
 
-// owner is the app that the access_token belongs to, "" if none.
+// owner is the app (or the AuthorizerID of the authorizer) that the
+// access_token belongs to, "" if none.
 func (s *Simulator) owner(token string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c := s.creds[token]; c != nil && (c.kind == KindClassic || c.kind == KindStable) {
+	if c := s.creds[token]; c != nil && isAccountToken(c.kind) {
 		return c.appID
 	}
 	return ""
+}
+
+// isAccountToken reports whether credentials of kind are an account's
+// access_token, which WeChat's ordinary calls accept: an app's, classic
+// or stable, or an authorizer's.
+func isAccountToken(kind string) bool {
+	return kind == KindClassic || kind == KindStable || kind == KindAuthorizerToken
 }
 
 // liveToken finds the access_token of a call and checks that it works now;
@@ -334,7 +345,7 @@ func (s *Simulator) liveToken(q map[string][]string, now time.Time) (*cred, int)
 	}
 	c := s.creds[v[0]]
 	switch {
-	case c == nil || (c.kind != KindClassic && c.kind != KindStable):
+	case c == nil || !isAccountToken(c.kind):
 		return nil, wechat.ErrInvalidCredential
 	case now.Before(c.deadline):
 		return c, 0

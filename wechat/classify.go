@@ -46,6 +46,16 @@ const (
 	// agent of the corp was used. A bug in whatever made the call: never
 	// retried blindly.
 	ClassOtherAgentToken
+	// ClassVerifyTicket: the open platform's 61005 and 61006, the
+	// component_verify_ticket used is expired or not one WeChat pushed.
+	// Ask WeChat for a new push with api_start_push_ticket, then retry
+	// with the ticket it brings.
+	ClassVerifyTicket
+	// ClassReauthorize: the open platform's 61023 (the authorizer's
+	// refresh token is invalid) and 61003 (the account no longer
+	// authorizes the platform). No retry helps: the account's admin must
+	// authorize the platform again.
+	ClassReauthorize
 )
 
 var classNames = [...]string{
@@ -61,6 +71,9 @@ var classNames = [...]string{
 
 	ClassFrequencyLimit:  "frequency_limit",
 	ClassOtherAgentToken: "other_agent_token",
+
+	ClassVerifyTicket: "verify_ticket",
+	ClassReauthorize:  "reauthorize",
 }
 
 func (c Class) String() string {
@@ -74,7 +87,7 @@ func (c Class) String() string {
 // opposed to clearing by itself with time).
 func (c Class) NeedsHuman() bool {
 	switch c {
-	case ClassDailyQuota, ClassWhitelist, ClassRiskConfirm, ClassAdminRejected, ClassConfig, ClassOtherAgentToken:
+	case ClassDailyQuota, ClassWhitelist, ClassRiskConfirm, ClassAdminRejected, ClassConfig, ClassOtherAgentToken, ClassReauthorize:
 		return true
 	}
 	return false
@@ -139,6 +152,9 @@ func Classify(err error, now time.Time) Classification {
 	}
 	c := Classification{ErrCode: api.ErrCode, NotBefore: now}
 	if IsWeComEndpoint(api.Endpoint) && classifyWeCom(&c, api, now) {
+		return c
+	}
+	if classifyComponent(&c, api, now) {
 		return c
 	}
 	switch api.ErrCode {
@@ -255,6 +271,68 @@ func classifyWeCom(c *Classification, api *APIError, now time.Time) bool {
 		c.NotBefore = now.Add(configWait)
 		c.Hint = "WeCom says the access_token used belongs to another agent of the corp (301002): tokens of two agents were mixed up. " +
 			"This is a bug in whatever made the call; it is not retried blindly"
+	default:
+		return false
+	}
+	return true
+}
+
+// classifyComponent fills c for the open platform's errcodes, and for
+// those that read differently on its endpoints, and reports whether it
+// did.
+func classifyComponent(c *Classification, api *APIError, now time.Time) bool {
+	switch api.ErrCode {
+	case ErrVerifyTicketExpired, ErrVerifyTicketInvalid:
+		c.Class = ClassVerifyTicket
+		what := "expired (older than 12 hours)"
+		if api.ErrCode == ErrVerifyTicketInvalid {
+			what = "not one WeChat pushed to this platform"
+		}
+		c.Hint = fmt.Sprintf("WeChat refuses the component_verify_ticket (%d): it is %s. "+
+			"Asking WeChat to push a new one (api_start_push_ticket); check that the platform's authorization event URL reaches this server", api.ErrCode, what)
+	case ErrRefreshTokenInvalid:
+		c.Class = ClassReauthorize
+		c.NotBefore = now.Add(configWait)
+		c.Hint = "WeChat refuses the authorizer_refresh_token (61023): it is invalid and cannot be recovered. " +
+			"The account's admin must authorize the platform again; its current access_token is served until it expires"
+	case ErrComponentNotAuthorized:
+		c.Class = ClassReauthorize
+		c.NotBefore = now.Add(configWait)
+		c.Hint = "WeChat says the account does not authorize the platform (61003): it was unauthorized or never authorized. " +
+			"The account's admin must authorize the platform again"
+	case ErrInvalidComponent:
+		c.Class = ClassConfig
+		c.NotBefore = now.Add(configWait)
+		c.Hint = "WeChat does not know this component_appid (61011): check the platform's component_appid in the config"
+	case ErrAuthCodeInvalid, ErrAuthCodeExpired:
+		c.Class = ClassConfig
+		c.NotBefore = now
+		c.Hint = fmt.Sprintf("WeChat refuses the authorization code (%d): it is unknown, used or older than its 10 minutes. "+
+			"The account's admin must go through the authorization page again", api.ErrCode)
+	case ErrWhitelist:
+		if !IsComponentEndpoint(api.Endpoint) {
+			return false
+		}
+		c.Class = ClassWhitelist
+		c.NotBefore = now.Add(whitelistWait)
+		ip := whitelistIP(api.ErrMsg)
+		if ip == "" {
+			ip = "this server's public IP"
+		}
+		c.Hint = fmt.Sprintf("WeChat refuses calls from %s (61004): add it to the third-party platform's IP whitelist (第三方平台 IP白名单) "+
+			"at open.weixin.qq.com (the platform's development settings); retrying every 5 minutes", ip)
+	case ErrInvalidCredential, ErrInvalidToken, ErrTokenExpired:
+		switch api.Endpoint {
+		case PathComponentToken, PathStartPushTicket:
+			c.Class = ClassConfig
+			c.NotBefore = now.Add(configWait)
+			c.Hint = fmt.Sprintf("WeChat rejects the component secret (%d): check the platform's component_appsecret in the config; retrying every 10 minutes or at reload", api.ErrCode)
+		case PathPreAuthCode, PathQueryAuth, PathAuthorizerToken:
+			c.Class = ClassTokenRejected
+			c.Hint = fmt.Sprintf("WeChat rejects the component_access_token used (%d): it is dead", api.ErrCode)
+		default:
+			return false
+		}
 	default:
 		return false
 	}

@@ -26,6 +26,14 @@ const (
 	PathWeComToken       = "/cgi-bin/gettoken"
 	PathWeComJSAPITicket = "/cgi-bin/get_jsapi_ticket"
 	PathWeComTicket      = "/cgi-bin/ticket/get"
+
+	// The open platform's third-party platforms (component.go), on
+	// Options.BaseURL.
+	PathComponentToken  = "/cgi-bin/component/api_component_token"
+	PathStartPushTicket = "/cgi-bin/component/api_start_push_ticket"
+	PathPreAuthCode     = "/cgi-bin/component/api_create_preauthcode"
+	PathQueryAuth       = "/cgi-bin/component/api_query_auth"
+	PathAuthorizerToken = "/cgi-bin/component/api_authorizer_token"
 )
 
 // Limits on what is accepted as an answer.
@@ -227,7 +235,7 @@ func (c *Client) credential(ctx context.Context, bases []*url.URL, method, path 
 
 // do sends the request to each of bases in turn until one answers with
 // HTTP 200, and returns the (size-capped) body.
-func (c *Client) do(ctx context.Context, bases []*url.URL, method, path string, q url.Values, body []byte, secret string) ([]byte, error) {
+func (c *Client) do(ctx context.Context, bases []*url.URL, method, path string, q url.Values, body []byte, secrets ...string) ([]byte, error) {
 	var last error
 	for _, base := range bases {
 		if err := ctx.Err(); err != nil {
@@ -236,7 +244,7 @@ func (c *Client) do(ctx context.Context, bases []*url.URL, method, path string, 
 			}
 			return nil, &TransportError{Endpoint: path, Reason: reasonNotSent, Err: err}
 		}
-		raw, retry, err := c.attempt(ctx, base, method, path, q, body, secret)
+		raw, retry, err := c.attempt(ctx, base, method, path, q, body, secrets)
 		if err == nil {
 			return raw, nil
 		}
@@ -250,7 +258,7 @@ func (c *Client) do(ctx context.Context, bases []*url.URL, method, path string, 
 
 // attempt makes one HTTP call. retry says whether another host may do
 // better (the host was unreachable or failed with 5xx).
-func (c *Client) attempt(ctx context.Context, base *url.URL, method, path string, q url.Values, body []byte, secret string) (raw []byte, retry bool, err error) {
+func (c *Client) attempt(ctx context.Context, base *url.URL, method, path string, q url.Values, body []byte, secrets []string) (raw []byte, retry bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	u := *base
@@ -262,7 +270,7 @@ func (c *Client) attempt(ctx context.Context, base *url.URL, method, path string
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return nil, false, &TransportError{Endpoint: path, Host: base.Host, Reason: reasonNoRequest, Err: scrub(err, secret)}
+		return nil, false, &TransportError{Endpoint: path, Host: base.Host, Reason: reasonNoRequest, Err: scrub(err, secrets...)}
 	}
 	// Go's transport silently resends a GET whose reused connection closed
 	// before answering; a classic token call must not be sent twice (each
@@ -276,12 +284,12 @@ func (c *Client) attempt(ctx context.Context, base *url.URL, method, path string
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, true, &TransportError{Endpoint: path, Host: base.Host, Reason: "request failed", Err: scrub(err, secret)}
+		return nil, true, &TransportError{Endpoint: path, Host: base.Host, Reason: "request failed", Err: scrub(err, secrets...)}
 	}
 	defer resp.Body.Close()
 	raw, err = io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	if err != nil {
-		return nil, true, &TransportError{Endpoint: path, Host: base.Host, Status: resp.StatusCode, Reason: "reading the answer failed", Err: scrub(err, secret)}
+		return nil, true, &TransportError{Endpoint: path, Host: base.Host, Status: resp.StatusCode, Reason: "reading the answer failed", Err: scrub(err, secrets...)}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, resp.StatusCode >= 500, &TransportError{Endpoint: path, Host: base.Host, Status: resp.StatusCode, Reason: "unexpected HTTP status"}
@@ -293,16 +301,27 @@ func (c *Client) attempt(ctx context.Context, base *url.URL, method, path string
 }
 
 // scrub removes the URL (and with it any query carrying a secret or token)
-// from a net/http error, and as a second guard any occurrence of the secret.
-func scrub(err error, secret string) error {
+// from a net/http error, and as a second guard any occurrence of the
+// secrets.
+func scrub(err error, secrets ...string) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = fmt.Errorf("%s: %w", ue.Op, ue.Err)
 	}
-	if secret != "" && strings.Contains(err.Error(), secret) {
-		return errors.New(strings.ReplaceAll(err.Error(), secret, "[redacted]"))
+	if msg := redact(err.Error(), secrets); msg != err.Error() {
+		return errors.New(msg)
 	}
 	return err
+}
+
+// redact replaces every occurrence of each non-empty secret in s.
+func redact(s string, secrets []string) string {
+	for _, v := range secrets {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "[redacted]")
+		}
+	}
+	return s
 }
 
 // ParseCredential parses the body of a token, stable_token or getticket
@@ -338,27 +357,53 @@ func ParseCredential(endpoint string, body []byte, field string) (Credential, er
 	default:
 		return Credential{}, fmt.Errorf("wechat: unknown credential field %q", field)
 	}
+	if err := checkValue(endpoint, field, value); err != nil {
+		return Credential{}, err
+	}
+	ttl, err := parseExpiresIn(endpoint, ans.ExpiresIn)
+	if err != nil {
+		return Credential{}, err
+	}
+	return Credential{Value: *value, ExpiresIn: ttl}, nil
+}
+
+// checkValue says what is wrong with a credential (or code) named field in
+// an answer from endpoint: missing, empty, oversized or with characters no
+// credential has; nil when nothing is.
+func checkValue(endpoint, field string, value *string) error {
+	reason := ""
 	switch {
 	case value == nil:
-		return bad("answer has no "+field, errBadAnswer)
+		reason = "answer has no " + field
 	case *value == "":
-		return bad("answer has an empty "+field, errBadAnswer)
+		reason = "answer has an empty " + field
 	case len(*value) > MaxCredentialLen:
-		return bad(fmt.Sprintf("%s longer than %d bytes", field, MaxCredentialLen), errBadAnswer)
+		reason = fmt.Sprintf("%s longer than %d bytes", field, MaxCredentialLen)
 	case !printable(*value):
-		return bad(field+" has characters no credential has", errBadAnswer)
+		reason = field + " has characters no credential has"
+	default:
+		return nil
+	}
+	return &TransportError{Endpoint: endpoint, Status: http.StatusOK, Reason: reason, Err: errBadAnswer}
+}
+
+// parseExpiresIn reads the expires_in of an answer from endpoint: a whole
+// number of seconds from 1 to MaxExpiresIn.
+func parseExpiresIn(endpoint string, raw json.RawMessage) (time.Duration, error) {
+	bad := func(reason string) (time.Duration, error) {
+		return 0, &TransportError{Endpoint: endpoint, Status: http.StatusOK, Reason: reason, Err: errBadAnswer}
 	}
 	var secs int64
-	if len(ans.ExpiresIn) == 0 {
-		return bad("answer has no expires_in", errBadAnswer)
+	if len(raw) == 0 {
+		return bad("answer has no expires_in")
 	}
-	if err := json.Unmarshal(ans.ExpiresIn, &secs); err != nil {
-		return bad("expires_in is not an integer", errBadAnswer)
+	if err := json.Unmarshal(raw, &secs); err != nil {
+		return bad("expires_in is not an integer")
 	}
 	if secs <= 0 || secs > int64(MaxExpiresIn/time.Second) {
-		return bad(fmt.Sprintf("expires_in %d is out of range (1 to %d)", secs, int64(MaxExpiresIn/time.Second)), errBadAnswer)
+		return bad(fmt.Sprintf("expires_in %d is out of range (1 to %d)", secs, int64(MaxExpiresIn/time.Second)))
 	}
-	return Credential{Value: *value, ExpiresIn: time.Duration(secs) * time.Second}, nil
+	return time.Duration(secs) * time.Second, nil
 }
 
 // decodeStrict decodes exactly one JSON object from body.

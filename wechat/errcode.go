@@ -29,4 +29,14 @@ const (
 	ErrAPIForbidden    = 48002  // WeCom: the API is not granted to the agent
 	ErrNotTrustedIP    = 60020  // WeCom: the caller's IP is not among the agent's trusted IPs
 	ErrOtherAgentToken = 301002 // WeCom: the token of another agent of the corp was used
+
+	// The open platform's (third-party platforms). 61004, the platform's
+	// IP whitelist, is ErrWhitelist above.
+	ErrComponentNotAuthorized = 61003 // the account does not (or no longer) authorize the platform
+	ErrVerifyTicketExpired    = 61005 // component_verify_ticket older than its 12 hours
+	ErrVerifyTicketInvalid    = 61006 // component_verify_ticket not one WeChat pushed to this platform
+	ErrAuthCodeInvalid        = 61009 // authorization code unknown or already used
+	ErrAuthCodeExpired        = 61010 // authorization code older than its 10 minutes
+	ErrInvalidComponent       = 61011 // component_appid unknown
+	ErrRefreshTokenInvalid    = 61023 // authorizer_refresh_token invalid: the account must authorize again
 )

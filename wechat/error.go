@@ -91,7 +91,9 @@ var errBadAnswer = errors.New("bad answer")
 
 // IsTokenRejected reports whether err is WeChat saying that the
 // access_token used for a call (not a token call) is dead: invalid, not the
-// latest, or expired.
+// latest, or expired. On the open platform's api_create_preauthcode,
+// api_query_auth and api_authorizer_token the token is the
+// component_access_token.
 func IsTokenRejected(err error) bool {
 	var api *APIError
 	if !errors.As(err, &api) || isTokenEndpoint(api.Endpoint) {
@@ -104,8 +106,25 @@ func IsTokenRejected(err error) bool {
 	return false
 }
 
+// isTokenEndpoint reports whether p is called with a secret rather than
+// an access_token, so that 40001 there means a wrong secret.
 func isTokenEndpoint(p string) bool {
-	return p == PathToken || p == PathStableToken || p == PathWeComToken
+	switch p {
+	case PathToken, PathStableToken, PathWeComToken, PathComponentToken, PathStartPushTicket:
+		return true
+	}
+	return false
+}
+
+// IsComponentEndpoint reports whether p is one of the open platform's
+// endpoints under /cgi-bin/component/, whose 61004 means the platform's
+// own IP whitelist.
+func IsComponentEndpoint(p string) bool {
+	switch p {
+	case PathComponentToken, PathStartPushTicket, PathPreAuthCode, PathQueryAuth, PathAuthorizerToken:
+		return true
+	}
+	return false
 }
 
 // IsWeComEndpoint reports whether p is one of WeCom's credential

@@ -26,6 +26,11 @@ func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	listen := fs.String("listen", "127.0.0.1:9100", "address to listen on (port 0 picks a free port)")
 	apps := fs.String("apps", "", "apps as appid:secret,... (default, without --wecom: the demo app "+simDemoAppID+":"+simDemoSecret+")")
 	wecom := fs.String("wecom", "", "WeCom agents as corpid:agentid:secret,... (corpid:secret takes agentid "+strconv.Itoa(simFirstAgentID)+", then the next free one, in order, per corp)")
+	platforms := fs.String("platform", "", "open platform third-party platforms as component_appid:secret:token:aeskey,... (token: the message check Token; aeskey: the 43-character EncodingAESKey)")
+	events := fs.String("platform-events", "", "the authorization event URL the platforms' pushes go to; {component_appid} in it is replaced by each platform's (default none: verify tickets are issued but not pushed)")
+	pushInterval := fs.Duration("push-interval", 0, "how often a component_verify_ticket is pushed (default ttl/12: 10m0s for the default ttl)")
+	refreshToken := fs.String("refresh-token", simulator.RefreshTokenSame, "what api_authorizer_token does with the refresh token: "+simulator.RefreshTokenSame+
+		" (answers the same one, as WeChat documents) or "+simulator.RefreshTokenRotate+" (answers a new one; the old one stops working)")
 	var o simulator.Options
 	fs.DurationVar(&o.TTL, "ttl", 7200*time.Second, "access_token lifetime")
 	fs.DurationVar(&o.Overlap, "overlap", 0, "how long a replaced token keeps working, and the final window in which stable_token and tickets are reissued (default ttl/24: 5m0s for the default ttl)")
@@ -46,7 +51,7 @@ func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if len(pos) > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
 	}
-	demo := *apps == "" && *wecom == ""
+	demo := *apps == "" && *wecom == "" && *platforms == ""
 	if demo {
 		*apps = simDemoAppID + ":" + simDemoSecret
 	}
@@ -59,6 +64,13 @@ func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if o.WeCom, err = parseSimWeCom(*wecom); err != nil {
 			return fmt.Errorf("%w: --wecom: %v", errUsage, err)
 		}
+	}
+	if *platforms != "" {
+		if o.Platforms, err = parseSimPlatforms(*platforms, *events, *pushInterval, *refreshToken); err != nil {
+			return fmt.Errorf("%w: --platform: %v", errUsage, err)
+		}
+	} else if *events != "" {
+		return fmt.Errorf("%w: --platform-events needs --platform", errUsage)
 	}
 	// Explicit zeros would silently become defaults inside the simulator.
 	for _, f := range []struct {
@@ -77,17 +89,19 @@ func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		// Speak in flag names rather than Options field names.
 		flags := strings.NewReplacer("TicketTTL", "--ticket-ttl", "TTL", "--ttl", "Overlap", "--overlap",
 			"DailyQuota", "--daily-quota", "StableQuota", "--stable-quota", "QuotaPeriod", "--quota-period",
-			"ForceLimit", "--force-limit", "ForceInterval", "--force-interval", "OldTicket", "--old-ticket")
+			"ForceLimit", "--force-limit", "ForceInterval", "--force-interval", "OldTicket", "--old-ticket",
+			"PushInterval", "--push-interval", "RefreshToken", "--refresh-token")
 		return fmt.Errorf("%w: %s", errUsage, flags.Replace(strings.TrimPrefix(err.Error(), "simulator: ")))
 	}
 
+	defer sim.Close() // stops the pushes
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	eff := sim.Options()
 	fmt.Fprintf(stdout, "wxtoken simulator listening on http://%s for %s (ttl %v, overlap %v, old ticket %s)\n",
-		ln.Addr(), served(sim.AppIDs(), sim.WeComIDs()), eff.TTL, eff.Overlap, eff.OldTicket)
+		ln.Addr(), served(sim.AppIDs(), sim.WeComIDs(), sim.ComponentAppIDs()), eff.TTL, eff.Overlap, eff.OldTicket)
 	if demo {
 		fmt.Fprintf(stdout, "no --apps given: serving the demo app %s with secret %s\n", simDemoAppID, simDemoSecret)
 	}
@@ -118,8 +132,8 @@ func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 // served says what the simulator serves: "apps A, B", "WeCom agents
-// corp/1, corp/2", or both joined by "and".
-func served(apps, agents []string) string {
+// corp/1, corp/2", "platforms C", or several of them joined by "and".
+func served(apps, agents, platforms []string) string {
 	var parts []string
 	if len(apps) > 0 {
 		parts = append(parts, "apps "+strings.Join(apps, ", "))
@@ -127,7 +141,49 @@ func served(apps, agents []string) string {
 	if len(agents) > 0 {
 		parts = append(parts, "WeCom agents "+strings.Join(agents, ", "))
 	}
+	if len(platforms) > 0 {
+		parts = append(parts, "platforms "+strings.Join(platforms, ", "))
+	}
 	return strings.Join(parts, " and ")
+}
+
+// parseSimPlatforms reads "component_appid:secret:token:aeskey,...". The
+// secret is everything between the first colon and the last two, so it
+// may hold colons; the Token and the EncodingAESKey cannot. events is the
+// event URL of them all, with {component_appid} replaced by each one's.
+func parseSimPlatforms(s, events string, pushInterval time.Duration, refreshToken string) ([]simulator.Platform, error) {
+	var out []simulator.Platform
+	for i, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		// Not quoted in errors: the entry holds a secret and a key.
+		parts := strings.Split(item, ":")
+		if len(parts) < 4 {
+			return nil, fmt.Errorf("entry %d is not component_appid:secret:token:aeskey", i+1)
+		}
+		n := len(parts)
+		p := simulator.Platform{
+			ComponentAppID: parts[0],
+			Secret:         strings.Join(parts[1:n-2], ":"),
+			Token:          parts[n-2],
+			EncodingAESKey: parts[n-1],
+			PushInterval:   pushInterval,
+			RefreshToken:   refreshToken,
+		}
+		if p.ComponentAppID == "" || p.Secret == "" || p.Token == "" || p.EncodingAESKey == "" {
+			return nil, fmt.Errorf("entry %d is not component_appid:secret:token:aeskey", i+1)
+		}
+		if events != "" {
+			p.EventURL = strings.ReplaceAll(events, "{component_appid}", p.ComponentAppID)
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no platforms given")
+	}
+	return out, nil
 }
 
 // simFirstAgentID is the agentid WeCom gives a corp's first own app; a
