@@ -27,6 +27,24 @@ type Upstream interface {
 	// (get_jsapi_ticket) and agent_config (ticket/get) tickets.
 	WeComToken(ctx context.Context, corpID, secret string) (wechat.Credential, error)
 	WeComTicket(ctx context.Context, accessToken string, kind wxtoken.Kind) (wechat.Credential, error)
+	// ComponentToken, StartPushTicket and AuthorizerToken are the open
+	// platform's.
+	ComponentToken(ctx context.Context, componentAppID, secret, verifyTicket string) (wechat.Credential, error)
+	StartPushTicket(ctx context.Context, componentAppID, secret string) error
+	AuthorizerToken(ctx context.Context, componentToken, componentAppID, authorizerAppID, refreshToken string) (wechat.Credential, string, error)
+}
+
+// SecretOwner keeps the secret of a credential owner that lives in the
+// store (an open-platform authorizer's refresh token), and is told what
+// WeChat says of it.
+type SecretOwner interface {
+	// Rotated is called with a new secret WeChat answered with a token,
+	// before that token is installed; it returns once the new secret is
+	// stored durably, and from then on AppConfig.Secret returns it.
+	Rotated(ctx context.Context, secret string) error
+	// Refused is called when WeChat refused the secret for good (an
+	// authorizer's 61023): no retry helps until a human acts.
+	Refused(ctx context.Context, info wxtoken.ErrorInfo)
 }
 
 // AppConfig is one app (or WeCom agent) the engine keeps credentials for.
@@ -44,6 +62,9 @@ type AppConfig struct {
 	TokenAPI wxtoken.TokenAPI
 	// Tickets are among the family's tickets (wxtoken.Family.Tickets).
 	Tickets []wxtoken.Kind
+	// Owner, when set, is told of a new or refused secret; see
+	// SecretOwner. An authorizer has one.
+	Owner SecretOwner
 }
 
 // check completes c with its defaults and rejects what cannot work.
@@ -72,6 +93,26 @@ func (c *AppConfig) check() error {
 		}
 		if c.TokenAPI != wxtoken.TokenAPIWeCom {
 			return fmt.Errorf("refresh: WeCom agent %s: token API %q, want %q", c.AppID, c.TokenAPI, wxtoken.TokenAPIWeCom)
+		}
+	case wxtoken.FamilyComponent:
+		if fam != wxtoken.FamilyApp {
+			return fmt.Errorf("refresh: platform %s: a component_appid holds no slash or colon", c.AppID)
+		}
+		if c.TokenAPI == "" {
+			c.TokenAPI = wxtoken.TokenAPIComponent
+		}
+		if c.TokenAPI != wxtoken.TokenAPIComponent {
+			return fmt.Errorf("refresh: platform %s: token API %q, want %q", c.AppID, c.TokenAPI, wxtoken.TokenAPIComponent)
+		}
+	case wxtoken.FamilyAuthorizer:
+		if fam != wxtoken.FamilyAuthorizer || corp == "" || agent == "" {
+			return fmt.Errorf("refresh: authorizer %q: its id must be component_appid:authorizer_appid", c.AppID)
+		}
+		if c.TokenAPI == "" {
+			c.TokenAPI = wxtoken.TokenAPIAuthorizer
+		}
+		if c.TokenAPI != wxtoken.TokenAPIAuthorizer {
+			return fmt.Errorf("refresh: authorizer %s: token API %q, want %q", c.AppID, c.TokenAPI, wxtoken.TokenAPIAuthorizer)
 		}
 	default:
 		return fmt.Errorf("refresh: app %s: unknown family %q", c.AppID, c.Family)
@@ -199,6 +240,9 @@ type app struct {
 	checking atomic.Bool
 	// removed is set when the engine stops keeping the app (Remove).
 	removed atomic.Bool
+	// askedTicketAt is when a platform last asked WeChat to push a verify
+	// ticket. Guarded by mu.
+	askedTicketAt time.Time
 	// saveMu orders bookkeeping writes, so the last state is written last.
 	saveMu sync.Mutex
 	// known are the app's latest access_token values, oldest first; see

@@ -152,6 +152,11 @@ func (e *Engine) fail(s *slot, reason string, err error) error {
 	}
 	attrs := []any{"appid", a.cfg.AppID, "kind", s.kind, "reason", reason, "class", c.Class.String(),
 		"errcode", c.ErrCode, "hint", c.Hint, "retry_at", retry, "err", err}
+	if c.Class == wechat.ClassReauthorize && a.cfg.Owner != nil && s.kind == wxtoken.KindAccessToken {
+		ctx, cancel := e.detached(e.opts.LeaseTTL)
+		a.cfg.Owner.Refused(ctx, *s.lastError())
+		cancel()
+	}
 	switch {
 	case c.Class == wechat.ClassOtherAgentToken:
 		e.log.Error("BUG: the access_token of another WeCom agent was used; not retrying blindly", attrs...)

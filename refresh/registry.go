@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/wxtoken/wxtoken"
 )
@@ -134,4 +135,36 @@ func (q *scheduler) remove(s *slot) {
 	if s.index >= 0 {
 		heap.Remove(&q.h, s.index)
 	}
+}
+
+// RetryNow lifts the error policy's hold on the credentials of id and
+// tries those that need it once, now: for after a human fixed the cause
+// (put the server's IP on the whitelist, confirmed the risk message,
+// corrected a secret), and for a platform whose verify ticket has just
+// arrived. The hold lives in the bookkeeping, so on a shared store it is
+// lifted for every replica. The last error stays in status until the
+// try's outcome replaces it.
+func (e *Engine) RetryNow(ctx context.Context, id string) error {
+	a := e.app(id)
+	if a == nil {
+		return wxtoken.Errorf(wxtoken.ENotFound, "%s is not kept", id)
+	}
+	a.mu.Lock()
+	held := a.ledger.TokenFailure != nil
+	a.mu.Unlock()
+	if held {
+		e.updateLedger(ctx, a, func(m *wxtoken.Ledger) { m.TokenFailure = nil })
+	}
+	a.mu.Lock()
+	a.blockedUntil = time.Time{}
+	a.mu.Unlock()
+	now := e.opts.Clock.Now()
+	for _, s := range a.ownSlots() {
+		s.mu.Lock()
+		s.failures, s.retryAt = 0, time.Time{}
+		s.mu.Unlock()
+		e.queue.set(s, e.nextDue(s, now))
+		s.notify()
+	}
+	return nil
 }
