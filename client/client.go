@@ -171,7 +171,8 @@ func New(baseURL, key string, opts ...Option) (*Client, error) {
 }
 
 // Credential returns the server's current credential of kind for appID, an
-// appid or a WeCom agent's wxtoken.WeComID. It always asks the server;
+// appid, a WeCom agent's wxtoken.WeComID or an open platform authorizer's
+// wxtoken.AuthorizerID. It always asks the server;
 // AccessToken and Ticket are the cached forms.
 func (c *Client) Credential(ctx context.Context, appID string, kind wxtoken.Kind) (wxtoken.Grant, error) {
 	p, err := credentialPath(appID, kind)
@@ -293,7 +294,7 @@ func (c *Client) JSSDKConfig(ctx context.Context, appID, pageURL string) (jssdk.
 		return jssdk.Config{}, err
 	}
 	if f, _, _ := wxtoken.ParseID(appID); f != wxtoken.FamilyApp {
-		return jssdk.Config{}, wxtoken.Errorf(wxtoken.EInvalid, "%q is not an appid: sign a WeCom agent's page with WeComJSSDKConfig", appID)
+		return jssdk.Config{}, wxtoken.Errorf(wxtoken.EInvalid, "%q is not an appid: sign a WeCom agent's page with WeComJSSDKConfig, an authorizer's with AuthorizerJSSDKConfig", appID)
 	}
 	if pageURL == "" {
 		return jssdk.Config{}, wxtoken.Errorf(wxtoken.EInvalid, "the page url is required")
@@ -309,15 +310,19 @@ func (c *Client) JSSDKConfig(ctx context.Context, appID, pageURL string) (jssdk.
 	return cfg, nil
 }
 
-// credentialPath is the API path of a credential kind of an app, or of a
-// WeCom agent when appID is its wxtoken.WeComID.
+// credentialPath is the API path of a credential kind of an app, of a
+// WeCom agent when appID is its wxtoken.WeComID, or of an authorizer when
+// it is its wxtoken.AuthorizerID.
 func credentialPath(appID string, kind wxtoken.Kind) (string, error) {
 	if err := checkAppID(appID); err != nil {
 		return "", err
 	}
 	p := "/v1/apps/" + url.PathEscape(appID)
-	if f, corp, agent := wxtoken.ParseID(appID); f == wxtoken.FamilyWeCom {
-		p = agentPath(corp, agent)
+	switch f, first, second := wxtoken.ParseID(appID); f {
+	case wxtoken.FamilyWeCom:
+		p = agentPath(first, second)
+	case wxtoken.FamilyAuthorizer:
+		p = authorizerPath(first, second)
 	}
 	switch {
 	case kind == wxtoken.KindAccessToken:
@@ -329,13 +334,17 @@ func credentialPath(appID string, kind wxtoken.Kind) (string, error) {
 	}
 }
 
-// checkAppID checks an appid, or a WeCom agent's WeComID.
+// checkAppID checks an appid, a WeCom agent's WeComID or an authorizer's
+// AuthorizerID.
 func checkAppID(appID string) error {
 	if appID == "" {
 		return wxtoken.Errorf(wxtoken.EInvalid, "the appid is required")
 	}
-	if f, corp, agent := wxtoken.ParseID(appID); f == wxtoken.FamilyWeCom {
-		return checkAgent(corp, agent)
+	switch f, first, second := wxtoken.ParseID(appID); f {
+	case wxtoken.FamilyWeCom:
+		return checkAgent(first, second)
+	case wxtoken.FamilyAuthorizer:
+		return checkAuthorizer(first, second)
 	}
 	return nil
 }
@@ -350,13 +359,17 @@ type refreshRequest struct {
 type grantAnswer struct {
 	AppID string `json:"appid"`
 	// CorpID and AgentID name the WeCom agent of a WeCom answer.
-	CorpID      string `json:"corpid"`
-	AgentID     string `json:"agentid"`
-	Type        string `json:"type"`
-	AccessToken string `json:"access_token"`
-	Ticket      string `json:"ticket"`
-	ExpiresIn   *int64 `json:"expires_in"`
-	ExpiresAt   string `json:"expires_at"`
+	CorpID  string `json:"corpid"`
+	AgentID string `json:"agentid"`
+	// ComponentAppID and AuthorizerAppID name the authorizer of an
+	// authorizer's answer.
+	ComponentAppID  string `json:"component_appid"`
+	AuthorizerAppID string `json:"authorizer_appid"`
+	Type            string `json:"type"`
+	AccessToken     string `json:"access_token"`
+	Ticket          string `json:"ticket"`
+	ExpiresIn       *int64 `json:"expires_in"`
+	ExpiresAt       string `json:"expires_at"`
 }
 
 // grant checks the answer and turns it into a Grant. An answer without a
@@ -377,6 +390,8 @@ func (a grantAnswer) grant(appID string, kind wxtoken.Kind, now time.Time) (wxto
 		return wxtoken.Grant{}, malformed(what, fmt.Errorf("answer is for appid %q", a.AppID))
 	case a.CorpID != "" && wxtoken.WeComID(a.CorpID, a.AgentID) != appID:
 		return wxtoken.Grant{}, malformed(what, fmt.Errorf("answer is for WeCom agent %q of corp %q", a.AgentID, a.CorpID))
+	case (a.ComponentAppID != "" || a.AuthorizerAppID != "") && wxtoken.AuthorizerID(a.ComponentAppID, a.AuthorizerAppID) != appID:
+		return wxtoken.Grant{}, malformed(what, fmt.Errorf("answer is for authorizer %q of platform %q", a.AuthorizerAppID, a.ComponentAppID))
 	}
 	life := time.Duration(*a.ExpiresIn) * time.Second
 	g := wxtoken.Grant{AppID: appID, Kind: kind, Value: value, ExpiresIn: life, ExpiresAt: now.Add(life)}

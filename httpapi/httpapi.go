@@ -3,7 +3,12 @@
 // business servers holding a client key, and health, readiness and
 // Prometheus metrics to operators. Apps are served under /v1/apps/{appid},
 // WeCom agents under /v1/wecom/{corpid}/{agentid}; below the routes an
-// agent is the app whose id is its wxtoken.WeComID.
+// agent is the app whose id is its wxtoken.WeComID. The open platform's
+// third-party platforms are served under /v1/platforms/{component_appid}
+// (platform.go): their component_access_token is the Service's credential
+// of the component_appid, an authorizer's credentials those of its
+// wxtoken.AuthorizerID, and the rest (WeChat's pushes, authorization,
+// import, the list of authorizers) is asked of a wxtoken.Platforms.
 //
 // The routes, JSON shapes and error table are the product contract in
 // docs/http-api.md. StatusOf and CodeOf are that error table, shared with
@@ -93,6 +98,16 @@ type Options struct {
 	MaxBodyBytes int64
 	// Replica names this replica in GET /v1/apps, on a shared store.
 	Replica string
+	// Platforms serves the third-party platforms' pushes, authorization,
+	// import and lists of authorizers. Nil serves no platform: every
+	// /v1/platforms route answers 404 saying so.
+	Platforms wxtoken.Platforms
+	// Components are the component_appids of the configured platforms.
+	// The platform routes serve no other id, so that an app's appid in
+	// {component_appid} can never pass an app's access_token off as a
+	// component_access_token; for other ids they answer as for unknown
+	// apps (404 or 403, see Apps).
+	Components []string
 }
 
 // Handler is the HTTP API. It is an http.Handler, safe for concurrent use.
@@ -107,6 +122,9 @@ type Handler struct {
 	now     func() time.Time
 	maxBody int64
 	replica string
+	// platforms and components serve the platform routes (platform.go).
+	platforms  wxtoken.Platforms
+	components map[string]bool
 
 	// The routes that fastRoute dispatches without the mux, and the
 	// metrics of requests no route matched.
@@ -135,6 +153,12 @@ func New(opts Options) (*Handler, error) {
 		now:     opts.Now,
 		maxBody: opts.MaxBodyBytes,
 		replica: opts.Replica,
+
+		platforms:  opts.Platforms,
+		components: make(map[string]bool, len(opts.Components)),
+	}
+	for _, c := range opts.Components {
+		h.components[c] = true
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -172,6 +196,7 @@ func New(opts Options) (*Handler, error) {
 	h.route(routeWeComTicket, h.getWeComTicket)
 	h.route(routeWeComTicketRefresh, h.refreshWeComTicket)
 	h.route(routeWeComJSSDKConfig, h.weComJSSDKConfig)
+	h.registerPlatformRoutes()
 	h.route(routeHealthz, h.healthz)
 	h.route(routeReadyz, h.readyz)
 	if h.metrics != nil {

@@ -12,9 +12,15 @@ func RoutePaths() []string {
 		routeWeComAccessToken, routeWeComAccessTokenRefresh, routeWeComTicket, routeWeComTicketRefresh,
 		routeWeComJSSDKConfig,
 	}
-	paths := make([]string, len(patterns))
-	for i, p := range patterns {
-		_, paths[i], _ = strings.Cut(p, " ")
+	patterns = append(patterns, platformRoutes()...)
+	paths := make([]string, 0, len(patterns))
+	seen := make(map[string]bool, len(patterns))
+	for _, p := range patterns {
+		// A path served by two methods is listed once.
+		if _, path, _ := strings.Cut(p, " "); !seen[path] {
+			seen[path] = true
+			paths = append(paths, path)
+		}
 	}
 	return paths
 }

@@ -17,15 +17,18 @@ func TestRoutePathsAreRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fill := strings.NewReplacer("{appid}", "wxA", "{type}", "jsapi", "{corpid}", "wwA", "{agentid}", "1000002")
+	fill := strings.NewReplacer("{appid}", "wxA", "{type}", "jsapi", "{corpid}", "wwA", "{agentid}", "1000002",
+		"{component_appid}", "wxC", "{authorizer_appid}", "wxB")
 	for _, p := range RoutePaths() {
-		method := http.MethodGet
-		if strings.HasSuffix(p, "/refresh") {
-			method = http.MethodPost
+		// A path is served by GET, by POST or by both.
+		var routed []string
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			if _, pattern := h.mux.Handler(httptest.NewRequest(method, fill.Replace(p), nil)); pattern == method+" "+p {
+				routed = append(routed, method)
+			}
 		}
-		_, pattern := h.mux.Handler(httptest.NewRequest(method, fill.Replace(p), nil))
-		if pattern != method+" "+p {
-			t.Errorf("%s %s is routed to %q", method, p, pattern)
+		if len(routed) == 0 {
+			t.Errorf("%s is routed by neither GET nor POST", p)
 		}
 	}
 }

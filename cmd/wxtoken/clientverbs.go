@@ -111,34 +111,55 @@ func trustingClient(path string) (*http.Client, error) {
 	return &http.Client{Transport: tr}, nil
 }
 
-// target is what a client verb is about: an app by its appid, or a WeCom
-// agent (--wecom CORPID/AGENTID).
+// target is what a client verb is about: an app by its appid, a WeCom
+// agent (--wecom CORPID/AGENTID), or an account that authorized a
+// third-party platform (--authorizer COMPONENT_APPID:AUTHORIZER_APPID).
 type target struct {
-	// id is the appid, or the agent's wxtoken.WeComID.
+	// id is the appid, the agent's wxtoken.WeComID or the authorizer's
+	// wxtoken.AuthorizerID.
 	id              string
 	corpID, agentID string
+	compID, authID  string
 }
 
 // family is the family of the target.
 func (t target) family() wxtoken.Family {
-	if t.agentID != "" {
+	switch {
+	case t.agentID != "":
 		return wxtoken.FamilyWeCom
+	case t.authID != "":
+		return wxtoken.FamilyAuthorizer
 	}
 	return wxtoken.FamilyApp
 }
 
-// addWeComFlag defines --wecom on fs.
-func addWeComFlag(fs *flag.FlagSet) *string {
-	return fs.String("wecom", "", "a WeCom agent, as `CORPID/AGENTID`, in place of APPID")
+// targetFlags are the flags that name a target in place of APPID.
+type targetFlags struct {
+	wecom, authorizer *string
+}
+
+// addTargetFlags defines --wecom and --authorizer on fs.
+func addTargetFlags(fs *flag.FlagSet) targetFlags {
+	return targetFlags{
+		wecom:      fs.String("wecom", "", "a WeCom agent, as `CORPID/AGENTID`, in place of APPID"),
+		authorizer: fs.String("authorizer", "", "an account that authorized a third-party platform, as `COMPONENT_APPID:AUTHORIZER_APPID`, in place of APPID"),
+	}
 }
 
 // targetArg returns the target of the command line: the single APPID
-// argument, or the agent that --wecom names.
-func targetArg(pos []string, wecom string) (target, error) {
-	if wecom == "" {
+// argument, or the agent that --wecom names, or the authorizer that
+// --authorizer names.
+func targetArg(pos []string, tf targetFlags) (target, error) {
+	wecom, authz := *tf.wecom, *tf.authorizer
+	switch {
+	case wecom != "" && authz != "":
+		return target{}, fmt.Errorf("%w: give --wecom or --authorizer, not both", errUsage)
+	case authz != "":
+		return authorizerArg(pos, authz)
+	case wecom == "":
 		switch {
 		case len(pos) == 0 || pos[0] == "":
-			return target{}, fmt.Errorf("%w: APPID (or --wecom CORPID/AGENTID) is required", errUsage)
+			return target{}, fmt.Errorf("%w: APPID (or --wecom CORPID/AGENTID, or --authorizer COMPONENT_APPID:AUTHORIZER_APPID) is required", errUsage)
 		case len(pos) > 1:
 			return target{}, fmt.Errorf("%w: unexpected argument %q", errUsage, pos[1])
 		}
@@ -154,6 +175,18 @@ func targetArg(pos []string, wecom string) (target, error) {
 	return target{id: wxtoken.WeComID(corp, agent), corpID: corp, agentID: agent}, nil
 }
 
+// authorizerArg returns the target that --authorizer names.
+func authorizerArg(pos []string, authz string) (target, error) {
+	if len(pos) > 0 {
+		return target{}, fmt.Errorf("%w: give APPID or --authorizer, not both (unexpected argument %q)", errUsage, pos[0])
+	}
+	comp, auth, ok := strings.Cut(authz, ":")
+	if !ok || comp == "" || auth == "" || strings.ContainsAny(auth, ":/") || strings.Contains(comp, "/") {
+		return target{}, fmt.Errorf("%w: --authorizer %q: want COMPONENT_APPID:AUTHORIZER_APPID, such as wx0123456789abcdef:wxfedcba9876543210", errUsage, authz)
+	}
+	return target{id: wxtoken.AuthorizerID(comp, auth), compID: comp, authID: auth}, nil
+}
+
 // ticketTypes names the ticket types of a family for messages: "jsapi or
 // wx_card".
 func ticketTypes(f wxtoken.Family) string {
@@ -165,17 +198,18 @@ func ticketTypes(f wxtoken.Family) string {
 	return strings.Join(names, " or ")
 }
 
-// runToken prints an app's or a WeCom agent's access_token alone on a
-// line, so that scripts can use $(wxtoken token APPID).
+// runToken prints an app's, a WeCom agent's or an authorizer's
+// access_token alone on a line, so that scripts can use
+// $(wxtoken token APPID).
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("token", stderr)
 	cf := addClientFlags(fs, "print the server's whole answer as JSON")
-	wecom := addWeComFlag(fs)
+	tf := addTargetFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	tg, err := targetArg(pos, *wecom)
+	tg, err := targetArg(pos, tf)
 	if err != nil {
 		return err
 	}
@@ -190,18 +224,18 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return printGrant(stdout, tg, g, cf.json)
 }
 
-// runTicket prints a ticket alone on a line: an app's jsapi or wx_card
-// ticket, or a WeCom agent's jsapi or agent_config ticket.
+// runTicket prints a ticket alone on a line: an app's or an authorizer's
+// jsapi or wx_card ticket, or a WeCom agent's jsapi or agent_config ticket.
 func runTicket(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("ticket", stderr)
 	cf := addClientFlags(fs, "print the server's whole answer as JSON")
-	wecom := addWeComFlag(fs)
-	typ := fs.String("type", string(wxtoken.KindJSAPITicket), "ticket `type`: jsapi or wx_card; for --wecom, jsapi or agent_config")
+	tf := addTargetFlags(fs)
+	typ := fs.String("type", string(wxtoken.KindJSAPITicket), "ticket `type`: jsapi or wx_card (also for --authorizer); for --wecom, jsapi or agent_config")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	tg, err := targetArg(pos, *wecom)
+	tg, err := targetArg(pos, tf)
 	if err != nil {
 		return err
 	}
@@ -227,14 +261,14 @@ func runTicket(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func runRefresh(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("refresh", stderr)
 	cf := addClientFlags(fs, "print the server's whole answer as JSON")
-	wecom := addWeComFlag(fs)
+	tf := addTargetFlags(fs)
 	stale := fs.String("stale", "", "the rejected `value` (required)")
 	typ := fs.String("type", string(wxtoken.KindAccessToken), "credential `type`: access_token, jsapi or wx_card; for --wecom, access_token, jsapi or agent_config")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	tg, err := targetArg(pos, *wecom)
+	tg, err := targetArg(pos, tf)
 	if err != nil {
 		return err
 	}
@@ -262,13 +296,13 @@ func runRefresh(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("sign", stderr)
 	cf := addClientFlags(fs, "")
-	wecom := addWeComFlag(fs)
+	tf := addTargetFlags(fs)
 	page := fs.String("url", "", "the page's full `URL` as location.href gives it (required)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	tg, err := targetArg(pos, *wecom)
+	tg, err := targetArg(pos, tf)
 	if err != nil {
 		return err
 	}
@@ -279,8 +313,15 @@ func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if tg.family() == wxtoken.FamilyWeCom {
+	switch tg.family() {
+	case wxtoken.FamilyWeCom:
 		cfg, err := c.WeComJSSDKConfig(ctx, tg.corpID, tg.agentID, *page)
+		if err != nil {
+			return clientFailure(err)
+		}
+		return printJSON(stdout, cfg)
+	case wxtoken.FamilyAuthorizer:
+		cfg, err := c.AuthorizerJSSDKConfig(ctx, tg.compID, tg.authID, *page)
 		if err != nil {
 			return clientFailure(err)
 		}
@@ -322,17 +363,20 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return printStatus(stdout, apps, time.Now())
 }
 
-// grantJSON is a Grant in the shape of the server's answer: an app's, or
-// a WeCom agent's, which names the corpid and agentid instead.
+// grantJSON is a Grant in the shape of the server's answer: an app's, a
+// WeCom agent's, which names the corpid and agentid instead, or an
+// authorizer's, which names the component_appid and authorizer_appid.
 type grantJSON struct {
-	AppID       string `json:"appid,omitempty"`
-	CorpID      string `json:"corpid,omitempty"`
-	AgentID     string `json:"agentid,omitempty"`
-	Type        string `json:"type,omitempty"`
-	AccessToken string `json:"access_token,omitempty"`
-	Ticket      string `json:"ticket,omitempty"`
-	ExpiresIn   int64  `json:"expires_in"`
-	ExpiresAt   string `json:"expires_at"`
+	AppID           string `json:"appid,omitempty"`
+	CorpID          string `json:"corpid,omitempty"`
+	AgentID         string `json:"agentid,omitempty"`
+	ComponentAppID  string `json:"component_appid,omitempty"`
+	AuthorizerAppID string `json:"authorizer_appid,omitempty"`
+	Type            string `json:"type,omitempty"`
+	AccessToken     string `json:"access_token,omitempty"`
+	Ticket          string `json:"ticket,omitempty"`
+	ExpiresIn       int64  `json:"expires_in"`
+	ExpiresAt       string `json:"expires_at"`
 }
 
 func printGrant(w io.Writer, tg target, g wxtoken.Grant, asJSON bool) error {
@@ -345,8 +389,11 @@ func printGrant(w io.Writer, tg target, g wxtoken.Grant, asJSON bool) error {
 		ExpiresIn: int64(g.ExpiresIn / time.Second),
 		ExpiresAt: g.ExpiresAt.Format(time.RFC3339),
 	}
-	if tg.family() == wxtoken.FamilyWeCom {
+	switch tg.family() {
+	case wxtoken.FamilyWeCom:
 		out.AppID, out.CorpID, out.AgentID = "", tg.corpID, tg.agentID
+	case wxtoken.FamilyAuthorizer:
+		out.AppID, out.ComponentAppID, out.AuthorizerAppID = "", tg.compID, tg.authID
 	}
 	if g.Kind.IsTicket() {
 		out.Type, out.Ticket = string(g.Kind), g.Value

@@ -277,7 +277,7 @@ func TestClientVerbs(t *testing.T) {
 		{name: "app ticket agent_config", args: []string{"ticket", verbAppID, "--type", "agent_config"}, code: 2, stderr: []string{"--type", "jsapi or wx_card"}},
 		{name: "wecom refresh wx_card", args: []string{"refresh", "--wecom", verbAgent, "--stale", "x", "--type", "wx_card"}, code: 2, stderr: []string{"want access_token, jsapi or agent_config"}},
 		{name: "wecom sign without --url", args: []string{"sign", "--wecom", verbAgent}, code: 2, stderr: []string{"--url is required"}},
-		{name: "token without appid", args: []string{"token"}, code: 2, stderr: []string{"APPID (or --wecom CORPID/AGENTID) is required", "usage: wxtoken token APPID"}},
+		{name: "token without appid", args: []string{"token"}, code: 2, stderr: []string{"APPID (or --wecom CORPID/AGENTID, or --authorizer COMPONENT_APPID:AUTHORIZER_APPID) is required", "usage: wxtoken token APPID"}},
 		{name: "token with two appids", args: []string{"token", "a", "b"}, code: 2, stderr: []string{`unexpected argument "b"`}},
 		{name: "ticket of an unknown type", args: []string{"ticket", verbAppID, "--type", "card"}, code: 2, stderr: []string{"--type", "jsapi or wx_card"}},
 		{name: "refresh without --stale", args: []string{"refresh", verbAppID}, code: 2, stderr: []string{"--stale is required"}},

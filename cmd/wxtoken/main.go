@@ -29,11 +29,12 @@ func verbs() []verb {
 		{"simulator", "--listen ADDR --apps appid:secret,... --wecom corpid:agentid:secret,...", "run the WeChat simulator alone", runSimulator},
 		{"keygen", "", "print a new client key and its key_sha256 config line", runKeygen},
 		{"check", "--config FILE", "validate a config file", runCheck},
-		{"token", "APPID | --wecom CORPID/AGENTID", "print an app's or WeCom agent's access_token from a running server", runToken},
-		{"ticket", "APPID [--type jsapi|wx_card] | --wecom CORPID/AGENTID [--type jsapi|agent_config]", "print an app's or WeCom agent's ticket", runTicket},
-		{"refresh", "APPID | --wecom CORPID/AGENTID --stale TOKEN", "report a rejected access_token (compare-and-refresh)", runRefresh},
-		{"sign", "APPID | --wecom CORPID/AGENTID --url URL", "print a JS-SDK wx.config (and a WeCom wx.agentConfig) for a page URL", runSign},
+		{"token", "APPID | --wecom CORPID/AGENTID | --authorizer COMPONENT_APPID:AUTHORIZER_APPID", "print an app's, WeCom agent's or authorizer's access_token from a running server", runToken},
+		{"ticket", "APPID [--type jsapi|wx_card] | --wecom CORPID/AGENTID [--type jsapi|agent_config] | --authorizer COMPONENT_APPID:AUTHORIZER_APPID [--type jsapi|wx_card]", "print an app's, WeCom agent's or authorizer's ticket", runTicket},
+		{"refresh", "APPID | --wecom CORPID/AGENTID | --authorizer COMPONENT_APPID:AUTHORIZER_APPID --stale TOKEN", "report a rejected access_token (compare-and-refresh)", runRefresh},
+		{"sign", "APPID | --wecom CORPID/AGENTID | --authorizer COMPONENT_APPID:AUTHORIZER_APPID --url URL", "print a JS-SDK wx.config (and a WeCom wx.agentConfig) for a page URL", runSign},
 		{"status", "", "print every app's and WeCom agent's credential status (admin key)", runStatus},
+		{"platform", platformUsage, "list a third-party platform's authorizers, or import them from a file (admin key)", runPlatform},
 		{"version", "", "print the version", runVersion},
 	}
 }

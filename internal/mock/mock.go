@@ -53,3 +53,55 @@ func (s *Service) NotReady(ctx context.Context) []string {
 	}
 	return s.NotReadyFn(ctx)
 }
+
+// Platforms is a wxtoken.Platforms. A method whose function is not set
+// answers as if WeChat could not be asked: it fails with EUnavailable.
+type Platforms struct {
+	EventFn            func(ctx context.Context, componentAppID string, p wxtoken.Push) error
+	PreAuthURLFn       func(ctx context.Context, componentAppID, redirectURI, authType string) (string, error)
+	AuthorizeFn        func(ctx context.Context, componentAppID, authCode string) (wxtoken.Grant, error)
+	ImportAuthorizerFn func(ctx context.Context, componentAppID, authorizerAppID, refreshToken string) (wxtoken.AuthorizerStatus, error)
+	AuthorizersFn      func(ctx context.Context, componentAppID string) ([]wxtoken.AuthorizerStatus, error)
+}
+
+var _ wxtoken.Platforms = (*Platforms)(nil)
+
+// Event calls EventFn.
+func (p *Platforms) Event(ctx context.Context, componentAppID string, push wxtoken.Push) error {
+	if p.EventFn == nil {
+		return wxtoken.Errorf(wxtoken.EUnavailable, "mock: no EventFn")
+	}
+	return p.EventFn(ctx, componentAppID, push)
+}
+
+// PreAuthURL calls PreAuthURLFn.
+func (p *Platforms) PreAuthURL(ctx context.Context, componentAppID, redirectURI, authType string) (string, error) {
+	if p.PreAuthURLFn == nil {
+		return "", wxtoken.Errorf(wxtoken.EUnavailable, "mock: no PreAuthURLFn")
+	}
+	return p.PreAuthURLFn(ctx, componentAppID, redirectURI, authType)
+}
+
+// Authorize calls AuthorizeFn.
+func (p *Platforms) Authorize(ctx context.Context, componentAppID, authCode string) (wxtoken.Grant, error) {
+	if p.AuthorizeFn == nil {
+		return wxtoken.Grant{}, wxtoken.Errorf(wxtoken.EUnavailable, "mock: no AuthorizeFn")
+	}
+	return p.AuthorizeFn(ctx, componentAppID, authCode)
+}
+
+// ImportAuthorizer calls ImportAuthorizerFn.
+func (p *Platforms) ImportAuthorizer(ctx context.Context, componentAppID, authorizerAppID, refreshToken string) (wxtoken.AuthorizerStatus, error) {
+	if p.ImportAuthorizerFn == nil {
+		return wxtoken.AuthorizerStatus{}, wxtoken.Errorf(wxtoken.EUnavailable, "mock: no ImportAuthorizerFn")
+	}
+	return p.ImportAuthorizerFn(ctx, componentAppID, authorizerAppID, refreshToken)
+}
+
+// Authorizers calls AuthorizersFn.
+func (p *Platforms) Authorizers(ctx context.Context, componentAppID string) ([]wxtoken.AuthorizerStatus, error) {
+	if p.AuthorizersFn == nil {
+		return nil, wxtoken.Errorf(wxtoken.EUnavailable, "mock: no AuthorizersFn")
+	}
+	return p.AuthorizersFn(ctx, componentAppID)
+}

@@ -2,6 +2,7 @@ package mock_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/wxtoken/wxtoken"
@@ -44,5 +45,58 @@ func TestServiceCallsItsFunctions(t *testing.T) {
 	}
 	if len(calls) != 2 || calls[0] != "credential wxA access_token" || calls[1] != "refresh wxA jsapi old" {
 		t.Errorf("calls %q", calls)
+	}
+}
+
+func TestPlatformsUnsetAnswersUnavailable(t *testing.T) {
+	var p mock.Platforms
+	ctx := context.Background()
+	_, err1 := p.PreAuthURL(ctx, "wxC", "https://a.example/", "")
+	_, err2 := p.Authorize(ctx, "wxC", "code")
+	_, err3 := p.ImportAuthorizer(ctx, "wxC", "wxA", "R")
+	_, err4 := p.Authorizers(ctx, "wxC")
+	for i, err := range []error{p.Event(ctx, "wxC", wxtoken.Push{}), err1, err2, err3, err4} {
+		if wxtoken.ErrorCode(err) != wxtoken.EUnavailable {
+			t.Errorf("method %d: %v, want EUnavailable", i, err)
+		}
+	}
+}
+
+func TestPlatformsCallsItsFunctions(t *testing.T) {
+	var calls []string
+	p := mock.Platforms{
+		EventFn: func(_ context.Context, c string, push wxtoken.Push) error {
+			calls = append(calls, "event "+c+" "+push.Nonce+" "+string(push.Body))
+			return nil
+		},
+		PreAuthURLFn: func(_ context.Context, c, redirect, authType string) (string, error) {
+			calls = append(calls, "preauth "+c+" "+redirect+" "+authType)
+			return "U", nil
+		},
+		AuthorizeFn: func(_ context.Context, c, code string) (wxtoken.Grant, error) {
+			calls = append(calls, "authorize "+c+" "+code)
+			return wxtoken.Grant{Value: "T"}, nil
+		},
+		ImportAuthorizerFn: func(_ context.Context, c, a, r string) (wxtoken.AuthorizerStatus, error) {
+			calls = append(calls, "import "+c+" "+a+" "+r)
+			return wxtoken.AuthorizerStatus{AuthorizerAppID: a}, nil
+		},
+		AuthorizersFn: func(_ context.Context, c string) ([]wxtoken.AuthorizerStatus, error) {
+			calls = append(calls, "authorizers "+c)
+			return []wxtoken.AuthorizerStatus{{}}, nil
+		},
+	}
+	ctx := context.Background()
+	err := p.Event(ctx, "wxC", wxtoken.Push{Nonce: "n", Body: []byte("<xml/>")})
+	u, _ := p.PreAuthURL(ctx, "wxC", "https://a.example/", "3")
+	g, _ := p.Authorize(ctx, "wxC", "code")
+	st, _ := p.ImportAuthorizer(ctx, "wxC", "wxA", "R")
+	list, _ := p.Authorizers(ctx, "wxC")
+	if err != nil || u != "U" || g.Value != "T" || st.AuthorizerAppID != "wxA" || len(list) != 1 {
+		t.Errorf("answers %v %q %q %q %v", err, u, g.Value, st.AuthorizerAppID, list)
+	}
+	want := []string{"event wxC n <xml/>", "preauth wxC https://a.example/ 3", "authorize wxC code", "import wxC wxA R", "authorizers wxC"}
+	if fmt.Sprint(calls) != fmt.Sprint(want) {
+		t.Errorf("calls %q, want %q", calls, want)
 	}
 }
