@@ -268,9 +268,10 @@ func TestAuthorizerAccessTokenCached(t *testing.T) {
 	if g, err := c.Credential(ctx, platAuthID, wxtoken.KindAccessToken); err != nil || g.Value != platAuthID+" access_token-3" {
 		t.Errorf("Credential(AuthorizerID) = %+v, %v", g, err)
 	}
-	// An authorizer the key was not granted.
-	if _, err := c.AuthorizerAccessToken(ctx, platComp, platOther); wxtoken.ErrorCode(err) != wxtoken.EForbidden {
-		t.Errorf("another authorizer: %v, want forbidden", err)
+	// The grant of the platform covers its every authorizer; an
+	// authorizer of a platform the key was not granted is refused.
+	if _, err := c.AuthorizerAccessToken(ctx, "wx0ther0platform00", platAuth); wxtoken.ErrorCode(err) != wxtoken.EForbidden {
+		t.Errorf("an authorizer of another platform: %v, want forbidden", err)
 	}
 }
 
