@@ -187,8 +187,12 @@ func (c *cluster) Changed(appID string, kind wxtoken.Kind, version uint64) {
 }
 
 // EntryChanged implements wxtoken.Watcher.
-func (c *cluster) EntryChanged(string, uint64) {
-	// Nothing to do here: entries are picked up by the registry sync.
+func (c *cluster) EntryChanged(id string, _ uint64) {
+	if f := c.e.opts.Entries; f != nil {
+		ctx, cancel := c.e.detached(c.e.opts.CallTimeout)
+		defer cancel()
+		f(ctx, id)
+	}
 }
 
 // Synced implements wxtoken.Watcher.

@@ -183,6 +183,10 @@ type Options struct {
 	// (plus the overlap). Default six times UpstreamTimeout, at least a
 	// minute.
 	LateBound time.Duration
+	// Entries, when set, is told of an entry another replica wrote to
+	// the shared store (wxtoken.Watcher.EntryChanged): an authorizer
+	// added, changed or removed there.
+	Entries func(ctx context.Context, id string)
 }
 
 // Engine keeps credentials fresh and serves them. It implements

@@ -24,6 +24,7 @@ import (
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/httpapi"
 	"github.com/wxtoken/wxtoken/internal/connguard"
+	"github.com/wxtoken/wxtoken/platform"
 	"github.com/wxtoken/wxtoken/memory"
 	"github.com/wxtoken/wxtoken/metrics"
 	"github.com/wxtoken/wxtoken/redis"
@@ -68,6 +69,8 @@ type Server struct {
 	metrics   *metrics.Metrics
 	http      *http.Server
 	guard     *connguard.Guard
+	// platforms is set when third-party platforms are configured.
+	platforms *platform.Manager
 	ln        net.Listener
 }
 
@@ -146,23 +149,49 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
 	eopts.Store, eopts.Coordinator, eopts.Upstream = s.store, coord, up
+	// Another replica's authorizers reach this one's engine through the
+	// platforms, which are made once the engine runs.
+	eopts.Entries = func(ctx context.Context, id string) {
+		if m := s.platforms; m != nil {
+			if err := m.Sync(ctx, id); err != nil {
+				log.Warn("following an authorizer another replica changed failed", "authorizer", id, "err", err)
+			}
+		}
+	}
 	s.engine, err = refresh.New(eopts)
 	if err != nil {
+		return nil, err
+	}
+	// Made before the engine starts, which may tell of another
+	// replica's authorizers at once.
+	if s.platforms, err = s.newPlatforms(ctx, up, eopts.Clock); err != nil {
 		return nil, err
 	}
 	if err := s.engine.Start(ctx); err != nil {
 		return nil, err
 	}
+	if s.platforms != nil {
+		if err := s.platforms.Start(ctx); err != nil {
+			return nil, err
+		}
+	}
 	s.metrics.WatchStatus(s.engine.Status)
 	s.metrics.WatchHealth(s.engine.Health)
-	h, err := httpapi.New(httpapi.Options{
+	hopts := httpapi.Options{
 		Service: s.engine,
 		Clients: config.Keys(cfg.Clients),
 		Apps:    appIDs,
 		Metrics: s.metrics,
 		Logger:  log,
 		Replica: s.engine.Replica(),
-	})
+	}
+	if s.platforms != nil {
+		hopts.Platforms = s.platforms
+		for _, p := range cfg.Platforms {
+			hopts.Components = append(hopts.Components, p.ComponentAppID)
+		}
+	}
+	h, err := httpapi.New(hopts)
 	if err != nil {
 		return nil, err
 	}
@@ -219,6 +248,12 @@ func engineApps(cfg *config.Config) []refresh.AppConfig {
 				TokenAPI: wxtoken.TokenAPIWeCom, Tickets: a.Tickets, Secret: a.Secret.Reveal,
 			})
 		}
+	}
+	for _, p := range cfg.Platforms {
+		apps = append(apps, refresh.AppConfig{
+			AppID: p.ComponentAppID, Name: p.Name, Family: wxtoken.FamilyComponent,
+			TokenAPI: wxtoken.TokenAPIComponent, Secret: p.Secret.Reveal,
+		})
 	}
 	return apps
 }

@@ -184,3 +184,20 @@ func (s *Simulator) InvalidateRefreshToken(componentAppID, authorizerAppID strin
 	a.invalidated = true
 	return nil
 }
+
+// RefreshToken returns the authorizer's current refresh token, as WeChat
+// handed it out: for tests that look for it where it must not be (a
+// store's bytes, a log).
+func (s *Simulator) RefreshToken(componentAppID, authorizerAppID string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.platforms[componentAppID]
+	if p == nil {
+		return "", fmt.Errorf("simulator: unknown platform %q", componentAppID)
+	}
+	a := p.authorizers[authorizerAppID]
+	if a == nil || a.refresh == "" {
+		return "", fmt.Errorf("simulator: %q has no refresh token for platform %s", authorizerAppID, componentAppID)
+	}
+	return a.refresh, nil
+}
