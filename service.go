@@ -50,15 +50,18 @@ const (
 
 // AppStatus is one app's state, for operators.
 type AppStatus struct {
-	// AppID is the app's appid, or a WeCom agent's WeComID.
+	// AppID is the app's appid, a WeCom agent's WeComID, a platform's
+	// component_appid or an authorizer's AuthorizerID.
 	AppID string `json:"appid"`
 	// Family is the app's family; CorpID and AgentID are set for a WeCom
-	// agent.
-	Family   Family   `json:"family"`
-	CorpID   string   `json:"corpid,omitempty"`
-	AgentID  string   `json:"agentid,omitempty"`
-	Name     string   `json:"name,omitempty"`
-	TokenAPI TokenAPI `json:"token_api"`
+	// agent, ComponentAppID and AuthorizerAppID for an authorizer.
+	Family          Family   `json:"family"`
+	CorpID          string   `json:"corpid,omitempty"`
+	AgentID         string   `json:"agentid,omitempty"`
+	ComponentAppID  string   `json:"component_appid,omitempty"`
+	AuthorizerAppID string   `json:"authorizer_appid,omitempty"`
+	Name            string   `json:"name,omitempty"`
+	TokenAPI        TokenAPI `json:"token_api"`
 	// UpstreamCallsToday counts token calls in the current China Standard
 	// Time day.
 	UpstreamCallsToday int `json:"upstream_calls_today"`

@@ -182,6 +182,17 @@ func TestAuthorizerTokenAndTickets(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitFor(id, wxtoken.KindAccessToken)
+	statuses := map[string]wxtoken.AppStatus{}
+	for _, st := range p.eng.Status(ctx) {
+		statuses[st.AppID] = st
+	}
+	if st := statuses[id]; st.Family != wxtoken.FamilyAuthorizer || st.ComponentAppID != compID ||
+		st.AuthorizerAppID != "wxauthorizer0000001" || st.CorpID != "" {
+		t.Fatalf("authorizer status %+v", st)
+	}
+	if st := statuses[compID]; st.Family != wxtoken.FamilyComponent || st.TokenAPI != wxtoken.TokenAPIComponent {
+		t.Fatalf("platform status %+v", st)
+	}
 	for _, k := range []wxtoken.Kind{wxtoken.KindAccessToken, wxtoken.KindJSAPITicket} {
 		g, err := p.eng.Credential(ctx, id, k)
 		if err != nil {

@@ -35,7 +35,13 @@ func (e *Engine) Status(ctx context.Context) []wxtoken.AppStatus {
 		blocked := a.blockedUntil
 		a.mu.Unlock()
 		st := wxtoken.AppStatus{AppID: a.cfg.AppID, Name: a.cfg.Name, TokenAPI: a.cfg.TokenAPI}
-		st.Family, st.CorpID, st.AgentID = wxtoken.ParseID(a.cfg.AppID)
+		st.Family = a.cfg.Family
+		switch _, first, second := wxtoken.ParseID(a.cfg.AppID); a.cfg.Family {
+		case wxtoken.FamilyWeCom:
+			st.CorpID, st.AgentID = first, second
+		case wxtoken.FamilyAuthorizer:
+			st.ComponentAppID, st.AuthorizerAppID = first, second
+		}
 		if m.QuotaDay == wechat.QuotaDay(now) {
 			st.UpstreamCallsToday = m.TokenCalls
 			st.ForceRefreshesToday = len(m.ForceRefreshes)
