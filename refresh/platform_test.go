@@ -24,6 +24,7 @@ const (
 // ownerLog is a SecretOwner that keeps the secret in memory and tells the
 // test what the engine said.
 type ownerLog struct {
+	initial string
 	mu      sync.Mutex
 	secret  string
 	rotated chan string
@@ -31,7 +32,7 @@ type ownerLog struct {
 }
 
 func newOwnerLog(secret string) *ownerLog {
-	return &ownerLog{secret: secret, rotated: make(chan string, 16), refused: make(chan wxtoken.ErrorInfo, 16)}
+	return &ownerLog{initial: secret, secret: secret, rotated: make(chan string, 16), refused: make(chan wxtoken.ErrorInfo, 16)}
 }
 
 func (o *ownerLog) Secret() string {
@@ -133,6 +134,29 @@ func (p *platformHarness) authorize(appID string) (string, string) {
 	return wxtoken.AuthorizerID(compID, auth.AuthorizerAppID), auth.RefreshToken
 }
 
+// ready waits out the first fetch (no verify ticket yet), delivers one,
+// and waits for the component token.
+func (p *platformHarness) ready() {
+	p.t.Helper()
+	p.wait(wxtoken.KindAccessToken)
+	p.deliverTicket()
+	p.wait(wxtoken.KindAccessToken)
+}
+
+// addAuthorizer has the account appID authorize the platform and the
+// engine keep it with tickets, and waits for its first token.
+func (p *platformHarness) addAuthorizer(appID string, tickets ...wxtoken.Kind) (string, *ownerLog) {
+	p.t.Helper()
+	id, rt := p.authorize(appID)
+	owner := newOwnerLog(rt)
+	if err := p.eng.Add(context.Background(), AppConfig{AppID: id, Family: wxtoken.FamilyAuthorizer, Secret: owner.Secret,
+		Tickets: tickets, Owner: owner}); err != nil {
+		p.t.Fatal(err)
+	}
+	p.waitFor(id, wxtoken.KindAccessToken)
+	return id, owner
+}
+
 func (p *platformHarness) componentCalls(endpoint string) int {
 	p.t.Helper()
 	st, err := p.sim.Stats(compID)
@@ -172,16 +196,8 @@ func TestComponentTokenWaitsForTheVerifyTicket(t *testing.T) {
 func TestAuthorizerTokenAndTickets(t *testing.T) {
 	p := newPlatformHarness(t, simulator.RefreshTokenSame)
 	ctx := context.Background()
-	p.wait(wxtoken.KindAccessToken)
-	p.deliverTicket()
-	p.wait(wxtoken.KindAccessToken)
-	id, rt := p.authorize("wxauthorizer0000001")
-	owner := newOwnerLog(rt)
-	if err := p.eng.Add(ctx, AppConfig{AppID: id, Family: wxtoken.FamilyAuthorizer, Secret: owner.Secret,
-		Tickets: []wxtoken.Kind{wxtoken.KindJSAPITicket}, Owner: owner}); err != nil {
-		t.Fatal(err)
-	}
-	p.waitFor(id, wxtoken.KindAccessToken)
+	p.ready()
+	id, owner := p.addAuthorizer("wxauthorizer0000001", wxtoken.KindJSAPITicket)
 	statuses := map[string]wxtoken.AppStatus{}
 	for _, st := range p.eng.Status(ctx) {
 		statuses[st.AppID] = st
@@ -220,18 +236,10 @@ func TestAuthorizerTokenAndTickets(t *testing.T) {
 
 func TestAuthorizerRefreshTokenRotatedIsHandedToItsOwner(t *testing.T) {
 	p := newPlatformHarness(t, simulator.RefreshTokenRotate)
-	ctx := context.Background()
-	p.wait(wxtoken.KindAccessToken)
-	p.deliverTicket()
-	p.wait(wxtoken.KindAccessToken)
-	id, rt := p.authorize("wxauthorizer0000002")
-	owner := newOwnerLog(rt)
-	if err := p.eng.Add(ctx, AppConfig{AppID: id, Family: wxtoken.FamilyAuthorizer, Secret: owner.Secret, Owner: owner}); err != nil {
-		t.Fatal(err)
-	}
-	p.waitFor(id, wxtoken.KindAccessToken)
+	p.ready()
+	id, owner := p.addAuthorizer("wxauthorizer0000002")
 	first := <-owner.rotated
-	if first == rt {
+	if first == owner.initial {
 		t.Fatal("the owner was told the refresh token it had")
 	}
 	// In rotate mode the old refresh token dies with every call: the
@@ -248,15 +256,8 @@ func TestAuthorizerRefreshTokenRotatedIsHandedToItsOwner(t *testing.T) {
 func TestAuthorizerRefusedRefreshTokenIsReported(t *testing.T) {
 	p := newPlatformHarness(t, simulator.RefreshTokenSame)
 	ctx := context.Background()
-	p.wait(wxtoken.KindAccessToken)
-	p.deliverTicket()
-	p.wait(wxtoken.KindAccessToken)
-	id, rt := p.authorize("wxauthorizer0000003")
-	owner := newOwnerLog(rt)
-	if err := p.eng.Add(ctx, AppConfig{AppID: id, Family: wxtoken.FamilyAuthorizer, Secret: owner.Secret, Owner: owner}); err != nil {
-		t.Fatal(err)
-	}
-	p.waitFor(id, wxtoken.KindAccessToken)
+	p.ready()
+	id, owner := p.addAuthorizer("wxauthorizer0000003")
 	g, err := p.eng.Credential(ctx, id, wxtoken.KindAccessToken)
 	if err != nil {
 		t.Fatal(err)
