@@ -56,6 +56,10 @@ type checker struct {
 	// secrets are the resolved secret values, scrubbed from every message
 	// as a last line of defence.
 	secrets []string
+	// scrubber replaces every secret at once, made for the secrets there
+	// were when it was made (scrubbed).
+	scrubber *strings.Replacer
+	scrubbed int
 }
 
 func (ch *checker) errorf(key, format string, args ...any) {
@@ -78,13 +82,27 @@ func (ch *checker) warnf(key, format string, args ...any) {
 	ch.warnings = append(ch.warnings, key+": "+fmt.Sprintf(format, args...))
 }
 
+// scrub replaces every secret in s. One replacer finds them all in a
+// single pass, so that scrubbing a message per app costs time in
+// proportion to the apps, not to their square.
 func (ch *checker) scrub(s string) string {
-	for _, v := range ch.secrets {
-		if len(v) >= minScrubLen {
-			s = strings.ReplaceAll(s, v, redacted)
+	if ch.scrubber == nil || ch.scrubbed != len(ch.secrets) {
+		long := make([]string, 0, len(ch.secrets))
+		for _, v := range ch.secrets {
+			if len(v) >= minScrubLen {
+				long = append(long, v)
+			}
 		}
+		// Longest first: the replacer tries its old strings in order, and
+		// a secret that holds another must be replaced whole.
+		slices.SortFunc(long, func(a, b string) int { return len(b) - len(a) })
+		pairs := make([]string, 0, 2*len(long))
+		for _, v := range long {
+			pairs = append(pairs, v, redacted)
+		}
+		ch.scrubber, ch.scrubbed = strings.NewReplacer(pairs...), len(ch.secrets)
 	}
-	return s
+	return ch.scrubber.Replace(s)
 }
 
 func (ch *checker) scrubAll(problems []*FieldError) []error {
