@@ -121,6 +121,8 @@ func newPlatformFront(t *testing.T) *platformFront {
 		Secret: secretOf(auth.RefreshToken), Tickets: []wxtoken.Kind{wxtoken.KindJSAPITicket}}); err != nil {
 		t.Fatal(err)
 	}
+	// Fetched before any test counts the calls WeChat received.
+	f.current(t, wxtoken.AuthorizerID(compA, authA))
 
 	var clients []clientkey.Client
 	for name, c := range map[string]struct {
