@@ -38,6 +38,14 @@
 //     WeCom agent's token is relayed to the WeCom upstream, and healed,
 //     as the others are to WeChat's: the token, not the path, tells the
 //     two apart.
+//   - The open platform's third-party platforms are served too
+//     (component.go): api_component_token answers a platform's cached
+//     component_access_token for its component secret (or a client key
+//     granted it), api_authorizer_token an authorizer's cached token for
+//     a component token wxtoken handed out, and the platform's other
+//     /cgi-bin/component/ calls are relayed and healed with the current
+//     component token. An authorizer's access_token is relayed as an
+//     app's is.
 //
 // Every answer wxtoken makes itself is HTTP 200 (but HTTP 408 for a
 // relayed body that stalled) with WeChat's JSON content type, as WeChat
@@ -138,6 +146,12 @@ type Options struct {
 	// key granted them) and whose AppOf ids are wxtoken.WeComID(corpid,
 	// agentid).
 	Agents []Agent
+	// Platforms are the configured third-party platforms of the open
+	// platform, whose component_access_token api_component_token hands out
+	// for their component secret (or a client key granted them). Their
+	// authorizers' AppOf ids are wxtoken.AuthorizerID(component_appid,
+	// authorizer_appid); calls made for either go to Upstream.
+	Platforms []Platform
 	// WeComUpstream is the base URL calls made for a WeCom agent are
 	// relayed to, and the only one for them; empty is
 	// DefaultWeComUpstream.
@@ -189,14 +203,17 @@ type Handler struct {
 	upstream string
 	// corps are the WeCom agents by corpid, and wecom the base URL of
 	// their relayed calls.
-	corps    map[string][]agentSecret
-	wecom    string
-	rt       http.RoundTripper
-	base     string
-	maxRetry int64
-	next     http.Handler
-	log      *slog.Logger
-	metrics  *metrics.Metrics
+	corps map[string][]agentSecret
+	wecom string
+	// platforms are the SHA-256 of the platforms' component secrets, by
+	// component_appid.
+	platforms map[string][sha256.Size]byte
+	rt        http.RoundTripper
+	base      string
+	maxRetry  int64
+	next      http.Handler
+	log       *slog.Logger
+	metrics   *metrics.Metrics
 	// alivePause, bodyIdle and maxRelay are the Options of the same
 	// names, defaults filled in.
 	alivePause time.Duration
@@ -209,10 +226,12 @@ type Handler struct {
 	ticket *route
 	// The routes of WeCom's credential paths.
 	weComToken, weComJSAPI, weComTicket *route
-	anyPath                             *route // proxied paths under a base path
-	badPath                             *route // paths that are not clean
-	noStore                             []string
-	jsonType                            []string
+	// The routes of the open platform's credential paths.
+	componentToken, authorizerToken *route
+	anyPath                         *route // proxied paths under a base path
+	badPath                         *route // paths that are not clean
+	noStore                         []string
+	jsonType                        []string
 }
 
 // route is one route pattern of the front door and its metrics.
@@ -239,23 +258,24 @@ func New(opts Options) (*Handler, error) {
 		return nil, fmt.Errorf("compat: base path %q: want a clean path that starts with / and does not end with one", opts.BasePath)
 	}
 	h := &Handler{
-		svc:      opts.Service,
-		appOf:    opts.AppOf,
-		secrets:  make(map[string][sha256.Size]byte, len(opts.Apps)),
-		plain:    make(map[string]string, len(opts.Apps)),
-		keys:     opts.Keys,
-		upstream: strings.TrimRight(opts.Upstream, "/"),
-		corps:    map[string][]agentSecret{},
-		wecom:    strings.TrimRight(opts.WeComUpstream, "/"),
-		rt:       opts.Transport,
-		base:     opts.BasePath,
-		maxRetry: opts.MaxRetryBody,
-		next:     opts.Next,
-		log:      opts.Logger,
-		metrics:  opts.Metrics,
-		roots:    map[string]*route{},
-		noStore:  []string{"no-store"},
-		jsonType: []string{contentTypeWX},
+		svc:       opts.Service,
+		appOf:     opts.AppOf,
+		secrets:   make(map[string][sha256.Size]byte, len(opts.Apps)),
+		plain:     make(map[string]string, len(opts.Apps)),
+		keys:      opts.Keys,
+		upstream:  strings.TrimRight(opts.Upstream, "/"),
+		corps:     map[string][]agentSecret{},
+		platforms: make(map[string][sha256.Size]byte, len(opts.Platforms)),
+		wecom:     strings.TrimRight(opts.WeComUpstream, "/"),
+		rt:        opts.Transport,
+		base:      opts.BasePath,
+		maxRetry:  opts.MaxRetryBody,
+		next:      opts.Next,
+		log:       opts.Logger,
+		metrics:   opts.Metrics,
+		roots:     map[string]*route{},
+		noStore:   []string{"no-store"},
+		jsonType:  []string{contentTypeWX},
 	}
 	for _, a := range opts.Apps {
 		if a.AppID == "" || a.Secret == "" {
@@ -275,6 +295,19 @@ func New(opts Options) (*Handler, error) {
 			return nil, fmt.Errorf("compat: WeCom agent %s/%s is listed twice", a.CorpID, a.AgentID)
 		}
 		h.corps[a.CorpID] = append(h.corps[a.CorpID], agentSecret{id: a.AgentID, sum: sha256.Sum256([]byte(a.Secret))})
+	}
+	for _, p := range opts.Platforms {
+		switch {
+		case p.ComponentAppID == "" || p.Secret == "":
+			return nil, errors.New("compat: every platform needs a component_appid and a secret")
+		case strings.ContainsAny(p.ComponentAppID, "/:"):
+			return nil, fmt.Errorf("compat: platform %s: a component_appid holds no slash or colon", p.ComponentAppID)
+		case h.knownPlatform(p.ComponentAppID):
+			return nil, fmt.Errorf("compat: platform %s is listed twice", p.ComponentAppID)
+		case h.knownApp(p.ComponentAppID):
+			return nil, fmt.Errorf("compat: %s is both an app and a platform", p.ComponentAppID)
+		}
+		h.platforms[p.ComponentAppID] = sha256.Sum256([]byte(p.Secret))
 	}
 	if h.maxRetry <= 0 {
 		h.maxRetry = DefaultMaxRetryBody
@@ -297,6 +330,7 @@ func New(opts Options) (*Handler, error) {
 	}
 	h.token, h.stable, h.ticket = mk(pathToken), mk(pathStableToken), mk(pathTicket)
 	h.weComToken, h.weComJSAPI, h.weComTicket = mk(pathWeComToken), mk(pathWeComJSAPITicket), mk(pathWeComTicket)
+	h.componentToken, h.authorizerToken = mk(pathComponentToken), mk(pathAuthorizerToken)
 	for _, r := range Roots() {
 		h.roots[r] = mk("/" + r + "/{path...}")
 	}
@@ -370,6 +404,10 @@ func (h *Handler) routeOf(wx string) *route {
 		return h.weComJSAPI
 	case pathWeComTicket:
 		return h.weComTicket
+	case pathComponentToken:
+		return h.componentToken
+	case pathAuthorizerToken:
+		return h.authorizerToken
 	}
 	root, _, _ := strings.Cut(strings.TrimPrefix(wx, "/"), "/")
 	if r, ok := h.roots[root]; ok {
@@ -410,6 +448,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveWeComTicket(ex, r, wxtoken.KindJSAPITicket)
 	case pathWeComTicket:
 		h.serveWeComTicket(ex, r, wxtoken.KindAgentConfig)
+	case pathComponentToken:
+		h.serveComponentToken(ex, r)
+	case pathAuthorizerToken:
+		h.serveAuthorizerToken(ex, r)
 	default:
 		if p, ok := credentialPath(wx); ok {
 			// Another spelling of a credential path: answering it from
@@ -421,14 +463,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.serveSNS(ex, r, wx, k)
 			return
 		}
+		if strings.HasPrefix(wx, componentFolder) {
+			h.serveComponentCall(ex, r, wx)
+			return
+		}
 		h.proxy(ex, r, wx)
 	}
 }
 
-// credentialPath returns the path answered from the cache, WeChat's or
-// WeCom's, that wx spells in other letters, and whether it does.
+// credentialPath returns the path answered from the cache, WeChat's,
+// WeCom's or the open platform's, that wx spells in other letters, and
+// whether it does.
 func credentialPath(wx string) (string, bool) {
-	for _, p := range [...]string{pathToken, pathStableToken, pathTicket, pathWeComToken, pathWeComJSAPITicket, pathWeComTicket} {
+	for _, p := range [...]string{pathToken, pathStableToken, pathTicket, pathWeComToken, pathWeComJSAPITicket, pathWeComTicket, pathComponentToken, pathAuthorizerToken} {
 		if strings.EqualFold(wx, p) {
 			return p, true
 		}

@@ -38,10 +38,25 @@ func (h *Handler) proxy(ex *exchange, r *http.Request, wx string) {
 	if !ok {
 		return
 	}
-	base, wecom := h.upstream, isWeCom(c.appID)
-	if wecom {
+	if h.knownPlatform(c.appID) {
+		// WeChat's ordinary calls take no component_access_token, and
+		// would reject it: healing that rejection would mint a new one
+		// for every such call.
+		h.fail(ex, errInvalidToken, msgComponentAsAccessToken)
+		return
+	}
+	base := h.upstream
+	if isWeCom(c.appID) {
 		base = h.wecom
 	}
+	h.forward(ex, r, wx, c, base, tokenParam)
+}
+
+// forward relays a call made for c to base, with c's current
+// access_token in the query parameter param (access_token, or a
+// platform's component_access_token), and heals it as proxy says.
+func (h *Handler) forward(ex *exchange, r *http.Request, wx string, c caller, base, param string) {
+	wecom := isWeCom(c.appID)
 	ex.deadlines = h.newDeadlines(ex, r)
 	var caller *callerBody
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
@@ -59,6 +74,12 @@ func (h *Handler) proxy(ex *exchange, r *http.Request, wx string) {
 	if c.by != bySecret {
 		g, err := h.svc.Credential(r.Context(), c.appID, wxtoken.KindAccessToken)
 		if err != nil {
+			if wxtoken.ErrorCode(err) == wxtoken.ENotFound {
+				// Only an appid header can name what wxtoken does not
+				// keep: an authorizer it was never given.
+				h.fail(ex, errInvalidAppID, "invalid appid: wxtoken keeps no credentials for "+c.appID)
+				return
+			}
 			h.serviceFailed(ex, r, err)
 			return
 		}
@@ -67,7 +88,7 @@ func (h *Handler) proxy(ex *exchange, r *http.Request, wx string) {
 	// The upstream call, answer included, ends with the relayed call.
 	ctx, cancel := context.WithDeadline(r.Context(), ex.deadlines.upstreamEnd())
 	defer cancel()
-	resp, err := h.send(ctx, base, r, wx, token, body)
+	resp, err := h.send(ctx, base, r, wx, param, token, body)
 	if err != nil {
 		h.sendFailed(ex, r, caller, err)
 		return
@@ -91,7 +112,7 @@ func (h *Handler) proxy(ex *exchange, r *http.Request, wx string) {
 				resp.Body.Close()
 				ex.retried = true
 				h.metrics.CompatRetry(reason)
-				if resp, err = h.send(ctx, base, r, wx, g.Value, body); err != nil {
+				if resp, err = h.send(ctx, base, r, wx, param, g.Value, body); err != nil {
 					h.sendFailed(ex, r, caller, err)
 					return
 				}
@@ -159,13 +180,13 @@ func (h *Handler) readBody(r *http.Request) (*requestBody, error) {
 }
 
 // send makes the call to base, one of the configured upstreams: the
-// caller's method, path, query (with token in place of any access_token,
-// unless token is empty), body and end-to-end headers. Nothing in the
-// request chooses the host.
-func (h *Handler) send(ctx context.Context, base string, r *http.Request, wx, token string, body *requestBody) (*http.Response, error) {
+// caller's method, path, query (with token in place of any parameter
+// named param, unless token is empty), body and end-to-end headers.
+// Nothing in the request chooses the host.
+func (h *Handler) send(ctx context.Context, base string, r *http.Request, wx, param, token string, body *requestBody) (*http.Response, error) {
 	target := base + h.escapedPath(r, wx)
 	if q := r.URL.RawQuery; token != "" {
-		target += "?" + withToken(q, token)
+		target += "?" + withParam(q, param, token)
 	} else if q != "" {
 		target += "?" + q
 	}

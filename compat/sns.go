@@ -130,7 +130,7 @@ func (h *Handler) serveSNS(ex *exchange, r *http.Request, wx string, kind snsKin
 		out.URL = &u
 	}
 	// No token is put in: the one the call carries is the caller's own.
-	resp, err := h.send(out.Context(), h.upstream, out, wx, "", body)
+	resp, err := h.send(out.Context(), h.upstream, out, wx, "", "", body)
 	if err != nil {
 		h.upstreamFailed(ex, r, err)
 		return

@@ -120,6 +120,10 @@ func (h *Handler) writeGrant(ex *exchange, r *http.Request, v any) {
 		ok = b.AccessToken != "" && b.ExpiresIn >= 1
 	case weComTokenBody:
 		ok = b.AccessToken != "" && b.ExpiresIn >= 1
+	case componentTokenBody:
+		ok = b.Token != "" && b.ExpiresIn >= 1
+	case authorizerTokenBody:
+		ok = b.Token != "" && b.ExpiresIn >= 1
 	case ticketBody:
 		ok = b.Ticket != "" && b.ExpiresIn >= 1
 	}
@@ -188,6 +192,10 @@ func (h *Handler) serveTicket(ex *exchange, r *http.Request) {
 	}
 	if isWeCom(c.appID) {
 		h.fail(ex, errInvalidToken, "invalid access_token: a WeCom agent's; its tickets are at "+pathWeComJSAPITicket+" and "+pathWeComTicket)
+		return
+	}
+	if h.knownPlatform(c.appID) {
+		h.fail(ex, errInvalidToken, msgComponentAsAccessToken)
 		return
 	}
 	typ, _ := queryValue(r.URL.RawQuery, "type")
@@ -295,7 +303,7 @@ func (h *Handler) identifyKey(ex *exchange, r *http.Request) (caller, bool) {
 		return caller{}, false
 	}
 	granted := grants(c, appID)
-	if !h.knownApp(appID) && !h.knownAgent(appID) {
+	if !h.knownApp(appID) && !h.knownAgent(appID) && !h.knownPlatform(appID) && !h.knownAuthorizer(appID) {
 		if granted || c.Admin {
 			h.fail(ex, errInvalidAppID, "invalid appid: it is not configured on this wxtoken")
 			return caller{}, false

@@ -39,6 +39,10 @@ func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m 
 			agents = append(agents, compat.Agent{CorpID: c.CorpID, AgentID: a.AgentID, Secret: a.Secret.Reveal()})
 		}
 	}
+	platforms := make([]compat.Platform, 0, len(cfg.Platforms))
+	for _, p := range cfg.Platforms {
+		platforms = append(platforms, compat.Platform{ComponentAppID: p.ComponentAppID, Secret: p.Secret.Reveal()})
+	}
 	h, err := compat.New(compat.Options{
 		Service:       eng,
 		AppOf:         eng.AppOf,
@@ -46,6 +50,7 @@ func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m 
 		Keys:          keys,
 		Upstream:      cfg.Upstream.BaseURL,
 		Agents:        agents,
+		Platforms:     platforms,
 		WeComUpstream: cfg.Upstream.WeComBaseURL,
 		Timeout:       cfg.Upstream.Timeout.Std(),
 		BasePath:      cfg.Compat.BasePath,
