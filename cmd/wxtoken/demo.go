@@ -70,7 +70,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		WeCom: []simulator.WeComAgent{{CorpID: demoCorpID, AgentID: demoAgentID, Secret: demoAgentSecret}},
 		Platforms: []simulator.Platform{{
 			ComponentAppID: demoComponentAppID, Secret: demoComponentSecret, Token: demoMsgToken, EncodingAESKey: aesKey,
-			EventURL:     "http://" + ln.Addr().String() + "/v1/platforms/" + demoComponentAppID + "/events",
+			EventURL:     demoEventURL(ln.Addr()),
 			PushInterval: pushEvery,
 		}},
 		TTL: *ttl, Overlap: *overlap,

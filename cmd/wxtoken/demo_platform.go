@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/wxtoken/wxtoken"
@@ -32,6 +34,17 @@ var demoAuthorizers = [...]string{"wx00000000acc0de01", "wx00000000acc0de02"}
 // often that a short --ttl floods the server with them.
 func demoPushInterval(ttl time.Duration) time.Duration {
 	return max(ttl/120, 5*time.Second)
+}
+
+// demoEventURL is the platform's events endpoint on the server listening
+// at addr, as the simulator reaches it: an address that listens on every
+// interface is reached through the loopback one.
+func demoEventURL(addr net.Addr) string {
+	host := addr.String()
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		host = net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
+	}
+	return "http://" + host + "/v1/platforms/" + demoComponentAppID + "/events"
 }
 
 // demoAESKey returns a random EncodingAESKey: 43 characters of base64

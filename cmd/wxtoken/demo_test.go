@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -136,4 +137,24 @@ func demoCurlPath(line string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// TestDemoEventURL: the simulator pushes to the server's own address, or
+// to the loopback one when the server listens on every interface.
+func TestDemoEventURL(t *testing.T) {
+	events := "/v1/platforms/" + demoComponentAppID + "/events"
+	for _, tt := range []struct {
+		addr net.Addr
+		want string
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, "http://127.0.0.1:8080" + events},
+		{&net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 8080}, "http://10.1.2.3:8080" + events},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 8080}, "http://127.0.0.1:8080" + events},
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 9000}, "http://127.0.0.1:9000" + events},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 9000}, "http://[::1]:9000" + events},
+	} {
+		if got := demoEventURL(tt.addr); got != tt.want {
+			t.Errorf("demoEventURL(%v) = %q, want %q", tt.addr, got, tt.want)
+		}
+	}
 }
