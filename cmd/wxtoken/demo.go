@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/seal"
 	"github.com/wxtoken/wxtoken/server"
 	"github.com/wxtoken/wxtoken/simulator"
 )
@@ -45,14 +46,39 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: --ttl must be at least 10s and --overlap shorter than it", errUsage)
 	}
 
+	// The server's address first: the simulator pushes to its events
+	// endpoint.
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	aesKey, err := demoAESKey()
+	if err != nil {
+		return err
+	}
+	// The key that seals the authorizers' refresh tokens in the store:
+	// the demo's own, made for this run and handed to its config as an
+	// environment value that only the demo process sees.
+	storeKey, err := seal.GenerateKey()
+	if err != nil {
+		return err
+	}
+	pushEvery := demoPushInterval(*ttl)
 	sim, err := simulator.New(simulator.Options{
 		Apps:  map[string]string{demoAppID: demoSecret},
 		WeCom: []simulator.WeComAgent{{CorpID: demoCorpID, AgentID: demoAgentID, Secret: demoAgentSecret}},
-		TTL:   *ttl, Overlap: *overlap,
+		Platforms: []simulator.Platform{{
+			ComponentAppID: demoComponentAppID, Secret: demoComponentSecret, Token: demoMsgToken, EncodingAESKey: aesKey,
+			EventURL:     demoEventURL(ln.Addr()),
+			PushInterval: pushEvery,
+		}},
+		TTL: *ttl, Overlap: *overlap,
 	})
 	if err != nil {
 		return err
 	}
+	defer sim.Close()
 	simLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("simulator: %w", err)
@@ -64,7 +90,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	key := newClientKey()
 	margin := min(time.Minute, *overlap/5)
 	yaml := fmt.Sprintf(`listen: %q
-store: {driver: memory}
+store: {driver: memory, encryption_key_env: WXTOKEN_DEMO_STORE_KEY}
 upstream: {base_url: "http://%[2]s", wecom_base_url: "http://%[2]s", fallback_base_urls: [], timeout: 5s, overlap: %[3]s}
 refresh: {margin: %[4]s}
 apps:
@@ -74,15 +100,30 @@ wecom:
     name: demo-corp
     agents:
       - {agentid: "%[8]s", secret_env: WXTOKEN_DEMO_AGENT_SECRET, tickets: [jsapi, agent_config]}
+platforms:
+  - component_appid: %[9]s
+    name: demo-platform
+    secret_env: WXTOKEN_DEMO_COMPONENT_SECRET
+    token_env: WXTOKEN_DEMO_MSG_TOKEN
+    encoding_aes_key_env: WXTOKEN_DEMO_AES_KEY
+    authorizer_tickets: [jsapi]
 clients:
   - {name: demo, key_sha256: %[6]q, apps: ["*"], admin: true}
-`, *listen, simLn.Addr(), overlap.String(), margin.String(), demoAppID, keyHash(key), demoCorpID, demoAgentID)
+`, *listen, simLn.Addr(), overlap.String(), margin.String(), demoAppID, keyHash(key), demoCorpID, demoAgentID, demoComponentAppID)
 	env := func(name string) (string, bool) {
 		switch name {
 		case "WXTOKEN_DEMO_SECRET":
 			return demoSecret, true
 		case "WXTOKEN_DEMO_AGENT_SECRET":
 			return demoAgentSecret, true
+		case "WXTOKEN_DEMO_COMPONENT_SECRET":
+			return demoComponentSecret, true
+		case "WXTOKEN_DEMO_MSG_TOKEN":
+			return demoMsgToken, true
+		case "WXTOKEN_DEMO_AES_KEY":
+			return aesKey, true
+		case "WXTOKEN_DEMO_STORE_KEY":
+			return storeKey, true
 		}
 		return "", false
 	}
@@ -91,25 +132,42 @@ clients:
 		return fmt.Errorf("demo config: %w", err)
 	}
 	// Info shows what the demo is for, one line per refresh (appid, kind,
-	// reason, result, expiry), and little else; -v adds every request.
+	// reason, result, expiry) and per account that authorized the
+	// platform, and little else; -v adds every request, pushes included.
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: demoTimes}))
-	srv, err := server.New(ctx, cfg, server.Options{Logger: log})
+	srv, err := server.New(ctx, cfg, server.Options{Logger: log, Listener: ln})
 	if err != nil {
 		return err
 	}
+	// Served from now on, so that the simulator's pushes are answered
+	// while the demo's accounts authorize its platform.
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+	if err := demoAuthorize(ctx, sim, srv.Engine()); err != nil {
+		srv.Close()
+		<-served
+		if ctx.Err() != nil {
+			return nil // Ctrl-C while starting
+		}
+		return err
+	}
 	base := srv.URL()
+	a1, a2 := demoAuthorizers[0], demoAuthorizers[1]
 	fmt.Fprintf(stdout, `wxtoken demo: a WeChat simulator at http://%s and wxtoken at %s
 app %s (stable token, jsapi and wx_card tickets) and WeCom agent %[7]s/%[8]s
 (jsapi and agent_config tickets); tokens live %[4]s in this demo.
+Third-party platform %[9]s: the simulator pushes its events endpoint a verify
+ticket every %[12]s, and accounts %[10]s and %[11]s authorized it (jsapi tickets).
+Their refresh tokens are sealed with a store key the demo made for this run.
 
 Try, in another terminal:
 
-  export WXTOKEN_SERVER=%s
-  export WXTOKEN_KEY=%s
+  export WXTOKEN_SERVER=%[5]s
+  export WXTOKEN_KEY=%[6]s
 
   curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/v1/apps/%[3]s/access_token
   curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/v1/apps/%[3]s/tickets/jsapi
@@ -117,15 +175,23 @@ Try, in another terminal:
   curl -s -H "Authorization: Bearer $WXTOKEN_KEY" -H "Content-Type: application/json" -d '{"stale":"<a token WeChat rejected>"}' $WXTOKEN_SERVER/v1/apps/%[3]s/access_token/refresh
   curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/v1/wecom/%[7]s/%[8]s/access_token
   curl -s -H "Authorization: Bearer $WXTOKEN_KEY" "$WXTOKEN_SERVER/v1/wecom/%[7]s/%[8]s/jssdk_config?url=https://example.com/page?id=1"
+  curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/v1/platforms/%[9]s/component_access_token
+  curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/v1/platforms/%[9]s/authorizers/%[10]s/access_token
+  curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/v1/platforms/%[9]s/authorizers/%[10]s/tickets/jsapi
+  curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/v1/platforms/%[9]s/authorizers/%[11]s/access_token
+  curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/v1/platforms/%[9]s/authorizers/%[11]s/tickets/jsapi
+  curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/v1/platforms/%[9]s/authorizers
   curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/v1/apps
   curl -s -H "Authorization: Bearer $WXTOKEN_KEY" $WXTOKEN_SERVER/metrics | grep ^wxtoken_
 
-or with the CLI: wxtoken token %[3]s; wxtoken token --wecom %[7]s/%[8]s; wxtoken status
+or with the CLI: wxtoken token %[3]s; wxtoken token --wecom %[7]s/%[8]s; wxtoken token --authorizer %[9]s:%[10]s; wxtoken platform authorizers --component %[9]s; wxtoken status
 
-Each refresh is logged below as it happens (-v logs every request too).
+Each refresh and authorization is logged below as it happens (-v logs every
+request too, the simulator's pushes among them).
 Ctrl-C stops the demo.
-`, simLn.Addr(), base, demoAppID, ttl.String(), base, key, demoCorpID, demoAgentID)
-	err = srv.Serve(ctx)
+`, simLn.Addr(), base, demoAppID, ttl.String(), base, key, demoCorpID, demoAgentID,
+		demoComponentAppID, a1, a2, pushEvery.String())
+	err = <-served
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}

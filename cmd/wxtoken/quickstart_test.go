@@ -403,11 +403,18 @@ func (q *quickStart) demo(args []string) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	refreshes := make(chan string, 100)
+	authorized := make(chan string, len(demoAuthorizers)+1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			if strings.Contains(sc.Text(), `msg="credential refreshed"`) {
+			switch {
+			case strings.Contains(sc.Text(), `msg="credential refreshed"`):
 				refreshes <- sc.Text()
+			case strings.Contains(sc.Text(), `msg="an account authorized the platform"`):
+				select {
+				case authorized <- sc.Text():
+				default: // more than the demo's accounts: counted below
+				}
 			}
 		}
 		close(refreshes)
@@ -424,19 +431,36 @@ func (q *quickStart) demo(args []string) {
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
 	q.followDemo(bin, printed)
 
-	// The startup fetch of each credential, then at least one planned
-	// refresh: what --ttl promises to show.
+	// The accounts authorized the platform before the lines were printed,
+	// each logged once.
+	for range demoAuthorizers {
+		select {
+		case line := <-authorized:
+			if !demoAuthorizerLine(line) {
+				t.Errorf("authorization line %q names none of the demo's authorizers", line)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the demo logged fewer than %d accounts authorizing its platform", len(demoAuthorizers))
+		}
+	}
+
+	// The startup fetch of each credential, the platform's component
+	// token among them, then at least one planned refresh: what --ttl
+	// promises to show.
 	seen := map[string]bool{}
 	timeout := time.After(30 * time.Second)
 	for !(seen["startup access_token"] && seen["startup jsapi"] && seen["startup wx_card"] &&
-		seen["startup agent_config"] && seen["proactive"]) {
+		seen["startup agent_config"] && seen["component startup access_token"] && seen["authorizer startup jsapi"] &&
+		seen["proactive"]) {
 		select {
 		case line, ok := <-refreshes:
 			if !ok {
 				t.Fatalf("the demo's log ended; refreshes seen: %v", seen)
 			}
-			if !strings.Contains(line, "appid="+demoAppID) && !strings.Contains(line, "appid="+demoCorpID+"/"+demoAgentID) {
-				t.Fatalf("refresh line %q names neither the demo app nor its WeCom agent", line)
+			platform := strings.Contains(line, "appid="+demoComponentAppID+" ")
+			authorizer := demoAuthorizerLine(line)
+			if !platform && !authorizer && !strings.Contains(line, "appid="+demoAppID) && !strings.Contains(line, "appid="+demoCorpID+"/"+demoAgentID) {
+				t.Fatalf("refresh line %q names none of the demo's app, WeCom agent, platform and authorizers", line)
 			}
 			for _, attr := range []string{"kind=", "reason=", "result=", "expires_at="} {
 				if !strings.Contains(line, attr) {
@@ -447,14 +471,24 @@ func (q *quickStart) demo(args []string) {
 			if kind == nil {
 				t.Fatalf("refresh line %q: no kind and reason", line)
 			}
-			if kind[2] == "startup" {
-				seen["startup "+kind[1]] = true
-			} else {
+			switch {
+			case kind[2] != "startup":
 				seen[kind[2]] = true
+			case platform:
+				seen["component startup "+kind[1]] = true
+			case authorizer:
+				seen["authorizer startup "+kind[1]] = true
+			default:
+				seen["startup "+kind[1]] = true
 			}
 		case <-timeout:
 			t.Fatalf("no refresh line within 30 s of a 10 s lifetime; seen: %v", seen)
 		}
+	}
+	select {
+	case line := <-authorized:
+		t.Errorf("an authorization beyond the demo's accounts: %q", line)
+	default:
 	}
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
@@ -462,6 +496,17 @@ func (q *quickStart) demo(args []string) {
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("the demo after Ctrl-C: %v", err)
 	}
+}
+
+// demoAuthorizerLine reports whether a log line names one of the demo's
+// authorizers by its id, COMPONENT_APPID:AUTHORIZER_APPID.
+func demoAuthorizerLine(line string) bool {
+	for _, a := range demoAuthorizers {
+		if strings.Contains(line, "="+demoComponentAppID+":"+a+" ") {
+			return true
+		}
+	}
+	return false
 }
 
 // followDemo runs what the demo printed: its export lines set the
@@ -473,6 +518,26 @@ func (q *quickStart) followDemo(bin string, printed []string) {
 	var exports []string
 	env := map[string]string{}
 	checks := 0
+	// The platform's lines: its component token, each authorizer's token
+	// and jsapi ticket, and the list of authorizers.
+	platformLines := map[string]bool{}
+	for _, line := range printed {
+		if strings.HasPrefix(line, "curl ") {
+			if path, ok := demoCurlPath(line); ok && strings.HasPrefix(path, "/v1/platforms/") {
+				platformLines[path] = true
+			}
+		}
+	}
+	wantPlatform := []string{"/v1/platforms/" + demoComponentAppID + "/component_access_token", "/v1/platforms/" + demoComponentAppID + "/authorizers"}
+	for _, a := range demoAuthorizers {
+		prefix := "/v1/platforms/" + demoComponentAppID + "/authorizers/" + a
+		wantPlatform = append(wantPlatform, prefix+"/access_token", prefix+"/tickets/jsapi")
+	}
+	for _, path := range wantPlatform {
+		if !platformLines[path] {
+			t.Errorf("the demo printed no curl line for %s", path)
+		}
+	}
 	for _, line := range printed {
 		switch {
 		case strings.HasPrefix(line, "export "):
@@ -512,8 +577,8 @@ func (q *quickStart) followDemo(bin string, printed []string) {
 			}
 		}
 	}
-	if len(exports) != 2 || checks < 8 {
-		t.Fatalf("the demo printed %d export lines and %d commands, want 2 and at least 8:\n%s", len(exports), checks, strings.Join(printed, "\n"))
+	if len(exports) != 2 || checks < 16 {
+		t.Fatalf("the demo printed %d export lines and %d commands, want 2 and at least 16:\n%s", len(exports), checks, strings.Join(printed, "\n"))
 	}
 }
 
@@ -547,6 +612,8 @@ func demoAnswerProblem(line string, out []byte) string {
 			return "no wxtoken_refreshes_total"
 		}
 		return ""
+	case strings.Contains(line, "/v1/platforms/"):
+		return demoPlatformProblem(line, out)
 	case strings.Contains(line, "/access_token/refresh"):
 		return has("access_token", "expires_at")
 	case strings.Contains(line, "/access_token"):
@@ -579,10 +646,88 @@ func demoAnswerProblem(line string, out []byte) string {
 			return p
 		}
 		apps, _ := v["apps"].([]any)
-		if len(apps) != 2 {
-			return "not the app and the WeCom agent"
+		listed := map[string]bool{}
+		for _, a := range apps {
+			if m, ok := a.(map[string]any); ok {
+				listed[fmt.Sprint(m["appid"])] = true
+			}
+		}
+		want := []string{demoAppID, demoCorpID + "/" + demoAgentID, demoComponentAppID}
+		for _, a := range demoAuthorizers {
+			want = append(want, demoComponentAppID+":"+a)
+		}
+		if len(apps) != len(want) {
+			return fmt.Sprintf("%d entries, want %d: the app, the WeCom agent, the platform and its two authorizers", len(apps), len(want))
+		}
+		for _, id := range want {
+			if !listed[id] {
+				return "no " + id
+			}
 		}
 		return ""
 	}
 	return "a line this test does not know how to check; teach it"
+}
+
+// demoPlatformProblem checks the answer to one of the demo's lines about
+// its third-party platform: the component token, an authorizer's token
+// or ticket, or the list of authorizers, which must hold both accounts as
+// active.
+func demoPlatformProblem(line string, out []byte) string {
+	var v map[string]any
+	if err := json.Unmarshal(out, &v); err != nil {
+		return fmt.Sprintf("not JSON: %v", err)
+	}
+	if v["error"] != nil {
+		return "an error"
+	}
+	has := func(keys ...string) string {
+		for _, k := range keys {
+			if s, _ := v[k].(string); s == "" {
+				return "no " + k
+			}
+		}
+		if v["component_appid"] != demoComponentAppID {
+			return fmt.Sprintf("component_appid %v", v["component_appid"])
+		}
+		return ""
+	}
+	authorizer := func() string {
+		if a, _ := v["authorizer_appid"].(string); a == "" || !strings.Contains(line, "/authorizers/"+a+"/") {
+			return fmt.Sprintf("authorizer_appid %v is not the one asked for", v["authorizer_appid"])
+		}
+		return ""
+	}
+	switch {
+	case strings.Contains(line, "/component_access_token"):
+		return has("component_access_token", "expires_at")
+	case strings.Contains(line, "/authorizers/") && strings.Contains(line, "/access_token"):
+		if p := has("authorizer_appid", "access_token", "expires_at"); p != "" {
+			return p
+		}
+		return authorizer()
+	case strings.Contains(line, "/authorizers/") && strings.Contains(line, "/tickets/"):
+		if p := has("authorizer_appid", "ticket", "type", "expires_at"); p != "" {
+			return p
+		}
+		return authorizer()
+	case strings.HasSuffix(line, "/authorizers"):
+		list, _ := v["authorizers"].([]any)
+		states := map[string]any{}
+		for _, a := range list {
+			if m, ok := a.(map[string]any); ok {
+				states[fmt.Sprint(m["authorizer_appid"])] = m["state"]
+			}
+		}
+		if len(list) != len(demoAuthorizers) {
+			return fmt.Sprintf("%d authorizers, want %d", len(list), len(demoAuthorizers))
+		}
+		for _, a := range demoAuthorizers {
+			if states[a] != "active" {
+				return fmt.Sprintf("authorizer %s is %v, want active", a, states[a])
+			}
+		}
+		return ""
+	}
+	return "a platform line this test does not know how to check; teach it"
 }
