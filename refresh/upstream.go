@@ -71,10 +71,6 @@ func lateChecked(api wxtoken.TokenAPI) bool {
 // after pushing it.
 const verifyTicketLife = 12 * time.Hour
 
-// errNoVerifyTicket says that a platform's component token cannot be
-// fetched yet: WeChat has pushed no verify ticket, or none in its life.
-var errNoVerifyTicket = errors.New("no component_verify_ticket from WeChat yet (pushes come every 10 minutes to the platform's event URL; a new push was asked for with api_start_push_ticket)")
-
 // componentToken fetches the component_access_token of platform a with the
 // latest verify ticket WeChat pushed (which the store holds under the
 // platform's id, whichever replica received it). Without one in its life,
@@ -84,7 +80,7 @@ func (e *Engine) componentToken(ctx context.Context, a *app) (wechat.Credential,
 	switch {
 	case errors.Is(err, wxtoken.ErrNotFound) || err == nil && !e.opts.Clock.Now().Before(t.FetchedAt.Add(verifyTicketLife)):
 		e.askForVerifyTicket(ctx, a)
-		return wechat.Credential{}, errNoVerifyTicket
+		return wechat.Credential{}, wechat.ErrNoVerifyTicket
 	case err != nil:
 		return wechat.Credential{}, fmt.Errorf("reading the platform's verify ticket: %w", err)
 	}

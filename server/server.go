@@ -225,7 +225,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	hs.Handler = limitHeaders(readDeadline(handler, bodyRead), maxHeaderBytes)
 	// Set once it can serve: until then, Close closes the listener.
 	s.http = hs
-	log.Info("wxtoken listening", "addr", s.ln.Addr().String(), "apps", len(cfg.Apps), "wecom_agents", cfg.AgentCount(),
+	log.Info("wxtoken listening", "addr", s.ln.Addr().String(), "apps", len(cfg.Apps), "wecom_agents", cfg.AgentCount(), "platforms", len(cfg.Platforms),
 		"store", string(cfg.Store.Driver), "version", wxtoken.Version)
 	return s, nil
 }

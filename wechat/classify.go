@@ -109,6 +109,10 @@ type Classification struct {
 // Policy intervals of SPEC §5.
 const (
 	minuteLimitWait   = time.Minute
+	// verifyTicketWait is how long a platform waits for a verify ticket
+	// it asked WeChat to push before it asks again; the ticket's arrival
+	// ends the wait at once.
+	verifyTicketWait = time.Minute
 	whitelistWait     = 5 * time.Minute
 	riskConfirmWait   = 5 * time.Minute
 	rejectedOnceWait  = time.Hour
@@ -141,6 +145,11 @@ func Classify(err error, now time.Time) Classification {
 	if !errors.As(err, &api) {
 		c := Classification{Class: ClassTransient, NotBefore: now}
 		switch {
+		case errors.Is(err, ErrNoVerifyTicket):
+			c.Class, c.NotBefore = ClassVerifyTicket, now.Add(verifyTicketWait)
+			c.Hint = "WeChat has pushed no component_verify_ticket yet (or none in the last 12 hours); a push was asked for " +
+				"(api_start_push_ticket). Check that the platform's authorization event URL reaches this server's " +
+				"/v1/platforms/{component_appid}/events and that its Token and EncodingAESKey match the config"
 		case errors.Is(err, context.DeadlineExceeded):
 			c.Hint = "WeChat did not answer in time; retrying with backoff"
 		case errors.Is(err, context.Canceled):
@@ -283,7 +292,7 @@ func classifyWeCom(c *Classification, api *APIError, now time.Time) bool {
 func classifyComponent(c *Classification, api *APIError, now time.Time) bool {
 	switch api.ErrCode {
 	case ErrVerifyTicketExpired, ErrVerifyTicketInvalid:
-		c.Class = ClassVerifyTicket
+		c.Class, c.NotBefore = ClassVerifyTicket, now.Add(verifyTicketWait)
 		what := "expired (older than 12 hours)"
 		if api.ErrCode == ErrVerifyTicketInvalid {
 			what = "not one WeChat pushed to this platform"

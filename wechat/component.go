@@ -3,6 +3,7 @@ package wechat
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -22,6 +23,11 @@ import (
 // the authorization code and the refresh token travel only in that body;
 // none of them appears in an error this package returns, even when WeChat
 // echoes one in errmsg.
+
+// ErrNoVerifyTicket says that a platform's component_access_token cannot
+// be asked for: WeChat has pushed it no component_verify_ticket yet, or
+// none in the ticket's 12-hour life. Classify gives it ClassVerifyTicket.
+var ErrNoVerifyTicket = errors.New("no component_verify_ticket from WeChat yet")
 
 // Authorization is what api_query_auth answers for an authorization code:
 // the account that authorized the platform and its first credentials.

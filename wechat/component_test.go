@@ -27,8 +27,8 @@ func TestClassifyComponent(t *testing.T) {
 		{PathComponentToken, 61004, ClassWhitelist, 5 * time.Minute, "第三方平台 IP白名单", true},
 		{PathAuthorizerToken, 61004, ClassWhitelist, 5 * time.Minute, "203.0.113.9", true},
 		{PathToken, 61004, ClassWhitelist, 5 * time.Minute, "account's IP whitelist", true},
-		{PathComponentToken, 61005, ClassVerifyTicket, 0, "api_start_push_ticket", false},
-		{PathComponentToken, 61006, ClassVerifyTicket, 0, "not one WeChat pushed", false},
+		{PathComponentToken, 61005, ClassVerifyTicket, time.Minute, "api_start_push_ticket", false},
+		{PathComponentToken, 61006, ClassVerifyTicket, time.Minute, "not one WeChat pushed", false},
 		{PathAuthorizerToken, 61023, ClassReauthorize, 10 * time.Minute, "authorize the platform again", true},
 		{PathAuthorizerToken, 61003, ClassReauthorize, 10 * time.Minute, "authorize the platform again", true},
 		{PathComponentToken, 61011, ClassConfig, 10 * time.Minute, "component_appid", true},
@@ -43,6 +43,11 @@ func TestClassifyComponent(t *testing.T) {
 		{PathComponentToken, -1, ClassTransient, 0, "busy", false},
 		// An authorizer's ticket call is an ordinary getticket.
 		{PathTicket, 40001, ClassTokenRejected, 0, "access_token used", false},
+	}
+	// No ticket to ask with at all: the same class, with what to check.
+	if c := Classify(fmt.Errorf("platform: %w", ErrNoVerifyTicket), now); c.Class != ClassVerifyTicket ||
+		!c.NotBefore.Equal(now.Add(time.Minute)) || !strings.Contains(c.Hint, "event URL") || c.Class.NeedsHuman() {
+		t.Errorf("no verify ticket: %+v", c)
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%d", tt.endpoint, tt.code), func(t *testing.T) {
