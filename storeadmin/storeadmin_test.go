@@ -213,8 +213,8 @@ func TestRekey(t *testing.T) {
 // during the rekey would be.
 type racingStore struct {
 	wxtoken.Store
-	once   sync.Once
-	t      *testing.T
+	once sync.Once
+	t    *testing.T
 }
 
 func (r *racingStore) PutEntry(ctx context.Context, e wxtoken.Entry) error {
