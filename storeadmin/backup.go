@@ -18,24 +18,29 @@ import (
 // opened.
 //
 // A bolt store writes its own file as of one read transaction, a snapshot
-// of the whole store. Any other store (Redis, memory) is copied record by
-// record into a bolt file built in a temporary directory with the bolt
-// store's own Put, PutLedger and PutEntry, then written to w: each record
-// is as it was when read, but records read at different moments are not
-// one snapshot. The temporary file is removed before Backup returns.
+// of the whole store, to a temporary file first: the transaction then
+// lasts as long as a local copy, not as long as the caller takes to read,
+// since a read transaction that stays open holds back a write that must
+// grow the file's mapping, and with it every refresh. Any other store
+// (Redis, memory) is copied record by record into a bolt file built in a
+// temporary directory with the bolt store's own Put, PutLedger and
+// PutEntry: each record is as it was when read, but records read at
+// different moments are not one snapshot. The temporary files are removed
+// before Backup returns.
 //
 // Nothing is written to w until the copy is complete; an error after the
 // first write means what w received is no backup.
 func (a *Admin) Backup(ctx context.Context, w io.Writer) (int64, error) {
-	if bs, ok := a.opts.Store.(*bolt.Store); ok {
-		return bs.Backup(ctx, w)
-	}
 	dir, err := os.MkdirTemp(a.opts.TempDir, "wxtoken-backup-")
 	if err != nil {
 		return 0, fmt.Errorf("backup: a temporary directory for the copy: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	dst, err := bolt.Open(filepath.Join(dir, "wxtoken.db"), bolt.Options{})
+	path := filepath.Join(dir, "wxtoken.db")
+	if bs, ok := a.opts.Store.(*bolt.Store); ok {
+		return spool(ctx, bs, path, w)
+	}
+	dst, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
 		return 0, fmt.Errorf("backup: %w", err)
 	}
@@ -43,7 +48,30 @@ func (a *Admin) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	if err := a.copyStore(ctx, dst); err != nil {
 		return 0, err
 	}
+	// The copy is this call's own: its read transaction holds back no
+	// one.
 	return dst.Backup(ctx, w)
+}
+
+// spool writes the bolt store's backup to a new file at path, then that
+// file to w.
+func spool(ctx context.Context, bs *bolt.Store, path string, w io.Writer) (int64, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	defer f.Close()
+	if _, err := bs.Backup(ctx, f); err != nil {
+		return 0, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	n, err := io.Copy(w, f)
+	if err != nil {
+		return n, fmt.Errorf("backup: sending the copy after %d bytes: %w", n, err)
+	}
+	return n, nil
 }
 
 // copyStore copies every credential, entry and ledger of the store into

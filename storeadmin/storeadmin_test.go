@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -387,5 +389,65 @@ func TestBackup(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// blockedWriter is a caller that reads a backup slowly: at its first
+// write, the store grows (as refreshes would make it) before anything
+// is taken.
+type blockedWriter struct {
+	t     *testing.T
+	s     wxtoken.Store
+	grown bool
+	buf   bytes.Buffer
+}
+
+func (w *blockedWriter) Write(p []byte) (int, error) {
+	if !w.grown {
+		w.grown = true
+		done := make(chan error, 1)
+		go func() {
+			// Far more than the file's first mapping holds, so that
+			// bbolt must map it anew, which waits for every read
+			// transaction.
+			for i := range 300 {
+				c := wxtoken.Credential{AppID: "wx" + strings.Repeat("0", 12) + strconv.Itoa(1000+i), Kind: wxtoken.KindAccessToken,
+					Value: strings.Repeat("v", 2000), Version: 1}
+				if err := w.s.Put(context.Background(), c); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				w.t.Error(err)
+			}
+		case <-time.After(10 * time.Second):
+			w.t.Error("the store's writes waited for the backup's reader: the backup holds a read transaction while the caller reads")
+			return 0, errors.New("giving up")
+		}
+	}
+	return w.buf.Write(p)
+}
+
+// A bolt store's backup is copied aside before it is sent: a caller that
+// reads slowly does not hold back the store's writes.
+func TestBackupOfBoltHoldsNoReadWhileSending(t *testing.T) {
+	s, err := bolt.Open(filepath.Join(t.TempDir(), "wxtoken.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	seedAll(t, s, newKeys(t))
+	a, err := storeadmin.New(storeadmin.Options{Store: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &blockedWriter{t: t, s: s}
+	if _, err := a.Backup(t.Context(), w); err != nil {
+		t.Fatal(err)
 	}
 }
