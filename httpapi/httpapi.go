@@ -8,7 +8,9 @@
 // (platform.go): their component_access_token is the Service's credential
 // of the component_appid, an authorizer's credentials those of its
 // wxtoken.AuthorizerID, and the rest (WeChat's pushes, authorization,
-// import, the list of authorizers) is asked of a wxtoken.Platforms.
+// import, the list of authorizers) is asked of a wxtoken.Platforms. The
+// operator's routes under /v1/admin (admin.go), a rekey and a backup of
+// the store, are asked of an Admin.
 //
 // The routes, JSON shapes and error table are the product contract in
 // docs/http-api.md. StatusOf and CodeOf are that error table, shared with
@@ -108,6 +110,10 @@ type Options struct {
 	// component_access_token; for other ids they answer as for unknown
 	// apps (404 or 403, see Apps).
 	Components []string
+	// Admin does the operator's work on the store for the admin routes
+	// (POST /v1/admin/rekey, GET /v1/admin/backup). Nil serves no such
+	// route: they answer 404 saying so.
+	Admin Admin
 }
 
 // Handler is the HTTP API. It is an http.Handler, safe for concurrent use.
@@ -125,6 +131,8 @@ type Handler struct {
 	// platforms and components serve the platform routes (platform.go).
 	platforms  wxtoken.Platforms
 	components map[string]bool
+	// admin serves the operator's routes (admin.go).
+	admin Admin
 
 	// The routes that fastRoute dispatches without the mux, and the
 	// metrics of requests no route matched.
@@ -156,6 +164,7 @@ func New(opts Options) (*Handler, error) {
 
 		platforms:  opts.Platforms,
 		components: make(map[string]bool, len(opts.Components)),
+		admin:      opts.Admin,
 	}
 	for _, c := range opts.Components {
 		h.components[c] = true
@@ -197,6 +206,7 @@ func New(opts Options) (*Handler, error) {
 	h.route(routeWeComTicketRefresh, h.refreshWeComTicket)
 	h.route(routeWeComJSSDKConfig, h.weComJSSDKConfig)
 	h.registerPlatformRoutes()
+	h.registerAdminRoutes()
 	h.route(routeHealthz, h.healthz)
 	h.route(routeReadyz, h.readyz)
 	if h.metrics != nil {

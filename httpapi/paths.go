@@ -13,6 +13,7 @@ func RoutePaths() []string {
 		routeWeComJSSDKConfig,
 	}
 	patterns = append(patterns, platformRoutes()...)
+	patterns = append(patterns, adminRoutes()...)
 	paths := make([]string, 0, len(patterns))
 	seen := make(map[string]bool, len(patterns))
 	for _, p := range patterns {

@@ -191,6 +191,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 			hopts.Components = append(hopts.Components, p.ComponentAppID)
 		}
 	}
+	if hopts.Admin, err = s.newAdmin(appIDs); err != nil {
+		return nil, err
+	}
 	h, err := httpapi.New(hopts)
 	if err != nil {
 		return nil, err
