@@ -64,6 +64,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wxtoken/wxtoken"
@@ -195,11 +196,11 @@ type Options struct {
 // Handler is the front door in front of Options.Next. It is an
 // http.Handler, safe for concurrent use.
 type Handler struct {
-	svc      wxtoken.Service
-	appOf    func(string) (string, bool)
-	secrets  map[string][sha256.Size]byte
-	plain    map[string]string // the AppSecrets, only ever sent to the upstream
-	keys     *clientkey.Ring
+	svc   wxtoken.Service
+	appOf func(string) (string, bool)
+	// apps holds the configured apps' secrets and the client keys; it is
+	// replaced whole by SetApps.
+	apps     atomic.Pointer[appAccess]
 	upstream string
 	// corps are the WeCom agents by corpid, and wecom the base URL of
 	// their relayed calls.
@@ -260,9 +261,6 @@ func New(opts Options) (*Handler, error) {
 	h := &Handler{
 		svc:       opts.Service,
 		appOf:     opts.AppOf,
-		secrets:   make(map[string][sha256.Size]byte, len(opts.Apps)),
-		plain:     make(map[string]string, len(opts.Apps)),
-		keys:      opts.Keys,
 		upstream:  strings.TrimRight(opts.Upstream, "/"),
 		corps:     map[string][]agentSecret{},
 		platforms: make(map[string][sha256.Size]byte, len(opts.Platforms)),
@@ -277,13 +275,11 @@ func New(opts Options) (*Handler, error) {
 		noStore:   []string{"no-store"},
 		jsonType:  []string{contentTypeWX},
 	}
-	for _, a := range opts.Apps {
-		if a.AppID == "" || a.Secret == "" {
-			return nil, errors.New("compat: every app needs an appid and a secret")
-		}
-		h.secrets[a.AppID] = sha256.Sum256([]byte(a.Secret))
-		h.plain[a.AppID] = a.Secret
+	acc, err := newAppAccess(opts.Apps, opts.Keys)
+	if err != nil {
+		return nil, err
 	}
+	h.apps.Store(acc)
 	for _, a := range opts.Agents {
 		if a.CorpID == "" || a.AgentID == "" || a.Secret == "" {
 			return nil, errors.New("compat: every WeCom agent needs a corpid, an agentid and a secret")

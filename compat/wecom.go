@@ -169,10 +169,11 @@ func (h *Handler) agentOf(ex *exchange, corpID string, agents []agentSecret, sec
 	if match >= 0 {
 		return agents[match].id, ""
 	}
-	if h.keys == nil {
+	keys := h.apps.Load().keys
+	if keys == nil {
 		return "", msgWrongCorpSecret
 	}
-	if c, ok := h.keys.Key(secret); ok {
+	if c, ok := keys.Key(secret); ok {
 		var granted []string
 		for _, a := range agents {
 			if grants(c, wxtoken.WeComID(corpID, a.id)) {
@@ -194,7 +195,7 @@ func (h *Handler) agentOf(ex *exchange, corpID string, agents []agentSecret, sec
 	if !ok || named == "" {
 		return "", msgWrongCorpSecret
 	}
-	c, ok := h.keys.Key(key)
+	c, ok := keys.Key(key)
 	if !ok {
 		return "", msgWrongCorpSecret
 	}

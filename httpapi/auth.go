@@ -10,7 +10,7 @@ import (
 // authenticate returns the client whose key the request carries; the
 // key ring says how it is checked.
 func (h *Handler) authenticate(r *http.Request) (*clientkey.Client, error) {
-	return h.keys.Authenticate(r)
+	return h.access.Load().keys.Authenticate(r)
 }
 
 // authorize decides whether c may read appID. A key may learn that an app
@@ -21,7 +21,7 @@ func (h *Handler) authenticate(r *http.Request) (*clientkey.Client, error) {
 // could bring into {appid}, is an unknown app.
 func (h *Handler) authorize(c *clientkey.Client, appID string) error {
 	granted := c.Allows(appID)
-	if h.apps[appID] == nil {
+	if h.access.Load().apps[appID] == nil {
 		if granted || c.Admin {
 			return wxtoken.Errorf(wxtoken.ENotFound, "unknown app: it is not configured on this server")
 		}
@@ -38,7 +38,7 @@ func (h *Handler) authorize(c *clientkey.Client, appID string) error {
 // it is not configured.
 func (h *Handler) authorizeAgent(c *clientkey.Client, id string) error {
 	granted := c.Allows(id)
-	if h.agents[id] == nil {
+	if h.access.Load().agents[id] == nil {
 		if granted || c.Admin {
 			return wxtoken.Errorf(wxtoken.ENotFound, "unknown WeCom agent: it is not configured on this server")
 		}
