@@ -10,10 +10,10 @@ import (
 )
 
 // newAdmin makes what serves the operator's routes on the store: a rekey
-// under the configured keys, and backups. ids are the configured apps',
-// agents' and platforms' ids, whose bookkeeping a backup copies even
-// before they have a credential.
-func (s *Server) newAdmin(ids []string) (httpapi.Admin, error) {
+// under the configured keys, and backups, which copy the bookkeeping of
+// the configured apps', agents' and platforms' ids (those of the
+// configuration in force) even before they have a credential.
+func (s *Server) newAdmin() (httpapi.Admin, error) {
 	var sealer *seal.Sealer
 	if s.cfg.Store.Encrypted() {
 		var err error
@@ -33,7 +33,7 @@ func (s *Server) newAdmin(ids []string) (httpapi.Admin, error) {
 				}
 			}
 		},
-		IDs:    func() []string { return ids },
+		IDs:    func() []string { return *s.ids.Load() },
 		Logger: s.log,
 	})
 	if err != nil {

@@ -21,18 +21,18 @@ import (
 //
 // bodyIdle is the longest pause a relayed call allows in its body: the
 // server's read timeout, applied between reads rather than in total.
-func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m *metrics.Metrics, log *slog.Logger, bodyIdle time.Duration) (http.Handler, error) {
+//
+// The front door is returned on its own too (nil without it), for a
+// reload to replace its apps and keys.
+func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m *metrics.Metrics, log *slog.Logger, bodyIdle time.Duration) (http.Handler, *compat.Handler, error) {
 	if !cfg.Compat.Enabled {
-		return api, nil
+		return api, nil, nil
 	}
 	keys, err := clientkey.New(config.Keys(cfg.Clients))
 	if err != nil {
-		return nil, fmt.Errorf("compat: %w", err)
+		return nil, nil, fmt.Errorf("compat: %w", err)
 	}
-	apps := make([]compat.App, 0, len(cfg.Apps))
-	for _, a := range cfg.Apps {
-		apps = append(apps, compat.App{AppID: a.AppID, Secret: a.Secret.Reveal()})
-	}
+	apps := compatApps(cfg)
 	var agents []compat.Agent
 	for _, c := range cfg.WeCom {
 		for _, a := range c.Agents {
@@ -60,9 +60,9 @@ func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m 
 		Logger:        log,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return h, nil
+	return h, h, nil
 }
 
 // CheckConfig reports what in cfg New refuses beyond what the config

@@ -16,11 +16,14 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/bolt"
+	"github.com/wxtoken/wxtoken/compat"
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/httpapi"
 	"github.com/wxtoken/wxtoken/internal/connguard"
@@ -54,6 +57,12 @@ type Options struct {
 	// allows in a relayed call's body (which may take as long as it needs
 	// while it keeps coming).
 	HTTP func(*http.Server)
+	// ConfigPath is the file the configuration was loaded from, and Env
+	// the environment lookup it was loaded with (nil is os.LookupEnv):
+	// Reload reads the file again with them, and GET /v1/apps shows when
+	// it was loaded and its digest. Empty, the server cannot reload.
+	ConfigPath string
+	Env        func(string) (string, bool)
 }
 
 // readTimeout is the HTTP server's ReadTimeout.
@@ -72,6 +81,19 @@ type Server struct {
 	// platforms is set when third-party platforms are configured.
 	platforms *platform.Manager
 	ln        net.Listener
+
+	// What a reload (reload.go) reads and replaces. secrets are the apps'
+	// AppSecrets by appid, which the engine reads before every fetch;
+	// state the configuration in force; ids the ids the engine keeps
+	// from it.
+	configPath string
+	env        func(string) (string, bool)
+	reloadMu   sync.Mutex // serializes reloads
+	secrets    atomic.Pointer[map[string]string]
+	state      atomic.Pointer[configState]
+	ids        atomic.Pointer[[]string]
+	api        *httpapi.Handler
+	front      *compat.Handler // nil without compat.enabled
 }
 
 // New listens, opens the store, loads the persisted credentials and
@@ -85,7 +107,21 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	if err := CheckConfig(cfg); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: opts.Store}
+	s := &Server{cfg: cfg, log: log, store: opts.Store, configPath: opts.ConfigPath, env: opts.Env}
+	if s.env == nil {
+		s.env = os.LookupEnv
+	}
+	secrets := secretsOf(cfg)
+	s.secrets.Store(&secrets)
+	st := &configState{cfg: cfg, loadedAt: time.Now()}
+	if s.configPath != "" {
+		// The file as it is now: what it was when cfg was read, unless
+		// it changed in between, which a reload then picks up.
+		if st.digest, err = digestFile(s.configPath); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	}
+	s.state.Store(st)
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -111,7 +147,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	appIDs := make([]string, len(apps))
 	for i, a := range apps {
 		appIDs[i] = a.AppID
+		if a.Family == wxtoken.FamilyApp {
+			// Read through s.secrets, which a reload replaces.
+			apps[i].Secret = s.appSecret(a.AppID)
+		}
 	}
+	s.ids.Store(&appIDs)
 	eopts := refresh.Options{
 		Apps:            apps,
 		Logger:          log,
@@ -184,6 +225,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		Metrics: s.metrics,
 		Logger:  log,
 		Replica: s.engine.Replica(),
+		Config:  st.info(),
+	}
+	if s.configPath != "" {
+		hopts.Reloader = s
 	}
 	if s.platforms != nil {
 		hopts.Platforms = s.platforms
@@ -191,13 +236,14 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 			hopts.Components = append(hopts.Components, p.ComponentAppID)
 		}
 	}
-	if hopts.Admin, err = s.newAdmin(appIDs); err != nil {
+	if hopts.Admin, err = s.newAdmin(); err != nil {
 		return nil, err
 	}
 	h, err := httpapi.New(hopts)
 	if err != nil {
 		return nil, err
 	}
+	s.api = h
 	hs := &http.Server{
 		ReadHeaderTimeout: 5 * time.Second,
 		// The front door's relayed calls set deadlines of their own, per
@@ -221,10 +267,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	s.guard = connguard.New(hs.WriteTimeout, hs.IdleTimeout, time.Second)
 	hs.ReadTimeout, hs.WriteTimeout, hs.IdleTimeout = 0, 0, 0
 	hs.ConnContext, hs.ConnState = s.guard.ConnContext, s.guard.ConnState
-	handler, err := compatHandler(cfg, h, s.engine, s.metrics, log, bodyRead)
+	handler, front, err := compatHandler(cfg, h, s.engine, s.metrics, log, bodyRead)
 	if err != nil {
 		return nil, err
 	}
+	s.front = front
 	hs.Handler = limitHeaders(readDeadline(handler, bodyRead), maxHeaderBytes)
 	// Set once it can serve: until then, Close closes the listener.
 	s.http = hs
