@@ -207,25 +207,14 @@ func (c *Client) Refresh(ctx context.Context, appID string, kind wxtoken.Kind, s
 }
 
 // Apps returns the status of every app the server keeps. It needs an admin
-// key.
+// key. Report returns the same with the configuration the server runs
+// with.
 func (c *Client) Apps(ctx context.Context) ([]wxtoken.AppStatus, error) {
-	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodGet, "/v1/apps", nil, nil, &raw); err != nil {
+	r, err := c.Report(ctx)
+	if err != nil {
 		return nil, err
 	}
-	// Accept both a bare list and a list wrapped in an object, so that the
-	// client does not break if the server adds totals beside the list.
-	var apps []wxtoken.AppStatus
-	if err := json.Unmarshal(raw, &apps); err == nil {
-		return apps, nil
-	}
-	var wrapped struct {
-		Apps []wxtoken.AppStatus `json:"apps"`
-	}
-	if err := json.Unmarshal(raw, &wrapped); err != nil {
-		return nil, malformed("/v1/apps", err)
-	}
-	return wrapped.Apps, nil
+	return r.Apps, nil
 }
 
 // Status reports every app the server keeps, or nothing when the server

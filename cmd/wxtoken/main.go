@@ -35,6 +35,7 @@ func verbs() []verb {
 		{"sign", "APPID | --wecom CORPID/AGENTID | --authorizer COMPONENT_APPID:AUTHORIZER_APPID --url URL", "print a JS-SDK wx.config (and a WeCom wx.agentConfig) for a page URL", runSign},
 		{"status", "", "print every app's and WeCom agent's credential status (admin key)", runStatus},
 		{"platform", platformUsage, "list a third-party platform's authorizers, or import them from a file (admin key)", runPlatform},
+		{"reload", "", "have the server read its config file again and apply what changed (admin key)", runReload},
 		{"rekey", "", "seal every secret in the server's store again under its primary encryption key (admin key)", runRekey},
 		{"backup", "--out FILE [--force]", "write a copy of the server's store, secrets still sealed, to FILE (admin key)", runBackup},
 		{"version", "", "print the version", runVersion},
