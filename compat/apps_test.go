@@ -26,7 +26,7 @@ func TestSetApps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.SetApps([]App{{AppID: "wxA", Secret: "secretA2"}, {AppID: "wxB", Secret: "secretB"}}, ring); err != nil {
+	if err := h.SetApps([]App{{AppID: "wxA", Secret: "secretA2"}, {AppID: "wxB", Secret: "secretB"}}, nil, ring); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -41,13 +41,13 @@ func TestSetApps(t *testing.T) {
 			t.Errorf("%s: %s, want %s", c.target, rec.Body, c.want)
 		}
 	}
-	if err := h.SetApps([]App{{AppID: "wxB", Secret: "secretB"}}, nil); err != nil {
+	if err := h.SetApps([]App{{AppID: "wxB", Secret: "secretB"}}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if rec, _ := get(h, "/cgi-bin/token?grant_type=client_credential&appid=wxA&secret=secretA2"); !strings.Contains(rec.Body.String(), `"errcode":40013`) {
 		t.Errorf("the removed app: %s", rec.Body)
 	}
-	if err := h.SetApps([]App{{AppID: "wxC"}}, nil); err == nil {
+	if err := h.SetApps([]App{{AppID: "wxC"}}, nil, nil); err == nil {
 		t.Error("an app without a secret was taken")
 	}
 	if rec, _ := get(h, "/cgi-bin/token?grant_type=client_credential&appid=wxB&secret=secretB"); !strings.Contains(rec.Body.String(), `"access_token":"T"`) {

@@ -198,13 +198,11 @@ type Options struct {
 type Handler struct {
 	svc   wxtoken.Service
 	appOf func(string) (string, bool)
-	// apps holds the configured apps' secrets and the client keys; it is
-	// replaced whole by SetApps.
+	// apps holds the configured apps' and WeCom agents' secrets and the
+	// client keys; it is replaced whole by SetApps.
 	apps     atomic.Pointer[appAccess]
 	upstream string
-	// corps are the WeCom agents by corpid, and wecom the base URL of
-	// their relayed calls.
-	corps map[string][]agentSecret
+	// wecom is the base URL of the WeCom agents' relayed calls.
 	wecom string
 	// platforms are the SHA-256 of the platforms' component secrets, by
 	// component_appid.
@@ -262,7 +260,6 @@ func New(opts Options) (*Handler, error) {
 		svc:       opts.Service,
 		appOf:     opts.AppOf,
 		upstream:  strings.TrimRight(opts.Upstream, "/"),
-		corps:     map[string][]agentSecret{},
 		platforms: make(map[string][sha256.Size]byte, len(opts.Platforms)),
 		wecom:     strings.TrimRight(opts.WeComUpstream, "/"),
 		rt:        opts.Transport,
@@ -275,23 +272,11 @@ func New(opts Options) (*Handler, error) {
 		noStore:   []string{"no-store"},
 		jsonType:  []string{contentTypeWX},
 	}
-	acc, err := newAppAccess(opts.Apps, opts.Keys)
+	acc, err := newAppAccess(opts.Apps, opts.Agents, opts.Keys)
 	if err != nil {
 		return nil, err
 	}
 	h.apps.Store(acc)
-	for _, a := range opts.Agents {
-		if a.CorpID == "" || a.AgentID == "" || a.Secret == "" {
-			return nil, errors.New("compat: every WeCom agent needs a corpid, an agentid and a secret")
-		}
-		if strings.Contains(a.CorpID, "/") || strings.ContainsAny(a.AgentID, "/:") {
-			return nil, fmt.Errorf("compat: WeCom agent %s/%s: a corpid holds no slash, an agentid no slash or colon", a.CorpID, a.AgentID)
-		}
-		if h.knownAgent(wxtoken.WeComID(a.CorpID, a.AgentID)) {
-			return nil, fmt.Errorf("compat: WeCom agent %s/%s is listed twice", a.CorpID, a.AgentID)
-		}
-		h.corps[a.CorpID] = append(h.corps[a.CorpID], agentSecret{id: a.AgentID, sum: sha256.Sum256([]byte(a.Secret))})
-	}
 	for _, p := range opts.Platforms {
 		switch {
 		case p.ComponentAppID == "" || p.Secret == "":

@@ -99,7 +99,7 @@ func (h *Handler) knownAgent(id string) bool {
 	if f != wxtoken.FamilyWeCom {
 		return false
 	}
-	for _, a := range h.corps[corpID] {
+	for _, a := range h.apps.Load().corps[corpID] {
 		if a.id == agentID {
 			return true
 		}
@@ -126,7 +126,7 @@ func (h *Handler) serveWeComToken(ex *exchange, r *http.Request) {
 		h.fail(ex, errMissingCorpSecret, "corpsecret missing")
 		return
 	}
-	agents, ok := h.corps[corpID]
+	agents, ok := h.apps.Load().corps[corpID]
 	if !ok {
 		h.fail(ex, errInvalidAppID, "invalid corpid: it is not configured on this wxtoken")
 		return

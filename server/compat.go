@@ -33,12 +33,7 @@ func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m 
 		return nil, nil, fmt.Errorf("compat: %w", err)
 	}
 	apps := compatApps(cfg)
-	var agents []compat.Agent
-	for _, c := range cfg.WeCom {
-		for _, a := range c.Agents {
-			agents = append(agents, compat.Agent{CorpID: c.CorpID, AgentID: a.AgentID, Secret: a.Secret.Reveal()})
-		}
-	}
+	agents := compatAgents(cfg)
 	platforms := make([]compat.Platform, 0, len(cfg.Platforms))
 	for _, p := range cfg.Platforms {
 		platforms = append(platforms, compat.Platform{ComponentAppID: p.ComponentAppID, Secret: p.Secret.Reveal()})

@@ -25,15 +25,16 @@ import (
 // (SIGHUP, wxtoken reload, POST /v1/admin/reload).
 //
 // What a reload can change at once: the apps (added, removed, changed),
-// the clients, and with them what the front door accepts. An app's new
-// AppSecret is used from its next fetch: the engine reads every app's
-// secret through s.secrets, which a reload replaces. A changed token_api,
-// tickets list or name is the app removed and added again, which keeps
-// its stored credentials, so that no valid credential is dropped and no
-// upstream call is made for what is still valid. The rest of the file
-// (listen, tls, store, upstream, refresh, log, compat, WeCom corps,
-// platforms) is read only at start: a change there is logged as needing
-// a restart, and left unapplied.
+// the WeCom agents' secrets, the clients, and with them what the front
+// door accepts. A new secret is used from the next fetch: the engine
+// reads every app's and agent's secret through s.secrets, which a reload
+// replaces. A changed token_api, tickets list or name is the app removed
+// and added again, which keeps its stored credentials, so that no valid
+// credential is dropped and no upstream call is made for what is still
+// valid. The rest of the file (listen, tls, store, upstream, refresh,
+// log, compat, platforms, and the WeCom corps and agents but for their
+// secrets) is read only at start: a change there is logged as needing a
+// restart, and left unapplied.
 
 // configState is the configuration file in force.
 type configState struct {
@@ -51,18 +52,24 @@ func (st *configState) info() *httpapi.ConfigInfo {
 	return &httpapi.ConfigInfo{LoadedAt: st.loadedAt, Digest: st.digest}
 }
 
-// secretsOf returns the AppSecrets of cfg's apps by appid.
+// secretsOf returns the secrets of cfg's apps by appid and of its WeCom
+// agents by WeComID.
 func secretsOf(cfg *config.Config) map[string]string {
-	m := make(map[string]string, len(cfg.Apps))
+	m := make(map[string]string, len(cfg.Apps)+cfg.AgentCount())
 	for _, a := range cfg.Apps {
 		m[a.AppID] = a.Secret.Reveal()
+	}
+	for _, w := range cfg.WeCom {
+		for _, a := range w.Agents {
+			m[wxtoken.WeComID(w.CorpID, a.AgentID)] = a.Secret.Reveal()
+		}
 	}
 	return m
 }
 
-// appSecret returns what reads the current AppSecret of the app id: the
-// engine calls it before every fetch, so a reload's new secret is used
-// from the next one.
+// appSecret returns what reads the current secret of the app or WeCom
+// agent id: the engine calls it before every fetch, so a reload's new
+// secret is used from the next one.
 func (s *Server) appSecret(id string) func() string {
 	return func() string { return (*s.secrets.Load())[id] }
 }
@@ -118,6 +125,10 @@ func (s *Server) Reload(ctx context.Context) (httpapi.ReloadResponse, error) {
 	// What needs a restart stays as it runs; the rest is the new file's.
 	eff := *old.cfg
 	eff.Apps, eff.Clients, eff.Warnings = next.Apps, next.Clients, next.Warnings
+	if sameAgents(old.cfg.WeCom, next.WeCom) {
+		// The same corps and agents: their new secrets apply.
+		eff.WeCom = next.WeCom
+	}
 	for _, k := range res.NeedRestart {
 		s.log.Warn("config reload: "+k+" changed; the change takes a restart and is not applied", "file", s.configPath)
 	}
@@ -134,7 +145,7 @@ func (s *Server) Reload(ctx context.Context) (httpapi.ReloadResponse, error) {
 		s.log.Error("config reload: the HTTP API kept its client keys", "err", err)
 	}
 	if s.front != nil {
-		if err := s.front.SetApps(compatApps(&eff), keys); err != nil {
+		if err := s.front.SetApps(compatApps(&eff), compatAgents(&eff), keys); err != nil {
 			s.log.Error("config reload: the front door kept its apps and keys", "err", err)
 		}
 	}
@@ -222,7 +233,6 @@ func needRestart(old, next *config.Config) []string {
 		{"store", old.Store, next.Store},
 		{"upstream", old.Upstream, next.Upstream},
 		{"refresh", old.Refresh, next.Refresh},
-		{"wecom", old.WeCom, next.WeCom},
 		{"platforms", old.Platforms, next.Platforms},
 		{"compat", old.Compat, next.Compat},
 		{"log", old.Log, next.Log},
@@ -231,7 +241,24 @@ func needRestart(old, next *config.Config) []string {
 			out = append(out, k.key)
 		}
 	}
+	if !sameAgents(old.WeCom, next.WeCom) {
+		out = append(out, "wecom")
+		slices.Sort(out)
+	}
 	return out
+}
+
+// sameAgents reports whether a and b list the same WeCom corps and agents
+// with the same names and tickets, in the same order: whether they differ
+// in secrets (and in where those are read from) at most. Anything more
+// takes a restart: the agents of a corp share its jsapi ticket, which
+// one of them holds for the others.
+func sameAgents(a, b []config.WeCom) bool {
+	return slices.EqualFunc(a, b, func(x, y config.WeCom) bool {
+		return x.CorpID == y.CorpID && x.Name == y.Name && slices.EqualFunc(x.Agents, y.Agents, func(p, q config.Agent) bool {
+			return p.AgentID == q.AgentID && slices.Equal(p.Tickets, q.Tickets)
+		})
+	})
 }
 
 // applyApps brings the engine's apps from old's to next's, and sets the
@@ -290,6 +317,19 @@ func (s *Server) applyApps(ctx context.Context, old, next *config.Config, res *h
 			res.Changed = append(res.Changed, a.AppID)
 		}
 	}
+	// WeCom agents change here only in their secrets (see sameAgents).
+	for i, w := range next.WeCom {
+		for j, a := range w.Agents {
+			if old.WeCom[i].Agents[j].Secret == a.Secret {
+				continue
+			}
+			id := wxtoken.WeComID(w.CorpID, a.AgentID)
+			if err := s.engine.RetryNow(ctx, id); err != nil {
+				s.log.Warn("config reload: retrying a WeCom agent with its new secret failed", "agent", id, "err", err)
+			}
+			res.Changed = append(res.Changed, id)
+		}
+	}
 	for _, l := range [][]string{res.Added, res.Removed, res.Changed} {
 		sort.Strings(l)
 	}
@@ -331,6 +371,17 @@ func engineIDs(cfg *config.Config) []string {
 		ids[i] = a.AppID
 	}
 	return ids
+}
+
+// compatAgents are cfg's WeCom agents as the front door takes them.
+func compatAgents(cfg *config.Config) []compat.Agent {
+	var agents []compat.Agent
+	for _, c := range cfg.WeCom {
+		for _, a := range c.Agents {
+			agents = append(agents, compat.Agent{CorpID: c.CorpID, AgentID: a.AgentID, Secret: a.Secret.Reveal()})
+		}
+	}
+	return agents
 }
 
 // compatApps are cfg's apps as the front door takes them.

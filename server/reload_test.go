@@ -64,9 +64,17 @@ type reloadFixture struct {
 // ends.
 func newReloadFixture(t *testing.T, body string) *reloadFixture {
 	t.Helper()
+	return newReloadFixtureWith(t, body, nil)
+}
+
+// newReloadFixtureWith is newReloadFixture with WeCom agents known to the
+// simulator.
+func newReloadFixtureWith(t *testing.T, body string, agents []simulator.WeComAgent) *reloadFixture {
+	t.Helper()
 	sim, err := simulator.New(simulator.Options{
-		Apps: map[string]string{appA: secretA, appB: secretB, appC: secretC},
-		TTL:  time.Hour, Overlap: 5 * time.Minute,
+		Apps:  map[string]string{appA: secretA, appB: secretB, appC: secretC},
+		WeCom: agents,
+		TTL:   time.Hour, Overlap: 5 * time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -76,15 +84,16 @@ func newReloadFixture(t *testing.T, body string) *reloadFixture {
 	dir := t.TempDir()
 	f := &reloadFixture{
 		t: t, sim: sim, path: filepath.Join(dir, "wxtoken.yaml"), logs: &logbuf.Buffer{},
-		env: map[string]string{"SECRET_A": secretA, "SECRET_B": secretB, "SECRET_C": secretC},
-		hc:  &http.Client{Timeout: 10 * time.Second},
+		env: map[string]string{"SECRET_A": secretA, "SECRET_B": secretB, "SECRET_C": secretC,
+			"AGENT_WRONG": "wecom-agent-secret-wrong-0001", "AGENT_RIGHT": "wecom-agent-secret-right-0001"},
+		hc: &http.Client{Timeout: 10 * time.Second},
 	}
 	f.head = fmt.Sprintf(`listen: 127.0.0.1:0
 store: {driver: bolt, path: %q}
-upstream: {base_url: %q, fallback_base_urls: [], timeout: 2s, overlap: 5m}
+upstream: {base_url: %q, wecom_base_url: %q, fallback_base_urls: [], timeout: 2s, overlap: 5m}
 refresh: {passive_interval: 1ms}
 compat: {enabled: true}
-`, filepath.Join(dir, "wxtoken.db"), ts.URL)
+`, filepath.Join(dir, "wxtoken.db"), ts.URL, ts.URL)
 	f.write(body)
 	env := func(name string) (string, bool) { v, ok := f.env[name]; return v, ok }
 	cfg, err := config.Load(f.path, env)
@@ -493,4 +502,47 @@ func TestReloadsAreSerialized(t *testing.T) {
 	if n != 1 {
 		t.Errorf("B listed %d times", n)
 	}
+}
+
+// TestReloadWeComAgentSecret: a WeCom agent's new secret is used from its
+// next fetch, the hold its wrong secret caused lifted; an agent added or
+// removed takes a restart, which the reload says, applying the rest.
+func TestReloadWeComAgentSecret(t *testing.T) {
+	const (
+		corp  = "ww00000000000000c1"
+		agent = "1000002"
+		right = "wecom-agent-secret-right-0001"
+	)
+	wecom := func(env string) string {
+		return "wecom:\n  - corpid: " + corp + "\n    agents:\n      - {agentid: \"" + agent + "\", secret_env: " + env + "}\n"
+	}
+	f := newReloadFixtureWith(t, "apps:\n  - {appid: "+appA+", secret_env: SECRET_A}\n"+wecom("AGENT_WRONG")+clients(),
+		[]simulator.WeComAgent{{CorpID: corp, AgentID: agent, Secret: right}})
+	path := "/v1/wecom/" + corp + "/" + agent + "/access_token"
+	if status, body := f.do(http.MethodGet, path, keyShop, ""); status == http.StatusOK {
+		t.Fatalf("a token with the wrong secret: %s", body)
+	}
+	res := f.reload("apps:\n  - {appid: " + appA + ", secret_env: SECRET_A}\n" + wecom("AGENT_RIGHT") + clients())
+	if id := corp + "/" + agent; fmt.Sprint(res.Changed) != "["+id+"]" || len(res.NeedRestart) != 0 {
+		t.Fatalf("summary: %+v", res)
+	}
+	status, body := f.do(http.MethodGet, path, keyShop, "")
+	if status != http.StatusOK || !strings.Contains(body, `"access_token"`) {
+		t.Fatalf("the agent with its right secret: %d %s", status, body)
+	}
+	if n := f.sim.Calls(simulator.EndpointWeComToken, corp+"/"+agent); n != 1 {
+		t.Errorf("%d gettoken calls with the agent's secret, want 1", n)
+	}
+
+	// Another agent: a restart, said so; the app added beside it is
+	// applied.
+	more := "wecom:\n  - corpid: " + corp + "\n    agents:\n      - {agentid: \"" + agent + "\", secret_env: AGENT_RIGHT}\n      - {agentid: contacts, secret_env: AGENT_WRONG}\n"
+	res = f.reload("apps:\n  - {appid: " + appA + ", secret_env: SECRET_A}\n  - {appid: " + appB + ", secret_env: SECRET_B}\n" + more + clients())
+	if fmt.Sprint(res.NeedRestart) != "[wecom]" || fmt.Sprint(res.Added) != "["+appB+"]" {
+		t.Errorf("summary: %+v", res)
+	}
+	if status, _ := f.do(http.MethodGet, "/v1/wecom/"+corp+"/contacts/access_token", keyShop, ""); status != http.StatusNotFound {
+		t.Errorf("the agent that takes a restart is served: %d", status)
+	}
+	f.token(appB, keyShop)
 }

@@ -147,7 +147,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	appIDs := make([]string, len(apps))
 	for i, a := range apps {
 		appIDs[i] = a.AppID
-		if a.Family == wxtoken.FamilyApp {
+		if a.Family == wxtoken.FamilyApp || a.Family == wxtoken.FamilyWeCom {
 			// Read through s.secrets, which a reload replaces.
 			apps[i].Secret = s.appSecret(a.AppID)
 		}
