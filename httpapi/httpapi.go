@@ -114,6 +114,9 @@ type Options struct {
 	// (POST /v1/admin/rekey, GET /v1/admin/backup). Nil serves no such
 	// route: they answer 404 saying so.
 	Admin Admin
+	// Registrar, when set, registers, changes and removes apps and WeCom
+	// agents at runtime (admin key); nil answers 404 on those routes.
+	Registrar wxtoken.Registrar
 }
 
 // Handler is the HTTP API. It is an http.Handler, safe for concurrent use.
@@ -133,6 +136,8 @@ type Handler struct {
 	components map[string]bool
 	// admin serves the operator's routes (admin.go).
 	admin Admin
+	// registrar serves the registration routes (registry.go).
+	registrar wxtoken.Registrar
 
 	// The routes that fastRoute dispatches without the mux, and the
 	// metrics of requests no route matched.
@@ -165,6 +170,7 @@ func New(opts Options) (*Handler, error) {
 		platforms:  opts.Platforms,
 		components: make(map[string]bool, len(opts.Components)),
 		admin:      opts.Admin,
+		registrar:  opts.Registrar,
 	}
 	for _, c := range opts.Components {
 		h.components[c] = true
@@ -207,6 +213,7 @@ func New(opts Options) (*Handler, error) {
 	h.route(routeWeComJSSDKConfig, h.weComJSSDKConfig)
 	h.registerPlatformRoutes()
 	h.registerAdminRoutes()
+	h.registerRegistryRoutes()
 	h.route(routeHealthz, h.healthz)
 	h.route(routeReadyz, h.readyz)
 	if h.metrics != nil {
