@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -55,6 +56,15 @@ func entryOf(r wxtoken.Registration) wxtoken.Registered {
 // nothing else.
 func registryServer(t *testing.T) (string, *registrarLog) {
 	t.Helper()
+	h, l := registryHandler()
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts.URL, l
+}
+
+// registryHandler is registryServer's handler, and the log of its
+// Registrar.
+func registryHandler() (http.Handler, *registrarLog) {
 	const configured = "wxconf000000000001"
 	l := &registrarLog{}
 	reg := &mock.Registrar{
@@ -103,11 +113,9 @@ func registryServer(t *testing.T) (string, *registrarLog) {
 		},
 	})
 	if err != nil {
-		t.Fatal(err)
+		panic(err) // the options above are fixed: only a bug gets here
 	}
-	ts := httptest.NewServer(h)
-	t.Cleanup(ts.Close)
-	return ts.URL, l
+	return h, l
 }
 
 func TestRegisterAndChange(t *testing.T) {
@@ -265,3 +273,42 @@ func TestRegistrationWrongSuccessStatus(t *testing.T) {
 }
 
 var _ wxtoken.Registrar = (*client.Client)(nil)
+
+func ExampleClient_Register() {
+	h, _ := registryHandler()
+	server := httptest.NewServer(h) // stands in for a running wxtoken server
+	defer server.Close()
+
+	// An admin key: registering is an operator's act.
+	c, err := client.New(server.URL, opsKey)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	// The secret comes from where secrets are kept (here, in a real
+	// program, os.Getenv("SHOP_APPSECRET") or a secrets manager), never
+	// from a command line.
+	got, err := c.Register(ctx, wxtoken.Registration{
+		AppID:   "wx0123456789abcdef",
+		Name:    "shop",
+		Secret:  "the-appsecret",
+		Tickets: []wxtoken.Kind{wxtoken.KindJSAPITicket},
+		Tags:    []string{"retail"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(got.ID, got.State)
+
+	// A change sends the whole entry; an empty Secret keeps the stored one.
+	got, err = c.Change(ctx, "wx0123456789abcdef", wxtoken.Registration{
+		Name: "shop (cn)", Tickets: got.Tickets, Tags: got.Tags,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(got.Name)
+	// Output:
+	// wx0123456789abcdef active
+	// shop (cn)
+}
