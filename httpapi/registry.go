@@ -9,9 +9,9 @@ import (
 
 // The routes that register, change and remove apps and WeCom agents at
 // runtime, and list the registered ones, for admin keys only (SPEC §10).
-// GET /v1/apps stays the status of every app; the registrations, which
-// also say where each entry came from and include the removed ones, are
-// listed under a path of their own, so that neither answer changes shape.
+// GET /v1/apps stays the status of every app; the registrations, with
+// their keys and dates and the removed ones too, are listed under a path
+// of their own, so that neither answer changes shape.
 const (
 	routeRegisterApp     = "POST /v1/apps"
 	routeChangeApp       = "PUT /v1/apps/{appid}"
