@@ -417,6 +417,12 @@ func (c *Client) url(path string, q url.Values) string {
 // do sends one API request and decodes a 200 answer into out; any other
 // answer becomes a *wxtoken.Error.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
+	return c.doStatus(ctx, method, path, q, in, out, http.StatusOK)
+}
+
+// doStatus is do for a route whose success is status: 201 for a
+// creation, or 204, whose answer has no body (out is nil then).
+func (c *Client) doStatus(ctx context.Context, method, path string, q url.Values, in, out any, status int) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var body io.Reader
@@ -457,8 +463,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	if len(b) > maxAnswerBytes {
 		return malformed(path, fmt.Errorf("answer longer than %d bytes", maxAnswerBytes))
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != status {
 		return decodeError(resp.StatusCode, b)
+	}
+	if out == nil {
+		return nil
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		return malformed(path, err)

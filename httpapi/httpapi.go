@@ -115,6 +115,9 @@ type Options struct {
 	// (POST /v1/admin/rekey, GET /v1/admin/backup). Nil serves no such
 	// route: they answer 404 saying so.
 	Admin Admin
+	// Registrar, when set, registers, changes and removes apps and WeCom
+	// agents at runtime (admin key); nil answers 404 on those routes.
+	Registrar wxtoken.Registrar
 	// Reloader re-reads the server's configuration for POST
 	// /v1/admin/reload (reload.go). Nil serves no such route: it answers
 	// 404 saying so.
@@ -145,6 +148,8 @@ type Handler struct {
 	// reload route (reload.go).
 	admin    Admin
 	reloader Reloader
+	// registrar serves the registration routes (registry.go).
+	registrar wxtoken.Registrar
 	// config describes the configuration shown in GET /v1/apps; nil
 	// while none is known.
 	config atomic.Pointer[ConfigInfo]
@@ -179,6 +184,7 @@ func New(opts Options) (*Handler, error) {
 		components: make(map[string]bool, len(opts.Components)),
 		admin:      opts.Admin,
 		reloader:   opts.Reloader,
+		registrar:  opts.Registrar,
 	}
 	h.config.Store(opts.Config)
 	for _, c := range opts.Components {
@@ -213,6 +219,7 @@ func New(opts Options) (*Handler, error) {
 	h.route(routeWeComJSSDKConfig, h.weComJSSDKConfig)
 	h.registerPlatformRoutes()
 	h.registerAdminRoutes()
+	h.registerRegistryRoutes()
 	h.route(routeHealthz, h.healthz)
 	h.route(routeReadyz, h.readyz)
 	if h.metrics != nil {

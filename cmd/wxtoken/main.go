@@ -34,6 +34,7 @@ func verbs() []verb {
 		{"refresh", "APPID | --wecom CORPID/AGENTID | --authorizer COMPONENT_APPID:AUTHORIZER_APPID --stale TOKEN", "report a rejected access_token (compare-and-refresh)", runRefresh},
 		{"sign", "APPID | --wecom CORPID/AGENTID | --authorizer COMPONENT_APPID:AUTHORIZER_APPID --url URL", "print a JS-SDK wx.config (and a WeCom wx.agentConfig) for a page URL", runSign},
 		{"status", "", "print every app's and WeCom agent's credential status (admin key)", runStatus},
+		{"apps", appsUsage, "register, change, remove and list apps and WeCom agents while the server runs (admin key)", runApps},
 		{"platform", platformUsage, "list a third-party platform's authorizers, or import them from a file (admin key)", runPlatform},
 		{"reload", "", "have the server read its config file again and apply what changed (admin key)", runReload},
 		{"rekey", "", "seal every secret in the server's store again under its primary encryption key (admin key)", runRekey},
