@@ -114,15 +114,32 @@ type Options struct {
 	// (POST /v1/admin/rekey, GET /v1/admin/backup). Nil serves no such
 	// route: they answer 404 saying so.
 	Admin Admin
+	// Registrar registers, changes and removes apps and WeCom agents
+	// while the server runs, for the admin routes POST, PUT and DELETE of
+	// /v1/apps and /v1/wecom. Nil serves no such route.
+	Registrar wxtoken.Registrar
+	// Kept tells whether the Service keeps an id that is not among Apps,
+	// and as which family: apps and WeCom agents registered while the
+	// server runs. Such an id is then served on the routes of its family
+	// (an app's on the app routes only, an agent's on the WeCom routes
+	// only) as the configured ones are. Nil serves Apps alone.
+	Kept func(id string) (wxtoken.Family, bool)
+	// Tags tells the tags of the registered entries, for the client keys'
+	// grants "tag:T" (see clientkey.NewTagged). Nil grants nothing by tag.
+	Tags clientkey.TagLookup
 }
 
 // Handler is the HTTP API. It is an http.Handler, safe for concurrent use.
 type Handler struct {
-	svc     wxtoken.Service
-	mux     *http.ServeMux
-	keys    *clientkey.Ring
-	apps    map[string]*grantAnswers // the configured appids, with their last answers
-	agents  map[string]*grantAnswers // the configured WeCom agents by WeComID, likewise
+	svc    wxtoken.Service
+	mux    *http.ServeMux
+	keys   *clientkey.Ring
+	apps   map[string]*grantAnswers // the configured appids, with their last answers
+	agents map[string]*grantAnswers // the configured WeCom agents by WeComID, likewise
+	// kept tells the ids kept beside the configured ones, and runtime
+	// holds their last answers (see runtimeAnswers).
+	kept    func(id string) (wxtoken.Family, bool)
+	runtime runtimeAnswers
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	now     func() time.Time
@@ -162,6 +179,8 @@ func New(opts Options) (*Handler, error) {
 		maxBody: opts.MaxBodyBytes,
 		replica: opts.Replica,
 
+		kept: opts.Kept,
+
 		platforms:  opts.Platforms,
 		components: make(map[string]bool, len(opts.Components)),
 		admin:      opts.Admin,
@@ -189,7 +208,7 @@ func New(opts Options) (*Handler, error) {
 	h.nosniff = []string{"nosniff"}
 	h.jsonType = []string{contentTypeJSON}
 	h.unmatchedMetrics = h.metrics.Route(routeUnmatched)
-	keys, err := clientkey.New(opts.Clients)
+	keys, err := clientkey.NewTagged(opts.Clients, opts.Tags)
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}

@@ -151,8 +151,12 @@ func (h *Handler) serveGrant(ex *exchange, r *http.Request, appID string, kind w
 		appID = g.AppID
 	}
 	// The answers of one app's credentials are kept under the appid the
-	// request was authorized for, which is configured.
-	body := h.apps[routeApp].body(appID, "", kind, g.Value, expiresIn, g.ExpiresAt)
+	// request was authorized for, which is configured or kept.
+	answers := h.apps[routeApp]
+	if answers == nil {
+		answers = h.keptAnswers(routeApp)
+	}
+	body := answers.body(appID, "", kind, g.Value, expiresIn, g.ExpiresAt)
 	ex.Header()["Content-Type"] = h.jsonType
 	ex.WriteHeader(http.StatusOK)
 	_, _ = ex.Write(body)
