@@ -21,11 +21,14 @@ import (
 //
 // bodyIdle is the longest pause a relayed call allows in its body: the
 // server's read timeout, applied between reads rather than in total.
-func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m *metrics.Metrics, log *slog.Logger, bodyIdle time.Duration) (http.Handler, error) {
+//
+// tags tells the tags of registered entries, for the client keys' tag
+// grants.
+func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, tags clientkey.TagLookup, m *metrics.Metrics, log *slog.Logger, bodyIdle time.Duration) (http.Handler, error) {
 	if !cfg.Compat.Enabled {
 		return api, nil
 	}
-	keys, err := clientkey.New(config.Keys(cfg.Clients))
+	keys, err := clientkey.NewTagged(config.Keys(cfg.Clients), tags)
 	if err != nil {
 		return nil, fmt.Errorf("compat: %w", err)
 	}

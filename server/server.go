@@ -29,6 +29,7 @@ import (
 	"github.com/wxtoken/wxtoken/platform"
 	"github.com/wxtoken/wxtoken/redis"
 	"github.com/wxtoken/wxtoken/refresh"
+	"github.com/wxtoken/wxtoken/registry"
 	"github.com/wxtoken/wxtoken/wechat"
 )
 
@@ -71,7 +72,9 @@ type Server struct {
 	guard     *connguard.Guard
 	// platforms is set when third-party platforms are configured.
 	platforms *platform.Manager
-	ln        net.Listener
+	// registry keeps the apps and WeCom agents registered at run time.
+	registry *registry.Manager
+	ln       net.Listener
 }
 
 // New listens, opens the store, loads the persisted credentials and
@@ -150,11 +153,20 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	}
 	eopts.Store, eopts.Coordinator, eopts.Upstream = s.store, coord, up
 	// Another replica's authorizers reach this one's engine through the
-	// platforms, which are made once the engine runs.
+	// platforms, its registered apps and agents through the registry,
+	// both made once the engine is. An authorizer's id alone holds a ':'.
 	eopts.Entries = func(ctx context.Context, id string) {
-		if m := s.platforms; m != nil {
+		if strings.Contains(id, ":") {
+			if m := s.platforms; m != nil {
+				if err := m.Sync(ctx, id); err != nil {
+					log.Warn("following an authorizer another replica changed failed", "authorizer", id, "err", err)
+				}
+			}
+			return
+		}
+		if m := s.registry; m != nil {
 			if err := m.Sync(ctx, id); err != nil {
-				log.Warn("following an authorizer another replica changed failed", "authorizer", id, "err", err)
+				log.Warn("following a registered entry another replica changed failed", "id", id, "err", err)
 			}
 		}
 	}
@@ -167,6 +179,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	if s.platforms, err = s.newPlatforms(ctx, up, eopts.Clock); err != nil {
 		return nil, err
 	}
+	if s.registry, err = s.newRegistry(appIDs, eopts.Clock); err != nil {
+		return nil, err
+	}
 	if err := s.engine.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -174,6 +189,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		if err := s.platforms.Start(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.registry.Start(ctx); err != nil {
+		return nil, err
 	}
 	s.metrics.WatchStatus(s.engine.Status)
 	s.metrics.WatchHealth(s.engine.Health)
@@ -184,6 +202,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		Metrics: s.metrics,
 		Logger:  log,
 		Replica: s.engine.Replica(),
+		// Apps and agents registered while the server runs are served
+		// beside the configured ones, and granted by their tags.
+		Kept:      s.engine.Family,
+		Registrar: s.registry,
+		Tags:      s.registry.Tags,
 	}
 	if s.platforms != nil {
 		hopts.Platforms = s.platforms
@@ -221,7 +244,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	s.guard = connguard.New(hs.WriteTimeout, hs.IdleTimeout, time.Second)
 	hs.ReadTimeout, hs.WriteTimeout, hs.IdleTimeout = 0, 0, 0
 	hs.ConnContext, hs.ConnState = s.guard.ConnContext, s.guard.ConnState
-	handler, err := compatHandler(cfg, h, s.engine, s.metrics, log, bodyRead)
+	handler, err := compatHandler(cfg, h, s.engine, s.registry.Tags, s.metrics, log, bodyRead)
 	if err != nil {
 		return nil, err
 	}
