@@ -138,6 +138,13 @@ type Options struct {
 	Apps []App
 	// Keys authenticates calls made with a client key. Nil refuses them.
 	Keys *clientkey.Ring
+	// Kept tells whether the Service keeps an id beside Apps and Agents,
+	// and as which family: apps and WeCom agents registered while the
+	// server runs. Their secrets are not known here, so such an app gets
+	// its token only with a client key granted it in place of the
+	// AppSecret, and calls relayed for it carry a token wxtoken handed
+	// out or a client key. Nil serves Apps and Agents alone.
+	Kept func(id string) (wxtoken.Family, bool)
 	// Upstream is the base URL relayed calls go to, and the only one, but
 	// for calls made for a WeCom agent. Required.
 	Upstream string
@@ -200,6 +207,7 @@ type Handler struct {
 	secrets  map[string][sha256.Size]byte
 	plain    map[string]string // the AppSecrets, only ever sent to the upstream
 	keys     *clientkey.Ring
+	kept     func(string) (wxtoken.Family, bool)
 	upstream string
 	// corps are the WeCom agents by corpid, and wecom the base URL of
 	// their relayed calls.
@@ -263,6 +271,7 @@ func New(opts Options) (*Handler, error) {
 		secrets:   make(map[string][sha256.Size]byte, len(opts.Apps)),
 		plain:     make(map[string]string, len(opts.Apps)),
 		keys:      opts.Keys,
+		kept:      opts.Kept,
 		upstream:  strings.TrimRight(opts.Upstream, "/"),
 		corps:     map[string][]agentSecret{},
 		platforms: make(map[string][sha256.Size]byte, len(opts.Platforms)),

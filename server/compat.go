@@ -49,6 +49,7 @@ func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, ta
 	h, err := compat.New(compat.Options{
 		Service:       eng,
 		AppOf:         eng.AppOf,
+		Kept:          eng.Family,
 		Apps:          apps,
 		Keys:          keys,
 		Upstream:      cfg.Upstream.BaseURL,
