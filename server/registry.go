@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/wxtoken/wxtoken/config"
@@ -30,3 +32,22 @@ func (s *Server) newRegistry(configured []string, clock refresh.Clock) (*registr
 
 // Registry returns the manager of the registered apps and WeCom agents.
 func (s *Server) Registry() *registry.Manager { return s.registry }
+
+// followEntry brings this replica in line with the stored entry id, which
+// another replica (or a rekey) wrote: an authorizer's id, the only one
+// that holds a ':', goes to the platforms, any other to the registry.
+func (s *Server) followEntry(ctx context.Context, id string) {
+	if strings.Contains(id, ":") {
+		if m := s.platforms; m != nil {
+			if err := m.Sync(ctx, id); err != nil {
+				s.log.Warn("following an authorizer changed in the store failed", "authorizer", id, "err", err)
+			}
+		}
+		return
+	}
+	if m := s.registry; m != nil {
+		if err := m.Sync(ctx, id); err != nil {
+			s.log.Warn("following a registered entry changed in the store failed", "id", id, "err", err)
+		}
+	}
+}

@@ -152,24 +152,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
 	eopts.Store, eopts.Coordinator, eopts.Upstream = s.store, coord, up
-	// Another replica's authorizers reach this one's engine through the
-	// platforms, its registered apps and agents through the registry,
-	// both made once the engine is. An authorizer's id alone holds a ':'.
-	eopts.Entries = func(ctx context.Context, id string) {
-		if strings.Contains(id, ":") {
-			if m := s.platforms; m != nil {
-				if err := m.Sync(ctx, id); err != nil {
-					log.Warn("following an authorizer another replica changed failed", "authorizer", id, "err", err)
-				}
-			}
-			return
-		}
-		if m := s.registry; m != nil {
-			if err := m.Sync(ctx, id); err != nil {
-				log.Warn("following a registered entry another replica changed failed", "id", id, "err", err)
-			}
-		}
-	}
+	// Another replica's authorizers and registered apps and agents reach
+	// this one's engine through the platforms and the registry, which
+	// are made once the engine is.
+	eopts.Entries = s.followEntry
 	s.engine, err = refresh.New(eopts)
 	if err != nil {
 		return nil, err
