@@ -10,11 +10,6 @@ var tagRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // registration alike.
 func ValidAppID(s string) bool { return appIDRe.MatchString(s) }
 
-// LooksLikeWeChatAppID reports whether s has the shape of WeChat's appids:
-// "wx" and 16 lower-case hex digits. Others are accepted with a warning
-// (the simulator's, for one).
-func LooksLikeWeChatAppID(s string) bool { return wechatAppIDRe.MatchString(s) }
-
 // ValidCorpID reports whether s is what wxtoken accepts as a WeCom corpid.
 func ValidCorpID(s string) bool { return corpIDRe.MatchString(s) }
 
