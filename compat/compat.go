@@ -139,6 +139,13 @@ type Options struct {
 	Apps []App
 	// Keys authenticates calls made with a client key. Nil refuses them.
 	Keys *clientkey.Ring
+	// Kept tells whether the Service keeps an id beside Apps and Agents,
+	// and as which family: apps and WeCom agents registered while the
+	// server runs. Their secrets are not known here, so such an app gets
+	// its token only with a client key granted it in place of the
+	// AppSecret, and calls relayed for it carry a token wxtoken handed
+	// out or a client key. Nil serves Apps and Agents alone.
+	Kept func(id string) (wxtoken.Family, bool)
 	// Upstream is the base URL relayed calls go to, and the only one, but
 	// for calls made for a WeCom agent. Required.
 	Upstream string
@@ -200,7 +207,10 @@ type Handler struct {
 	appOf func(string) (string, bool)
 	// apps holds the configured apps' and WeCom agents' secrets and the
 	// client keys; it is replaced whole by SetApps.
-	apps     atomic.Pointer[appAccess]
+	apps atomic.Pointer[appAccess]
+	// kept tells the ids the Service keeps beside the configured ones
+	// (registered while the server runs).
+	kept     func(string) (wxtoken.Family, bool)
 	upstream string
 	// wecom is the base URL of the WeCom agents' relayed calls.
 	wecom string
@@ -259,6 +269,7 @@ func New(opts Options) (*Handler, error) {
 	h := &Handler{
 		svc:       opts.Service,
 		appOf:     opts.AppOf,
+		kept:      opts.Kept,
 		upstream:  strings.TrimRight(opts.Upstream, "/"),
 		platforms: make(map[string][sha256.Size]byte, len(opts.Platforms)),
 		wecom:     strings.TrimRight(opts.WeComUpstream, "/"),

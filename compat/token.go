@@ -73,7 +73,7 @@ func (h *Handler) serveGrant(ex *exchange, r *http.Request, gt, appID, secret st
 		h.fail(ex, errMissingSecret, "appsecret missing")
 		return
 	}
-	if !h.knownApp(appID) {
+	if !h.knownApp(appID) && !h.keptAs(appID, wxtoken.FamilyApp) {
 		h.fail(ex, errInvalidAppID, "invalid appid: it is not configured on this wxtoken")
 		return
 	}
@@ -139,6 +139,16 @@ func (h *Handler) writeGrant(ex *exchange, r *http.Request, v any) {
 func (h *Handler) knownApp(appID string) bool {
 	_, ok := h.apps.Load().secrets[appID]
 	return ok
+}
+
+// keptAs reports whether the Service keeps id, which is not configured,
+// as one of family (Options.Kept).
+func (h *Handler) keptAs(id string, family wxtoken.Family) bool {
+	if h.kept == nil {
+		return false
+	}
+	f, ok := h.kept(id)
+	return ok && f == family
 }
 
 // secretMatches compares secret with the app's configured AppSecret. Both
@@ -305,7 +315,8 @@ func (h *Handler) identifyKey(ex *exchange, r *http.Request) (caller, bool) {
 		return caller{}, false
 	}
 	granted := grants(c, appID)
-	if !h.knownApp(appID) && !h.knownAgent(appID) && !h.knownPlatform(appID) && !h.knownAuthorizer(appID) {
+	if !h.knownApp(appID) && !h.knownAgent(appID) && !h.knownPlatform(appID) && !h.knownAuthorizer(appID) &&
+		!h.keptAs(appID, wxtoken.FamilyApp) && !h.keptAs(appID, wxtoken.FamilyWeCom) {
 		if granted || c.Admin {
 			h.fail(ex, errInvalidAppID, "invalid appid: it is not configured on this wxtoken")
 			return caller{}, false

@@ -41,7 +41,7 @@ func (h *Handler) SetAccess(clients []clientkey.Client, apps []string) error {
 	if old != nil && sameClients(old.clients, clients) {
 		next.keys = old.keys
 	} else {
-		keys, err := clientkey.New(clients)
+		keys, err := clientkey.NewTagged(clients, h.tags)
 		if err != nil {
 			return fmt.Errorf("httpapi: %w", err)
 		}

@@ -125,6 +125,15 @@ type Options struct {
 	// Config describes the configuration the server runs with, shown in
 	// GET /v1/apps; SetConfig replaces it. Nil shows none.
 	Config *ConfigInfo
+	// Kept tells whether the Service keeps an id that is not among Apps,
+	// and as which family: apps and WeCom agents registered while the
+	// server runs. Such an id is then served on the routes of its family
+	// (an app's on the app routes only, an agent's on the WeCom routes
+	// only) as the configured ones are. Nil serves Apps alone.
+	Kept func(id string) (wxtoken.Family, bool)
+	// Tags tells the tags of the registered entries, for the client keys'
+	// grants "tag:T" (see clientkey.NewTagged). Nil grants nothing by tag.
+	Tags clientkey.TagLookup
 }
 
 // Handler is the HTTP API. It is an http.Handler, safe for concurrent use.
@@ -141,6 +150,12 @@ type Handler struct {
 	now      func() time.Time
 	maxBody  int64
 	replica  string
+	// kept tells the ids kept beside the configured ones, and runtime
+	// holds their last answers (see runtimeAnswers).
+	kept    func(id string) (wxtoken.Family, bool)
+	runtime runtimeAnswers
+	// tags is given to every key ring SetAccess makes.
+	tags clientkey.TagLookup
 	// platforms and components serve the platform routes (platform.go).
 	platforms  wxtoken.Platforms
 	components map[string]bool
@@ -179,6 +194,9 @@ func New(opts Options) (*Handler, error) {
 		now:     opts.Now,
 		maxBody: opts.MaxBodyBytes,
 		replica: opts.Replica,
+
+		kept: opts.Kept,
+		tags: opts.Tags,
 
 		platforms:  opts.Platforms,
 		components: make(map[string]bool, len(opts.Components)),

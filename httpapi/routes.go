@@ -155,9 +155,13 @@ func (h *Handler) serveGrant(ex *exchange, r *http.Request, appID string, kind w
 		appID = g.AppID
 	}
 	// The answers of one app's credentials are kept under the appid the
-	// request was authorized for, which is configured (or was, if a
-	// reload has just removed it: nothing is kept then).
-	body := h.access.Load().apps[routeApp].body(appID, "", kind, g.Value, expiresIn, g.ExpiresAt)
+	// request was authorized for, which is configured or kept (or was, if
+	// a reload has just removed it: nothing is kept then).
+	answers := h.access.Load().apps[routeApp]
+	if answers == nil {
+		answers = h.keptAnswers(routeApp)
+	}
+	body := answers.body(appID, "", kind, g.Value, expiresIn, g.ExpiresAt)
 	ex.Header()["Content-Type"] = h.jsonType
 	ex.WriteHeader(http.StatusOK)
 	_, _ = ex.Write(body)

@@ -24,17 +24,12 @@ func (s *Server) newAdmin() (httpapi.Admin, error) {
 	a, err := storeadmin.New(storeadmin.Options{
 		Store:  s.store,
 		Sealer: sealer,
-		// An authorizer this replica keeps takes its re-sealed record
-		// at once, as it takes one another replica wrote.
-		Changed: func(ctx context.Context, id string) {
-			if m := s.platforms; m != nil {
-				if err := m.Sync(ctx, id); err != nil {
-					s.log.Warn("following a re-sealed authorizer failed", "authorizer", id, "err", err)
-				}
-			}
-		},
-		IDs:    func() []string { return *s.ids.Load() },
-		Logger: s.log,
+		// An authorizer or registered entry this replica keeps takes
+		// its re-sealed record at once, as it takes one another replica
+		// wrote.
+		Changed: s.followEntry,
+		IDs:     func() []string { return *s.ids.Load() },
+		Logger:  s.log,
 	})
 	if err != nil {
 		return nil, err

@@ -23,12 +23,13 @@ import (
 // server's read timeout, applied between reads rather than in total.
 //
 // The front door is returned on its own too (nil without it), for a
-// reload to replace its apps and keys.
-func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m *metrics.Metrics, log *slog.Logger, bodyIdle time.Duration) (http.Handler, *compat.Handler, error) {
+// reload to replace its apps and keys. tags tells the tags of registered
+// entries, for the client keys' tag grants.
+func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, tags clientkey.TagLookup, m *metrics.Metrics, log *slog.Logger, bodyIdle time.Duration) (http.Handler, *compat.Handler, error) {
 	if !cfg.Compat.Enabled {
 		return api, nil, nil
 	}
-	keys, err := clientkey.New(config.Keys(cfg.Clients))
+	keys, err := clientkey.NewTagged(config.Keys(cfg.Clients), tags)
 	if err != nil {
 		return nil, nil, fmt.Errorf("compat: %w", err)
 	}
@@ -41,6 +42,7 @@ func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m 
 	h, err := compat.New(compat.Options{
 		Service:       eng,
 		AppOf:         eng.AppOf,
+		Kept:          eng.Family,
 		Apps:          apps,
 		Keys:          keys,
 		Upstream:      cfg.Upstream.BaseURL,

@@ -132,7 +132,7 @@ func (s *Server) Reload(ctx context.Context) (httpapi.ReloadResponse, error) {
 	for _, k := range res.NeedRestart {
 		s.log.Warn("config reload: "+k+" changed; the change takes a restart and is not applied", "file", s.configPath)
 	}
-	keys, err := clientkey.New(config.Keys(eff.Clients))
+	keys, err := clientkey.NewTagged(config.Keys(eff.Clients), s.registry.Tags)
 	if err != nil {
 		// config.Parse checks the keys: not reached.
 		return httpapi.ReloadResponse{}, &httpapi.ReloadError{Problems: []string{err.Error()}}
@@ -150,6 +150,7 @@ func (s *Server) Reload(ctx context.Context) (httpapi.ReloadResponse, error) {
 		}
 	}
 	s.ids.Store(&ids)
+	s.registry.SetConfigured(ids)
 	st := &configState{cfg: &eff, loadedAt: time.Now(), digest: digest}
 	s.state.Store(st)
 	s.api.SetConfig(st.info())

@@ -32,6 +32,7 @@ import (
 	"github.com/wxtoken/wxtoken/platform"
 	"github.com/wxtoken/wxtoken/redis"
 	"github.com/wxtoken/wxtoken/refresh"
+	"github.com/wxtoken/wxtoken/registry"
 	"github.com/wxtoken/wxtoken/wechat"
 )
 
@@ -94,6 +95,8 @@ type Server struct {
 	ids        atomic.Pointer[[]string]
 	api        *httpapi.Handler
 	front      *compat.Handler // nil without compat.enabled
+	// registry keeps the apps and WeCom agents registered at run time.
+	registry *registry.Manager
 }
 
 // New listens, opens the store, loads the persisted credentials and
@@ -190,15 +193,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
 	eopts.Store, eopts.Coordinator, eopts.Upstream = s.store, coord, up
-	// Another replica's authorizers reach this one's engine through the
-	// platforms, which are made once the engine runs.
-	eopts.Entries = func(ctx context.Context, id string) {
-		if m := s.platforms; m != nil {
-			if err := m.Sync(ctx, id); err != nil {
-				log.Warn("following an authorizer another replica changed failed", "authorizer", id, "err", err)
-			}
-		}
-	}
+	// Another replica's authorizers and registered apps and agents reach
+	// this one's engine through the platforms and the registry, which
+	// are made once the engine is.
+	eopts.Entries = s.followEntry
 	s.engine, err = refresh.New(eopts)
 	if err != nil {
 		return nil, err
@@ -208,6 +206,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	if s.platforms, err = s.newPlatforms(ctx, up, eopts.Clock); err != nil {
 		return nil, err
 	}
+	if s.registry, err = s.newRegistry(appIDs, eopts.Clock); err != nil {
+		return nil, err
+	}
 	if err := s.engine.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -215,6 +216,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		if err := s.platforms.Start(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.registry.Start(ctx); err != nil {
+		return nil, err
 	}
 	s.metrics.WatchStatus(s.engine.Status)
 	s.metrics.WatchHealth(s.engine.Health)
@@ -230,6 +234,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	if s.configPath != "" {
 		hopts.Reloader = s
 	}
+	// Apps and agents registered while the server runs are served beside
+	// the configured ones, and granted by their tags.
+	hopts.Kept, hopts.Registrar, hopts.Tags = s.engine.Family, s.registry, s.registry.Tags
 	if s.platforms != nil {
 		hopts.Platforms = s.platforms
 		for _, p := range cfg.Platforms {
@@ -267,7 +274,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	s.guard = connguard.New(hs.WriteTimeout, hs.IdleTimeout, time.Second)
 	hs.ReadTimeout, hs.WriteTimeout, hs.IdleTimeout = 0, 0, 0
 	hs.ConnContext, hs.ConnState = s.guard.ConnContext, s.guard.ConnState
-	handler, front, err := compatHandler(cfg, h, s.engine, s.metrics, log, bodyRead)
+	handler, front, err := compatHandler(cfg, h, s.engine, s.registry.Tags, s.metrics, log, bodyRead)
 	if err != nil {
 		return nil, err
 	}
