@@ -33,6 +33,7 @@ import (
 	"github.com/wxtoken/wxtoken/redis"
 	"github.com/wxtoken/wxtoken/refresh"
 	"github.com/wxtoken/wxtoken/registry"
+	"github.com/wxtoken/wxtoken/ui"
 	"github.com/wxtoken/wxtoken/wechat"
 )
 
@@ -97,6 +98,8 @@ type Server struct {
 	front      *compat.Handler // nil without compat.enabled
 	// registry keeps the apps and WeCom agents registered at run time.
 	registry *registry.Manager
+	// ui is the status page, served under ui.Path.
+	ui *ui.Handler
 }
 
 // New listens, opens the store, loads the persisted credentials and
@@ -251,6 +254,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		return nil, err
 	}
 	s.api = h
+	if s.ui, err = s.newUI(); err != nil {
+		return nil, err
+	}
 	hs := &http.Server{
 		ReadHeaderTimeout: 5 * time.Second,
 		// The front door's relayed calls set deadlines of their own, per
@@ -274,7 +280,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	s.guard = connguard.New(hs.WriteTimeout, hs.IdleTimeout, time.Second)
 	hs.ReadTimeout, hs.WriteTimeout, hs.IdleTimeout = 0, 0, 0
 	hs.ConnContext, hs.ConnState = s.guard.ConnContext, s.guard.ConnState
-	handler, front, err := compatHandler(cfg, h, s.engine, s.registry.Tags, s.metrics, log, bodyRead)
+	handler, front, err := compatHandler(cfg, withUI(h, s.ui), s.engine, s.registry.Tags, s.metrics, log, bodyRead)
 	if err != nil {
 		return nil, err
 	}
