@@ -76,7 +76,11 @@ func CheckConfig(cfg *config.Config) error {
 		return nil
 	}
 	first := firstSegment(base)
-	for _, p := range append(httpapi.RoutePaths(), ui.Path) {
+	if first == firstSegment(ui.Path) {
+		return &config.FieldError{Key: "compat.base_path", Problem: fmt.Sprintf(
+			"%q would hide the status page at %s: choose another path, such as /wechat", base, ui.Path)}
+	}
+	for _, p := range httpapi.RoutePaths() {
 		if root := firstSegment(p); root == first {
 			return &config.FieldError{Key: "compat.base_path", Problem: fmt.Sprintf(
 				"%q would hide the HTTP API's /%s routes: choose another path, such as /wechat", base, root)}
