@@ -349,6 +349,11 @@ func TestBrowserSignsInSeesEveryFamilyAFaultAndRefreshes(t *testing.T) {
 	}
 	before := b.sim.Calls(simulator.EndpointToken, bApp)
 	formSel := `tr[data-id="` + bApp + `"][data-kind="access_token"] form.refresh button`
+	// A fresh load, so that the page's own reload does not come in the
+	// middle of the click.
+	if err := chromedp.Do(ctx, chromedp.Navigate(b.base+"/ui/"), chromedp.WaitVisible(chromedp.CSS(formSel))); err != nil {
+		t.Fatal(err)
+	}
 	resp, err = chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(formSel)))
 	if err != nil {
 		t.Fatalf("compare-and-refresh: %v", err)
