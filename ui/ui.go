@@ -202,6 +202,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.onlyMethods(w, r, h.logout, http.MethodPost)
 	case sub == "refresh":
 		h.onlyMethods(w, r, h.refresh, http.MethodPost)
+	// CLEAR QUOTA: "clear_quota" (POST, an app's id, checked with
+	// checkForm and confirmed as refresh is, logged with the client's
+	// name) goes here once the Service can clear an app's quota (POST
+	// /v1/apps/{appid}/clear_quota); templates/status.html marks where
+	// its button goes.
 	case strings.HasPrefix(sub, "static/"):
 		h.onlyMethods(w, r, h.serveStatic, http.MethodGet, http.MethodHead)
 	default:
