@@ -3,8 +3,10 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -76,5 +78,63 @@ func TestBasePathOverTheStatusPageIsRefused(t *testing.T) {
 	f.cfg.Compat.Enabled, f.cfg.Compat.BasePath = true, "/uiwechat"
 	if err := server.CheckConfig(f.cfg); err != nil {
 		t.Errorf("/uiwechat: CheckConfig: %v", err)
+	}
+}
+
+// A reload hands the status page the new keys: an admin key added signs
+// in at once, and a session whose key lost its admin flag ends.
+func TestReloadGivesTheStatusPageItsKeys(t *testing.T) {
+	apps := "apps:\n  - {appid: " + appA + ", secret_env: SECRET_A}\n"
+	f := newReloadFixture(t, apps+clients())
+	base := "http://" + f.srv.Addr()
+	signIn := func(key string) (*http.Cookie, int) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, base+"/ui/login", strings.NewReader(url.Values{"key": {key}}.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		for _, c := range resp.Cookies() {
+			if c.Name == ui.CookieName {
+				return c, resp.StatusCode
+			}
+		}
+		return nil, resp.StatusCode
+	}
+	page := func(c *http.Cookie) int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, base+"/ui/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.AddCookie(c)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if _, code := signIn(keyLate); code != http.StatusUnauthorized {
+		t.Fatalf("an unknown key signs in: HTTP %d", code)
+	}
+	ops, code := signIn(keyOps)
+	if ops == nil || code != http.StatusSeeOther || page(ops) != http.StatusOK {
+		t.Fatalf("ops cannot sign in: HTTP %d", code)
+	}
+	// ops loses its admin flag; late becomes an admin.
+	f.reload(apps + "clients:\n" +
+		fmt.Sprintf("  - {name: ops, key_sha256: %q, apps: [\"*\"]}\n", keySum(keyOps)) +
+		fmt.Sprintf("  - {name: late, key_sha256: %q, apps: [\"*\"], admin: true}\n", keySum(keyLate)))
+	if code := page(ops); code != http.StatusUnauthorized {
+		t.Errorf("the session of a key no longer an admin's: HTTP %d, want 401", code)
+	}
+	if late, code := signIn(keyLate); late == nil || page(late) != http.StatusOK {
+		t.Errorf("the admin key added cannot sign in: HTTP %d", code)
 	}
 }
