@@ -155,9 +155,9 @@ func openDB(path string, timeout time.Duration) (db *bbolt.DB, err error) {
 			db, err = nil, fmt.Errorf("bolt store %s: the file is damaged and cannot be opened (%v); it was left untouched: %s", path, r, recoverHint)
 		}
 	}()
-	// NoSync stays off, as it is by default: every Update then returns
-	// only after bbolt has fsynced the file, which is what makes a
-	// returned PutEntry (an authorizer's refresh token) durable.
+	// NoSync stays off, as it is by default: every Update (and Batch)
+	// then returns only after bbolt has fsynced the file, which is what
+	// makes a returned PutEntry (an authorizer's refresh token) durable.
 	db, err = bbolt.Open(path, fileMode, &bbolt.Options{Timeout: timeout, NoSync: false})
 	switch {
 	case err == nil:
@@ -317,7 +317,13 @@ func (s *Store) Put(ctx context.Context, c wxtoken.Credential) error {
 	if err != nil {
 		return s.errorf("put %q: encode: %w", key, err)
 	}
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	// Batch, not Update: writes that arrive together (a start fetching
+	// thousands of credentials) share one transaction and one fsync
+	// instead of queuing for one each, which at a thousand writes a
+	// second outlasts the callers' deadlines. The function may run more
+	// than once (alone, when another of the batch fails), so it only reads
+	// and writes the transaction.
+	err = s.db.Batch(func(tx *bbolt.Tx) error {
 		// Waiting for the write lock may have outlasted the caller.
 		if err := ctx.Err(); err != nil {
 			return err
@@ -400,7 +406,8 @@ func (s *Store) PutLedger(ctx context.Context, m wxtoken.Ledger) error {
 	if err != nil {
 		return s.errorf("put meta %q: encode: %w", m.AppID, err)
 	}
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	// Batched as Put is.
+	err = s.db.Batch(func(tx *bbolt.Tx) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

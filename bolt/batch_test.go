@@ -1,0 +1,94 @@
+package bolt_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wxtoken/wxtoken"
+)
+
+// Writes that arrive together, as at a start that fetches thousands of
+// credentials, share transactions: all of them land, each within its
+// caller's deadline, and one refused as stale is refused alone, the
+// others of its transaction kept.
+func TestConcurrentWritesLand(t *testing.T) {
+	const n = 2000
+	path := dbPath(t)
+	s := mustOpen(t, path)
+	ctx := t.Context()
+	fetched := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
+	cred := func(i int, version uint64) wxtoken.Credential {
+		return wxtoken.Credential{
+			AppID: fmt.Sprintf("wx%016x", i), Kind: wxtoken.KindAccessToken, Value: fmt.Sprintf("token-%d-%d", i, version),
+			FetchedAt: fetched, ExpiresAt: fetched.Add(2 * time.Hour), RefreshAt: fetched.Add(time.Hour),
+			Version: version, API: wxtoken.TokenAPIStable,
+		}
+	}
+	// The stale ones: version 5 is stored first, so their version 2 loses.
+	for i := 0; i < n; i += 100 {
+		if err := s.Put(ctx, cred(i, 5)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One fsync per write takes some seconds for these on this kind of
+	// disk; shared ones take a fraction of one.
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 2*n)
+	start := time.Now()
+	for i := range n {
+		wg.Go(func() { errs[2*i] = s.Put(wctx, cred(i, 2)) })
+		wg.Go(func() {
+			errs[2*i+1] = s.PutLedger(wctx, wxtoken.Ledger{AppID: fmt.Sprintf("wx%016x", i), QuotaDay: "2025-03-01", TokenCalls: i})
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	for i := range n {
+		err := errs[2*i]
+		if i%100 == 0 {
+			if !errors.Is(err, wxtoken.ErrStale) {
+				t.Errorf("Put of a stale version %d: err = %v, want ErrStale", i, err)
+			}
+		} else if err != nil {
+			t.Errorf("Put %d: %v", i, err)
+		}
+		if err := errs[2*i+1]; err != nil {
+			t.Errorf("PutLedger %d: %v", i, err)
+		}
+	}
+	t.Logf("%d concurrent writes in %v", 2*n, took)
+	mustClose(t, s)
+
+	s = mustOpen(t, path)
+	defer mustClose(t, s)
+	list, err := s.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != n {
+		t.Fatalf("%d credentials stored, want %d", len(list), n)
+	}
+	for _, c := range list {
+		var i int
+		if _, err := fmt.Sscanf(c.AppID, "wx%x", &i); err != nil {
+			t.Fatal(err)
+		}
+		want := uint64(2)
+		if i%100 == 0 {
+			want = 5
+		}
+		if c.Version != want {
+			t.Errorf("%s: version %d stored, want %d", c.AppID, c.Version, want)
+		}
+		m, err := s.GetLedger(ctx, c.AppID)
+		if err != nil || m.TokenCalls != i {
+			t.Errorf("%s: ledger %+v, %v; want %d calls", c.AppID, m, err, i)
+		}
+	}
+}
