@@ -149,6 +149,7 @@ func (e *Engine) adopt(s *slot, c *wxtoken.Credential) {
 	}
 	now := e.opts.Clock.Now()
 	e.remember(s.app, c)
+	e.noteLate(s.app, c)
 	e.queue.set(s, e.nextDue(s, now))
 	if s.kind == wxtoken.KindAccessToken {
 		// A replaced token may orphan the tickets fetched with it.

@@ -211,6 +211,8 @@ type Engine struct {
 	coord coordinator
 	// lateWake wakes checkLoop when what it plans from has changed.
 	lateWake chan struct{}
+	// lateDirty tells checkLoop that noteLate marked an app.
+	lateDirty atomic.Bool
 
 	// life ends when Close is called; everything the engine does apart
 	// from its callers derives from it.
@@ -242,6 +244,9 @@ type app struct {
 	abandoned atomic.Int64
 	// checking says that a probe of the token against late calls runs.
 	checking atomic.Bool
+	// lateSeen is set once a token of an API whose calls can land late
+	// was installed for the app (noteLate).
+	lateSeen atomic.Bool
 	// removed is set when the engine stops keeping the app (Remove).
 	removed atomic.Bool
 	// askedTicketAt is when a platform last asked WeChat to push a verify
@@ -347,6 +352,9 @@ func New(opts Options) (*Engine, error) {
 	// it: the first agent that keeps it holds it for all of them, so that
 	// no agent's ticket call replaces the ticket another handed out.
 	corpTickets := map[string]*slot{}
+	// The order is built once: registering the apps one at a time copies
+	// the list for each, which costs the square of their number.
+	order := make([]*app, 0, len(opts.Apps))
 	for _, c := range opts.Apps {
 		if c.AppID == "" || c.Secret == nil {
 			return nil, errors.New("refresh: every app needs an appid and a secret")
@@ -368,8 +376,10 @@ func New(opts Options) (*Engine, error) {
 				corpTickets[key] = a.tickets[k]
 			}
 		}
-		e.register(a)
+		e.apps.Store(c.AppID, a)
+		order = append(order, a)
 	}
+	e.order.Store(&order)
 	return e, nil
 }
 

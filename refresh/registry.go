@@ -64,6 +64,7 @@ func (e *Engine) loadApp(ctx context.Context, a *app) {
 			if s.installNewer(&c) {
 				s.heard.Store(loaded.UnixNano())
 				e.remember(a, &c)
+				e.noteLate(a, &c)
 			}
 		case errors.Is(err, wxtoken.ErrNotFound):
 		default:
