@@ -41,6 +41,7 @@ type Config struct {
 	Compat    Compat     `yaml:"compat"`
 	Clients   []Client   `yaml:"clients"`
 	Log       Log        `yaml:"log"`
+	Metrics   Metrics    `yaml:"metrics"`
 
 	// Warnings are things that work but that an operator should change,
 	// such as an inline secret. Parse fills it; it is not read from YAML.
@@ -234,6 +235,17 @@ func Keys(clients []Client) []clientkey.Client {
 func (c Client) Allows(id string) bool {
 	k := c.Key()
 	return k.Allows(id)
+}
+
+// Metrics configures what /metrics reports.
+type Metrics struct {
+	// PerApp adds series per app and per credential: the appid label on
+	// the upstream call and refresh counters, and each credential's
+	// remaining lifetime, state and last error and each app's calls today
+	// and block. Their number grows with the number of apps (about 18 per
+	// app with a token and a ticket), so it is off by default and
+	// /metrics reports aggregates by family, kind and state instead.
+	PerApp bool `yaml:"per_app"`
 }
 
 // Log configures the process log.

@@ -106,7 +106,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		}
 		s.ln = tls.NewListener(s.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
-	s.metrics = metrics.New()
+	s.metrics = metrics.New(metrics.WithPerApp(cfg.Metrics.PerApp))
 	apps := engineApps(cfg)
 	appIDs := make([]string, len(apps))
 	for i, a := range apps {

@@ -74,21 +74,20 @@ func main() {
 
 // result holds the figures of one N.
 type result struct {
-	n              int
-	check          time.Duration
-	coldFetched    time.Duration
-	coldHWM        int64 // kB
-	coldRSS        int64 // kB, 10 s after the start was done
-	idleCPU        time.Duration
-	idleCalls      int
-	metricsBytes   int
-	metricsSeries  int
-	metricsScrape  time.Duration
-	restartReady   time.Duration
-	restartHWM     int64
-	restartCalls   int
-	restartRSS     int64
-	restartFetched bool
+	n             int
+	check         time.Duration
+	coldFetched   time.Duration
+	coldHWM       int64 // kB
+	coldRSS       int64 // kB, 10 s after the start was done
+	idleCPU       time.Duration
+	idleCalls     int
+	metricsBytes  int
+	metricsSeries int
+	metricsScrape time.Duration
+	restartReady  time.Duration
+	restartHWM    int64
+	restartCalls  int
+	restartRSS    int64
 }
 
 func run(args []string) error {
