@@ -344,6 +344,7 @@ func New(opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("refresh: margin %v must be shorter than overlap %v", opts.Margin, opts.Overlap)
 	}
 	e.queue = newScheduler(opts.Clock, e.runDue)
+	e.queue.limit = runLimit(opts.MaxRate)
 	e.lim = &limiter{clock: opts.Clock}
 	if opts.MaxRate > 0 {
 		e.lim.interval = time.Duration(float64(time.Second) / opts.MaxRate)
@@ -381,6 +382,18 @@ func New(opts Options) (*Engine, error) {
 	}
 	e.order.Store(&order)
 	return e, nil
+}
+
+// runLimit is how many scheduled refreshes may be under way at once:
+// twice what the rate limit lets start in a second, so that the limit, not
+// this, sets the pace while the upstream answers in time, and no fewer
+// than 100 nor more than 1,000, which bounds a start's goroutines (three
+// or so per refresh) whatever the number of credentials due.
+func runLimit(maxRate float64) int {
+	if maxRate <= 0 {
+		return 1000
+	}
+	return int(min(max(2*maxRate, 100), 1000))
 }
 
 // newApp returns the state of c, with a slot for its token; New and Add

@@ -257,7 +257,7 @@ func measure(n int, dir, bin, profile string, idle, timeout time.Duration) (resu
 				return nil, err
 			}
 			p := filepath.Join(profile, fmt.Sprintf("%d-%s", n, phase))
-			cmd = exec.Command(self, "serve", "-config", cfgPath, "-cpuprofile", p+"-cpu.pprof", "-heapprofile", p+"-heap")
+			cmd = exec.Command(self, "serve", "-config", cfgPath, "-cpuprofile", p+"-cpu.pprof", "-heapprofile", p+"-heap", "-memevery", "500ms")
 		} else {
 			cmd = exec.Command(bin, "serve", "--config", cfgPath)
 		}
@@ -466,11 +466,22 @@ func serve(args []string) error {
 	path := fs.String("config", "", "the config file")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to `file` until the process stops")
 	heapprofile := fs.String("heapprofile", "", "on SIGUSR1, write a heap profile to `prefix`-K.pprof")
+	memEvery := fs.Duration("memevery", 0, "log the goroutines and the heap and stack sizes this often")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *memEvery > 0 {
+		go func() {
+			var ms runtime.MemStats
+			for range time.Tick(*memEvery) {
+				runtime.ReadMemStats(&ms)
+				fmt.Fprintf(os.Stderr, "mem: goroutines %d heap inuse %d MB, sys %d MB, released %d MB, stacks %d MB, gc %d\n",
+					runtime.NumGoroutine(), ms.HeapInuse>>20, ms.HeapSys>>20, ms.HeapReleased>>20, ms.StackInuse>>20, ms.NumGC)
+			}
+		}()
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
