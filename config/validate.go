@@ -60,6 +60,8 @@ type checker struct {
 	// were when it was made (scrubbed).
 	scrubber *strings.Replacer
 	scrubbed int
+	// files are the secret files read ahead (prefetch), by resolved path.
+	files map[string]fileRead
 }
 
 func (ch *checker) errorf(key, format string, args ...any) {
@@ -145,6 +147,7 @@ func show(s string) string {
 }
 
 func (ch *checker) check(c *Config) {
+	ch.prefetch(c)
 	ch.listen(c)
 	ch.tls(c)
 	ch.store(c)
@@ -473,7 +476,7 @@ func (ch *checker) resolve(key string, src source, env string, file *string, val
 		from = key + "." + src.name + "_file"
 		raw := *file
 		*file = ch.path(raw)
-		data, err := os.ReadFile(*file)
+		data, err := ch.readFile(*file)
 		if err != nil {
 			ch.fileFailed(from, raw, err)
 			return ""
