@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -90,5 +91,49 @@ func TestConcurrentWritesLand(t *testing.T) {
 		if err != nil || m.TokenCalls != i {
 			t.Errorf("%s: ledger %+v, %v; want %d calls", c.AppID, m, err, i)
 		}
+	}
+}
+
+// List decodes many records on several goroutines and still fails with
+// the first undecodable record in key order.
+func TestListManyFailsAtFirstBadRecord(t *testing.T) {
+	const n = 3000
+	path := dbPath(t)
+	s := mustOpen(t, path)
+	ctx := t.Context()
+	fetched := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	for i := range n {
+		c := wxtoken.Credential{
+			AppID: fmt.Sprintf("wx%016x", i), Kind: wxtoken.KindAccessToken, Value: fmt.Sprintf("token-%d", i),
+			FetchedAt: fetched, ExpiresAt: fetched.Add(2 * time.Hour), RefreshAt: fetched.Add(time.Hour), Version: uint64(i + 1),
+		}
+		// At once, so that they share transactions.
+		wg.Go(func() {
+			if err := s.Put(ctx, c); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	list, err := s.List(ctx)
+	if err != nil || len(list) != n {
+		t.Fatalf("List: %d records, %v; want %d", len(list), err, n)
+	}
+	for i, c := range list {
+		if c.Version != uint64(i+1) || c.Value != fmt.Sprintf("token-%d", i) {
+			t.Fatalf("record %d: %+v; want the records in key order", i, c)
+		}
+	}
+	mustClose(t, s)
+	for _, i := range []int{2900, 1201} {
+		writeRaw(t, path, "credentials", fmt.Sprintf("wx%016x/access_token", i), []byte(`{"appid": "wx`))
+	}
+	s = mustOpen(t, path)
+	defer mustClose(t, s)
+	_, err = s.List(ctx)
+	wantErrNaming(t, "List", err, fmt.Sprintf("wx%016x/access_token", 1201))
+	if err != nil && strings.Contains(err.Error(), fmt.Sprintf("%016x", 2900)) {
+		t.Errorf("List named the later bad record: %v", err)
 	}
 }
