@@ -18,4 +18,7 @@ args=(-wxtoken "$bin/wxtoken" -idle "${IDLE:-10s}")
 [[ -n ${PROFILE:-} ]] && args+=(-profile "$PROFILE")
 [[ -n ${WORK:-} ]] && args+=(-work "$WORK")
 echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!bench' || echo ' (with changes)'), $(date -u +%Y-%m-%dT%H:%MZ)"
+# The machine's load tells how far the wall-clock figures are to be trusted.
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$bin/scale" "${args[@]}" "$@"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
