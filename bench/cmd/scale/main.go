@@ -6,7 +6,8 @@
 // starts the WeChat simulator in this process with the same N apps, and
 // runs the wxtoken binary against it:
 //
-//   - `wxtoken check --config FILE`: its time;
+//   - `wxtoken check --config FILE`: its time, and its CPU time (user and
+//     system), which other work on the machine does not stretch;
 //   - `wxtoken serve` on an empty store: the time until every credential
 //     was fetched (the simulator has answered N stable_token and N
 //     getticket calls and /readyz answers 200), the peak RSS (VmHWM) and
@@ -16,8 +17,8 @@
 //   - /metrics: bytes (uncompressed), series and scrape time (the median
 //     of three scrapes);
 //   - a restart on the same store: the time from the start of the process
-//     to the first /readyz 200, its peak RSS, and the upstream calls made
-//     within 5 s of it.
+//     to the first /readyz 200 and the process's CPU time by then, its peak
+//     RSS, and the upstream calls made within 5 s of it.
 //
 // It prints one table row per N. With -profile DIR it runs "scale serve"
 // (this program, serving as `wxtoken serve` does) in place of the binary,
@@ -76,6 +77,7 @@ func main() {
 type result struct {
 	n             int
 	check         time.Duration
+	checkCPU      time.Duration
 	coldFetched   time.Duration
 	coldHWM       int64 // kB
 	coldRSS       int64 // kB, 10 s after the start was done
@@ -85,6 +87,7 @@ type result struct {
 	metricsSeries int
 	metricsScrape time.Duration
 	restartReady  time.Duration
+	restartCPU    time.Duration
 	restartHWM    int64
 	restartCalls  int
 	restartRSS    int64
@@ -143,13 +146,13 @@ func run(args []string) error {
 
 func printTable(w io.Writer, rs []result) {
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| apps | check | cold start: all fetched | peak RSS (cold) | RSS after | /metrics bytes | series | scrape | restart to /readyz 200 | peak RSS (restart) | calls after restart | idle CPU (10 s) |")
+	fmt.Fprintln(w, "| apps | check (CPU) | cold start: all fetched | peak RSS (cold) | RSS after | /metrics bytes | series | scrape | restart to /readyz 200 (CPU) | peak RSS (restart) | calls after restart | idle CPU (10 s) |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
-		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %d | %s | %s | %s | %d | %s (%d calls) |\n",
-			r.n, secs(r.check), secs(r.coldFetched), mb(r.coldHWM), mb(r.coldRSS),
+		fmt.Fprintf(w, "| %d | %s (%s) | %s | %s | %s | %s | %d | %s | %s (%s) | %s | %d | %s (%d calls) |\n",
+			r.n, secs(r.check), secs(r.checkCPU), secs(r.coldFetched), mb(r.coldHWM), mb(r.coldRSS),
 			size(r.metricsBytes), r.metricsSeries, secs(r.metricsScrape),
-			secs(r.restartReady), mb(r.restartHWM), r.restartCalls,
+			secs(r.restartReady), secs(r.restartCPU), mb(r.restartHWM), r.restartCalls,
 			secs(r.idleCPU), r.idleCalls)
 	}
 }
@@ -240,11 +243,13 @@ func measure(n int, dir, bin, profile string, idle, timeout time.Duration) (resu
 	// check
 	if bin != "" {
 		t0 := time.Now()
-		out, err := exec.Command(bin, "check", "--config", cfgPath).CombinedOutput()
+		cmd := exec.Command(bin, "check", "--config", cfgPath)
+		out, err := cmd.CombinedOutput()
 		r.check = time.Since(t0)
 		if err != nil {
 			return r, fmt.Errorf("check: %w: %s", err, out)
 		}
+		r.checkCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 
 	base := "http://" + listen
@@ -357,6 +362,9 @@ func measure(n int, dir, bin, profile string, idle, timeout time.Duration) (resu
 		time.Sleep(10 * time.Millisecond)
 	}
 	r.restartReady = time.Since(t0)
+	if r.restartCPU, err = cpuTime(pid); err != nil {
+		return r, err
+	}
 	time.Sleep(5 * time.Second)
 	r.restartCalls = calls() - c0
 	if r.restartHWM, r.restartRSS, err = memory(pid); err != nil {
