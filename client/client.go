@@ -207,25 +207,14 @@ func (c *Client) Refresh(ctx context.Context, appID string, kind wxtoken.Kind, s
 }
 
 // Apps returns the status of every app the server keeps. It needs an admin
-// key.
+// key. Report returns the same with the configuration the server runs
+// with.
 func (c *Client) Apps(ctx context.Context) ([]wxtoken.AppStatus, error) {
-	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodGet, "/v1/apps", nil, nil, &raw); err != nil {
+	r, err := c.Report(ctx)
+	if err != nil {
 		return nil, err
 	}
-	// Accept both a bare list and a list wrapped in an object, so that the
-	// client does not break if the server adds totals beside the list.
-	var apps []wxtoken.AppStatus
-	if err := json.Unmarshal(raw, &apps); err == nil {
-		return apps, nil
-	}
-	var wrapped struct {
-		Apps []wxtoken.AppStatus `json:"apps"`
-	}
-	if err := json.Unmarshal(raw, &wrapped); err != nil {
-		return nil, malformed("/v1/apps", err)
-	}
-	return wrapped.Apps, nil
+	return r.Apps, nil
 }
 
 // Status reports every app the server keeps, or nothing when the server
@@ -428,6 +417,12 @@ func (c *Client) url(path string, q url.Values) string {
 // do sends one API request and decodes a 200 answer into out; any other
 // answer becomes a *wxtoken.Error.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
+	return c.doStatus(ctx, method, path, q, in, out, http.StatusOK)
+}
+
+// doStatus is do for a route whose success is status: 201 for a
+// creation, or 204, whose answer has no body (out is nil then).
+func (c *Client) doStatus(ctx context.Context, method, path string, q url.Values, in, out any, status int) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var body io.Reader
@@ -468,8 +463,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	if len(b) > maxAnswerBytes {
 		return malformed(path, fmt.Errorf("answer longer than %d bytes", maxAnswerBytes))
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != status {
 		return decodeError(resp.StatusCode, b)
+	}
+	if out == nil {
+		return nil
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		return malformed(path, err)

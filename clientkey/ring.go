@@ -30,6 +30,17 @@ import (
 // platform, and every authorizer.
 const All = "*"
 
+// TagPrefix starts a tag grant: "tag:T" covers every entry registered
+// with the tag T (see wxtoken.Registration.Tags), as the ring's TagLookup
+// tells them.
+const TagPrefix = "tag:"
+
+// TagLookup returns the tags of the entry id, nil for an id that has
+// none or is not registered. It is called on every check of a client
+// that holds a tag grant and no other grant of the id, so it must be
+// cheap and safe for concurrent use; the slice returned is only read.
+type TagLookup func(id string) []string
+
 // MaxKeyLength bounds the keys worth hashing. wxtoken keygen's keys are
 // far shorter; anything longer cannot be a configured key.
 const MaxKeyLength = 512
@@ -44,12 +55,19 @@ type Client struct {
 	// of the corp), WeCom agents as "corpid/agentid" (see
 	// wxtoken.WeComID), component_appids (the platform and every account
 	// that authorized it), authorizers as
-	// "component_appid:authorizer_appid" (see wxtoken.AuthorizerID), or
-	// All. An empty list grants nothing, which suits a key used only to
-	// scrape /metrics.
+	// "component_appid:authorizer_appid" (see wxtoken.AuthorizerID),
+	// TagPrefix and a tag (every entry registered with that tag, through
+	// a Ring made by NewTagged), or All. An empty list grants nothing,
+	// which suits a key used only to scrape /metrics.
 	Apps []string
 	// Admin keys may list the status of every app and agent.
 	Admin bool
+
+	// tagGrants are the tags of the grants "tag:T" in Apps, and tags
+	// tells an id's tags; both are set by the Ring, so that a Client made
+	// by hand grants nothing by tag.
+	tagGrants []string
+	tags      TagLookup
 }
 
 // Allows reports whether the client was granted id: an appid or a
@@ -60,6 +78,10 @@ type Client struct {
 // "X/..." of a corp X and every authorizer "X:..." of a platform X, which
 // is why a configuration never uses one id for two of an app, a corp and
 // a platform (package config refuses that).
+//
+// A grant "tag:T" covers the ids the ring's TagLookup tags T. It is
+// asked only when no other grant covers id, and only of a client that
+// holds such a grant, so that the other clients pay nothing for tags.
 func (c *Client) Allows(id string) bool {
 	// The common case, an id granted by name or by All, takes one pass
 	// over the grants and no parsing of the id.
@@ -69,12 +91,26 @@ func (c *Client) Allows(id string) bool {
 		}
 	}
 	fam, owner, member := wxtoken.ParseID(id)
-	if fam == wxtoken.FamilyApp || owner == "" || member == "" {
+	if fam != wxtoken.FamilyApp && owner != "" && member != "" {
+		for _, g := range c.Apps {
+			if g == owner {
+				return true
+			}
+		}
+	}
+	if len(c.tagGrants) == 0 || c.tags == nil {
 		return false
 	}
-	for _, g := range c.Apps {
-		if g == owner {
-			return true
+	return c.allowsByTag(id)
+}
+
+// allowsByTag reports whether one of id's tags is among c's tag grants.
+func (c *Client) allowsByTag(id string) bool {
+	for _, t := range c.tags(id) {
+		for _, g := range c.tagGrants {
+			if g == t {
+				return true
+			}
 		}
 	}
 	return false
@@ -110,9 +146,15 @@ type verifiedKey struct {
 	entry *entry
 }
 
-// New returns the key ring of clients. It fails when a client's
-// KeySHA256 is not 64 hex digits or is repeated.
-func New(clients []Client) (*Ring, error) {
+// New returns the key ring of clients, whose tag grants grant nothing
+// (see NewTagged). It fails when a client's KeySHA256 is not 64 hex
+// digits or is repeated.
+func New(clients []Client) (*Ring, error) { return NewTagged(clients, nil) }
+
+// NewTagged returns the key ring of clients, whose grants "tag:T" cover
+// the ids tags says are tagged T; a nil tags makes such grants grant
+// nothing. It fails as New does.
+func NewTagged(clients []Client, tags TagLookup) (*Ring, error) {
 	k := &Ring{keys: make(map[[sha256.Size]byte]*entry, len(clients)), seed: maphash.MakeSeed()}
 	for i, c := range clients {
 		// The value is never quoted in these errors: a key pasted where
@@ -123,6 +165,13 @@ func New(clients []Client) (*Ring, error) {
 		}
 		e := &entry{hash: [sha256.Size]byte(sum), client: c}
 		e.client.Apps = slices.Clone(c.Apps)
+		e.client.tagGrants, e.client.tags = nil, nil
+		for _, g := range c.Apps {
+			if t, ok := strings.CutPrefix(g, TagPrefix); ok && t != "" && tags != nil {
+				e.client.tagGrants = append(e.client.tagGrants, t)
+				e.client.tags = tags
+			}
+		}
 		if _, dup := k.keys[e.hash]; dup {
 			return nil, fmt.Errorf("clientkey: clients[%d] (%s): the same key_sha256 as another client", i, c.Name)
 		}

@@ -154,3 +154,84 @@ func TestNewCopiesGrants(t *testing.T) {
 		t.Errorf("after the caller's slice changed: %+v", c)
 	}
 }
+
+// TestTagGrants: a grant "tag:T" covers the ids the ring's lookup tags T,
+// and nothing without a lookup; the lookup is asked only for a client
+// that holds a tag grant and no grant of the id by name.
+func TestTagGrants(t *testing.T) {
+	const (
+		keyTag   = "wxt_tag-test-key"
+		keyPlain = "wxt_plain-test-key"
+		keyMixed = "wxt_mixed-test-key"
+	)
+	hash := func(k string) string { s := sha256.Sum256([]byte(k)); return hex.EncodeToString(s[:]) }
+	tags := map[string][]string{
+		"wxreg1":               {"shops", "eu"},
+		"wxreg2":               {"eu"},
+		"ww00000000000000aa/1": {"shops"},
+	}
+	var asked []string
+	lookup := func(id string) []string { asked = append(asked, id); return tags[id] }
+	clients := []clientkey.Client{
+		{Name: "tag", KeySHA256: hash(keyTag), Apps: []string{"tag:shops"}},
+		{Name: "plain", KeySHA256: hash(keyPlain), Apps: []string{"wxreg2"}},
+		{Name: "mixed", KeySHA256: hash(keyMixed), Apps: []string{"wxA", "tag:eu", "tag:"}},
+	}
+	ring, err := clientkey.NewTagged(clients, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(key string) *clientkey.Client {
+		c, ok := ring.Key(key)
+		if !ok {
+			t.Fatalf("key of %s not found", key)
+		}
+		return c
+	}
+	for _, tt := range []struct {
+		key string
+		yes []string
+		no  []string
+	}{
+		{keyTag, []string{"wxreg1", "ww00000000000000aa/1"}, []string{"wxreg2", "wxA", "shops", "ww00000000000000aa/2"}},
+		{keyPlain, []string{"wxreg2"}, []string{"wxreg1", "ww00000000000000aa/1"}},
+		{keyMixed, []string{"wxA", "wxreg1", "wxreg2"}, []string{"ww00000000000000aa/1", "wxB"}},
+	} {
+		c := get(tt.key)
+		for _, id := range tt.yes {
+			if !c.Allows(id) {
+				t.Errorf("%s: %q not allowed", c.Name, id)
+			}
+		}
+		for _, id := range tt.no {
+			if c.Allows(id) {
+				t.Errorf("%s: %q allowed", c.Name, id)
+			}
+		}
+	}
+	// The plain client never asks; the mixed one not for what it was
+	// granted by name.
+	asked = nil
+	get(keyPlain).Allows("wxreg1")
+	get(keyMixed).Allows("wxA")
+	if len(asked) != 0 {
+		t.Errorf("the lookup was asked for %q by clients that need no tags", asked)
+	}
+	// A lookup that changes is followed: a tag taken off is no grant.
+	tags["wxreg1"] = []string{"eu"}
+	if get(keyTag).Allows("wxreg1") {
+		t.Error("wxreg1 allowed by a tag it no longer has")
+	}
+	// Without a lookup, tag grants grant nothing.
+	plain, err := clientkey.New(clients)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := plain.Key(keyTag); c.Allows("ww00000000000000aa/1") {
+		t.Error("a ring without a lookup granted by tag")
+	}
+	// A client made by hand has no lookup either.
+	if (&clientkey.Client{Apps: []string{"tag:eu"}}).Allows("wxreg2") {
+		t.Error("a Client made by hand granted by tag")
+	}
+}

@@ -64,6 +64,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wxtoken/wxtoken"
@@ -138,6 +139,13 @@ type Options struct {
 	Apps []App
 	// Keys authenticates calls made with a client key. Nil refuses them.
 	Keys *clientkey.Ring
+	// Kept tells whether the Service keeps an id beside Apps and Agents,
+	// and as which family: apps and WeCom agents registered while the
+	// server runs. Their secrets are not known here, so such an app gets
+	// its token only with a client key granted it in place of the
+	// AppSecret, and calls relayed for it carry a token wxtoken handed
+	// out or a client key. Nil serves Apps and Agents alone.
+	Kept func(id string) (wxtoken.Family, bool)
 	// Upstream is the base URL relayed calls go to, and the only one, but
 	// for calls made for a WeCom agent. Required.
 	Upstream string
@@ -195,15 +203,16 @@ type Options struct {
 // Handler is the front door in front of Options.Next. It is an
 // http.Handler, safe for concurrent use.
 type Handler struct {
-	svc      wxtoken.Service
-	appOf    func(string) (string, bool)
-	secrets  map[string][sha256.Size]byte
-	plain    map[string]string // the AppSecrets, only ever sent to the upstream
-	keys     *clientkey.Ring
+	svc   wxtoken.Service
+	appOf func(string) (string, bool)
+	// apps holds the configured apps' and WeCom agents' secrets and the
+	// client keys; it is replaced whole by SetApps.
+	apps atomic.Pointer[appAccess]
+	// kept tells the ids the Service keeps beside the configured ones
+	// (registered while the server runs).
+	kept     func(string) (wxtoken.Family, bool)
 	upstream string
-	// corps are the WeCom agents by corpid, and wecom the base URL of
-	// their relayed calls.
-	corps map[string][]agentSecret
+	// wecom is the base URL of the WeCom agents' relayed calls.
 	wecom string
 	// platforms are the SHA-256 of the platforms' component secrets, by
 	// component_appid.
@@ -260,11 +269,8 @@ func New(opts Options) (*Handler, error) {
 	h := &Handler{
 		svc:       opts.Service,
 		appOf:     opts.AppOf,
-		secrets:   make(map[string][sha256.Size]byte, len(opts.Apps)),
-		plain:     make(map[string]string, len(opts.Apps)),
-		keys:      opts.Keys,
+		kept:      opts.Kept,
 		upstream:  strings.TrimRight(opts.Upstream, "/"),
-		corps:     map[string][]agentSecret{},
 		platforms: make(map[string][sha256.Size]byte, len(opts.Platforms)),
 		wecom:     strings.TrimRight(opts.WeComUpstream, "/"),
 		rt:        opts.Transport,
@@ -277,25 +283,11 @@ func New(opts Options) (*Handler, error) {
 		noStore:   []string{"no-store"},
 		jsonType:  []string{contentTypeWX},
 	}
-	for _, a := range opts.Apps {
-		if a.AppID == "" || a.Secret == "" {
-			return nil, errors.New("compat: every app needs an appid and a secret")
-		}
-		h.secrets[a.AppID] = sha256.Sum256([]byte(a.Secret))
-		h.plain[a.AppID] = a.Secret
+	acc, err := newAppAccess(opts.Apps, opts.Agents, opts.Keys)
+	if err != nil {
+		return nil, err
 	}
-	for _, a := range opts.Agents {
-		if a.CorpID == "" || a.AgentID == "" || a.Secret == "" {
-			return nil, errors.New("compat: every WeCom agent needs a corpid, an agentid and a secret")
-		}
-		if strings.Contains(a.CorpID, "/") || strings.ContainsAny(a.AgentID, "/:") {
-			return nil, fmt.Errorf("compat: WeCom agent %s/%s: a corpid holds no slash, an agentid no slash or colon", a.CorpID, a.AgentID)
-		}
-		if h.knownAgent(wxtoken.WeComID(a.CorpID, a.AgentID)) {
-			return nil, fmt.Errorf("compat: WeCom agent %s/%s is listed twice", a.CorpID, a.AgentID)
-		}
-		h.corps[a.CorpID] = append(h.corps[a.CorpID], agentSecret{id: a.AgentID, sum: sha256.Sum256([]byte(a.Secret))})
-	}
+	h.apps.Store(acc)
 	for _, p := range opts.Platforms {
 		switch {
 		case p.ComponentAppID == "" || p.Secret == "":

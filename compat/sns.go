@@ -92,7 +92,7 @@ func (h *Handler) serveSNS(ex *exchange, r *http.Request, wx string, kind snsKin
 		case h.keyGrants(ex, appID, secret):
 			// A client key: WeChat gets the AppSecret, and the caller
 			// never sees it.
-			raw = withParam(raw, "secret", h.plain[appID])
+			raw = withParam(raw, "secret", h.apps.Load().plain[appID])
 		default:
 			h.fail(ex, errInvalidSecret, msgWrongSecret)
 			return

@@ -246,7 +246,9 @@ func TestKeyInPlaceOfSecretForTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.keys = ring
+	acc := *h.apps.Load()
+	acc.keys = ring
+	h.apps.Store(&acc)
 	stable := func(secret string) *httptest.ResponseRecorder {
 		b, _ := json.Marshal(stableRequest{GrantType: "client_credential", AppID: "wxA", Secret: secret})
 		rec := httptest.NewRecorder()

@@ -73,7 +73,7 @@ func (h *Handler) serveGrant(ex *exchange, r *http.Request, gt, appID, secret st
 		h.fail(ex, errMissingSecret, "appsecret missing")
 		return
 	}
-	if !h.knownApp(appID) {
+	if !h.knownApp(appID) && !h.keptAs(appID, wxtoken.FamilyApp) {
 		h.fail(ex, errInvalidAppID, "invalid appid: it is not configured on this wxtoken")
 		return
 	}
@@ -137,15 +137,25 @@ func (h *Handler) writeGrant(ex *exchange, r *http.Request, v any) {
 }
 
 func (h *Handler) knownApp(appID string) bool {
-	_, ok := h.secrets[appID]
+	_, ok := h.apps.Load().secrets[appID]
 	return ok
+}
+
+// keptAs reports whether the Service keeps id, which is not configured,
+// as one of family (Options.Kept).
+func (h *Handler) keptAs(id string, family wxtoken.Family) bool {
+	if h.kept == nil {
+		return false
+	}
+	f, ok := h.kept(id)
+	return ok && f == family
 }
 
 // secretMatches compares secret with the app's configured AppSecret. Both
 // are hashed first, so the comparison takes the same time whatever the
 // length of what was sent and however much of it matches.
 func (h *Handler) secretMatches(appID, secret string) bool {
-	want, ok := h.secrets[appID]
+	want, ok := h.apps.Load().secrets[appID]
 	got := sha256.Sum256([]byte(secret))
 	return subtle.ConstantTimeCompare(got[:], want[:]) == 1 && ok
 }
@@ -168,10 +178,11 @@ func (h *Handler) secretOrKey(ex *exchange, appID, secret string) bool {
 // the key's client name into ex for the log. The key is looked up by its
 // SHA-256 and compared in constant time, as in the Authorization header.
 func (h *Handler) keyGrants(ex *exchange, appID, key string) bool {
-	if h.keys == nil {
+	keys := h.apps.Load().keys
+	if keys == nil {
 		return false
 	}
-	c, ok := h.keys.Key(key)
+	c, ok := keys.Key(key)
 	if !ok || !c.Allows(appID) {
 		return false
 	}
@@ -287,11 +298,12 @@ func (h *Handler) identify(ex *exchange, r *http.Request, withSecret bool) (call
 // the key was granted the app its appid header names. As in the HTTP API,
 // a key learns that an app is not configured only if it could see it.
 func (h *Handler) identifyKey(ex *exchange, r *http.Request) (caller, bool) {
-	if h.keys == nil {
+	keys := h.apps.Load().keys
+	if keys == nil {
 		h.fail(ex, errInvalidCredential, "unknown client key")
 		return caller{}, false
 	}
-	c, err := h.keys.Authenticate(r)
+	c, err := keys.Authenticate(r)
 	if err != nil {
 		h.fail(ex, errInvalidCredential, wxtoken.ErrorMessage(err))
 		return caller{}, false
@@ -303,7 +315,8 @@ func (h *Handler) identifyKey(ex *exchange, r *http.Request) (caller, bool) {
 		return caller{}, false
 	}
 	granted := grants(c, appID)
-	if !h.knownApp(appID) && !h.knownAgent(appID) && !h.knownPlatform(appID) && !h.knownAuthorizer(appID) {
+	if !h.knownApp(appID) && !h.knownAgent(appID) && !h.knownPlatform(appID) && !h.knownAuthorizer(appID) &&
+		!h.keptAs(appID, wxtoken.FamilyApp) && !h.keptAs(appID, wxtoken.FamilyWeCom) {
 		if granted || c.Admin {
 			h.fail(ex, errInvalidAppID, "invalid appid: it is not configured on this wxtoken")
 			return caller{}, false

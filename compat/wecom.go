@@ -99,7 +99,7 @@ func (h *Handler) knownAgent(id string) bool {
 	if f != wxtoken.FamilyWeCom {
 		return false
 	}
-	for _, a := range h.corps[corpID] {
+	for _, a := range h.apps.Load().corps[corpID] {
 		if a.id == agentID {
 			return true
 		}
@@ -126,7 +126,7 @@ func (h *Handler) serveWeComToken(ex *exchange, r *http.Request) {
 		h.fail(ex, errMissingCorpSecret, "corpsecret missing")
 		return
 	}
-	agents, ok := h.corps[corpID]
+	agents, ok := h.apps.Load().corps[corpID]
 	if !ok {
 		h.fail(ex, errInvalidAppID, "invalid corpid: it is not configured on this wxtoken")
 		return
@@ -169,10 +169,11 @@ func (h *Handler) agentOf(ex *exchange, corpID string, agents []agentSecret, sec
 	if match >= 0 {
 		return agents[match].id, ""
 	}
-	if h.keys == nil {
+	keys := h.apps.Load().keys
+	if keys == nil {
 		return "", msgWrongCorpSecret
 	}
-	if c, ok := h.keys.Key(secret); ok {
+	if c, ok := keys.Key(secret); ok {
 		var granted []string
 		for _, a := range agents {
 			if grants(c, wxtoken.WeComID(corpID, a.id)) {
@@ -194,7 +195,7 @@ func (h *Handler) agentOf(ex *exchange, corpID string, agents []agentSecret, sec
 	if !ok || named == "" {
 		return "", msgWrongCorpSecret
 	}
-	c, ok := h.keys.Key(key)
+	c, ok := keys.Key(key)
 	if !ok {
 		return "", msgWrongCorpSecret
 	}

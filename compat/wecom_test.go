@@ -278,7 +278,9 @@ func TestWeComGetToken(t *testing.T) {
 		t.Errorf("another spelling: %s", rec.Body)
 	}
 	// Without a key ring, a key is a wrong secret.
-	f.h.keys = nil
+	acc := *f.h.apps.Load()
+	acc.keys = nil
+	f.h.apps.Store(&acc)
 	if rec, _ := f.do(t, http.MethodGet, gettoken(corp1, keyOneAgent), nil); !strings.Contains(rec.Body.String(), msgWrongCorpSecret) {
 		t.Errorf("no key ring: %s", rec.Body)
 	}

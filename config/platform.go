@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/clientkey"
 	"github.com/wxtoken/wxtoken/msgcrypt"
 )
 
@@ -93,6 +94,8 @@ func (ch *checker) platforms(c *Config) {
 			ch.errorf(key+".component_appid", "required")
 		case !appIDRe.MatchString(p.ComponentAppID):
 			ch.errorf(key+".component_appid", `%s is not a valid component_appid (want 1 to 64 letters, digits, "_" or "-"; WeChat's are "wx" and 16 hex digits)`, show(p.ComponentAppID))
+		case p.ComponentAppID+":" == clientkey.TagPrefix:
+			ch.errorf(key+".component_appid", `%s is reserved: a grant of one of its authorizers ("tag:...") would read as a tag grant`, show(p.ComponentAppID))
 		default:
 			if j, dup := seen[p.ComponentAppID]; dup {
 				ch.errorf(key+".component_appid", "%s is already configured as platforms[%d]", show(p.ComponentAppID), j)

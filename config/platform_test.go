@@ -168,6 +168,9 @@ func TestValidatePlatforms(t *testing.T) {
 			errs: []string{`clients[0].apps[0]: "wx00000000000000c1:" is not`}},
 		{name: "grant an authorizer of an app", set: map[string]string{"clients": grantClients(testAppID + ":wx00000000000000a1")},
 			errs: []string{`clients[0].apps[0]: "wx0123456789abcdef:wx00000000000000a1" is not a configured appid (or "*" for all)`}},
+		{name: "platform named tag", set: map[string]string{"platforms": "platforms: [{component_appid: tag, " + goodPlatform + "}]", "store": keyStore},
+			errs: []string{`platforms[0].component_appid: "tag" is reserved`}},
+		{name: "grant a tag beside a platform", set: map[string]string{"platforms": platformSection(goodPlatform), "store": keyStore, "clients": grantClients("'tag:" + testCompAppID + "'")}},
 		{name: "grant names every family", set: map[string]string{"platforms": platformSection(goodPlatform), "store": keyStore, "wecom": wecomSection("{agentid: '1', secret_env: WECOM_SECRET}"), "clients": grantClients("nope")},
 			errs: []string{`"nope" is not a configured appid, WeCom corpid or corpid/agentid, component_appid or component_appid:authorizer_appid (or "*" for all)`}},
 

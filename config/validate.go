@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/clientkey"
 )
 
 // Shapes of values. They are compiled once and never reassigned.
@@ -541,6 +542,14 @@ func (ch *checker) clients(c *Config) {
 				continue
 			}
 			if ch.wecomGrant(c, a) || ch.platformGrant(c, a) {
+				continue
+			}
+			if tag, ok := strings.CutPrefix(a, clientkey.TagPrefix); ok {
+				// Tags are given to entries registered while the server
+				// runs: any well-formed one is accepted.
+				if !ValidTag(tag) {
+					ch.errorf(fmt.Sprintf("%s.apps[%d]", key, j), `%s is not a valid tag grant (want "tag:" and 1 to 64 letters, digits, ".", "_" or "-")`, show(a))
+				}
 				continue
 			}
 			what := "a configured appid"

@@ -261,6 +261,10 @@ func TestValidate(t *testing.T) {
 		{name: "key upper-case hex", set: map[string]string{"clients": "clients: [{name: a, key_sha256: " + strings.ToUpper(testKeyHex) + "}]"}},
 		{name: "key duplicate across case", set: map[string]string{"clients": "clients: [{name: a, key_sha256: " + testKeyHex + "}, {name: b, key_sha256: " + strings.ToUpper(testKeyHex) + "}]"}, errs: []string{"clients[1].key_sha256: same key as clients[0]"}},
 		{name: "client unknown app", set: map[string]string{"clients": "clients: [{name: a, key_sha256: " + testKeyHex + ", apps: [" + testAppID + ", wxother]}]"}, errs: []string{`clients[0].apps[1]: "wxother" is not a configured appid`}},
+		{name: "grant a tag", set: map[string]string{"clients": grantClients(testAppID, "'tag:shops'", "'tag:eu-west.2_b'")}},
+		{name: "grant an empty tag", set: map[string]string{"clients": grantClients("'tag:'")}, errs: []string{`clients[0].apps[0]: "tag:" is not a valid tag grant`}},
+		{name: "grant a tag with a space", set: map[string]string{"clients": grantClients("'tag:my shops'")}, errs: []string{`clients[0].apps[0]: "tag:my shops" is not a valid tag grant`}},
+		{name: "grant a tag too long", set: map[string]string{"clients": grantClients("'tag:" + strings.Repeat("t", 65) + "'")}, errs: []string{"is not a valid tag grant"}},
 		{name: "client all apps", set: map[string]string{"clients": "clients: [{name: a, key_sha256: " + testKeyHex + ", apps: ['*'], admin: true}]"}},
 		{name: "client no apps", set: map[string]string{"clients": "clients: [{name: metrics, key_sha256: " + testKeyHex + ", apps: []}]"}},
 

@@ -11,14 +11,16 @@ import (
 	"github.com/wxtoken/wxtoken/internal/connguard"
 )
 
-// The operator's routes on the store, for admin keys only.
+// The operator's routes, for admin keys only: on the store, and the
+// reload of the configuration (reload.go).
 const (
 	routeRekey  = "POST /v1/admin/rekey"
 	routeBackup = "GET /v1/admin/backup"
+	routeReload = "POST /v1/admin/reload"
 )
 
 // adminRoutes lists the operator's routes, for RoutePaths.
-func adminRoutes() []string { return []string{routeRekey, routeBackup} }
+func adminRoutes() []string { return []string{routeRekey, routeBackup, routeReload} }
 
 // Admin does the operator's work on the server's store that the admin
 // routes ask for.
@@ -56,6 +58,7 @@ const backupPause = time.Minute
 func (h *Handler) registerAdminRoutes() {
 	h.route(routeRekey, h.rekey)
 	h.route(routeBackup, h.backup)
+	h.route(routeReload, h.reload)
 }
 
 // adminRequest authenticates a request on an operator's route, which
@@ -64,6 +67,11 @@ func (h *Handler) adminRequest(ex *exchange, r *http.Request, doing string) erro
 	if h.admin == nil {
 		return wxtoken.Errorf(wxtoken.ENotFound, "this server does not %s: it was started without the operator's routes", doing)
 	}
+	return h.adminKey(ex, r)
+}
+
+// adminKey authenticates a request that only admin keys pass.
+func (h *Handler) adminKey(ex *exchange, r *http.Request) error {
 	c, err := h.authenticate(r)
 	if err != nil {
 		return err

@@ -10,7 +10,7 @@ import (
 // authenticate returns the client whose key the request carries; the
 // key ring says how it is checked.
 func (h *Handler) authenticate(r *http.Request) (*clientkey.Client, error) {
-	return h.keys.Authenticate(r)
+	return h.access.Load().keys.Authenticate(r)
 }
 
 // authorize decides whether c may read appID. A key may learn that an app
@@ -18,10 +18,12 @@ func (h *Handler) authenticate(r *http.Request) (*clientkey.Client, error) {
 // or was granted that appid (explicitly or by "*"); every other key gets
 // 403 for configured and unknown apps alike, so it cannot enumerate them.
 // Only appids are apps here: a WeCom agent's id, which an escaped slash
-// could bring into {appid}, is an unknown app.
+// could bring into {appid}, is an unknown app, and so is a platform's.
+// An app the Service keeps beside the configured ones (registered while
+// the server runs) is served as a configured one.
 func (h *Handler) authorize(c *clientkey.Client, appID string) error {
 	granted := c.Allows(appID)
-	if h.apps[appID] == nil {
+	if h.access.Load().apps[appID] == nil && !h.keptAs(appID, wxtoken.FamilyApp) {
 		if granted || c.Admin {
 			return wxtoken.Errorf(wxtoken.ENotFound, "unknown app: it is not configured on this server")
 		}
@@ -38,7 +40,7 @@ func (h *Handler) authorize(c *clientkey.Client, appID string) error {
 // it is not configured.
 func (h *Handler) authorizeAgent(c *clientkey.Client, id string) error {
 	granted := c.Allows(id)
-	if h.agents[id] == nil {
+	if h.access.Load().agents[id] == nil && !h.keptAs(id, wxtoken.FamilyWeCom) {
 		if granted || c.Admin {
 			return wxtoken.Errorf(wxtoken.ENotFound, "unknown WeCom agent: it is not configured on this server")
 		}

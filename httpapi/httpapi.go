@@ -31,10 +31,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wxtoken/wxtoken"
@@ -114,25 +115,59 @@ type Options struct {
 	// (POST /v1/admin/rekey, GET /v1/admin/backup). Nil serves no such
 	// route: they answer 404 saying so.
 	Admin Admin
+	// Registrar, when set, registers, changes and removes apps and WeCom
+	// agents at runtime (admin key); nil answers 404 on those routes.
+	Registrar wxtoken.Registrar
+	// Reloader re-reads the server's configuration for POST
+	// /v1/admin/reload (reload.go). Nil serves no such route: it answers
+	// 404 saying so.
+	Reloader Reloader
+	// Config describes the configuration the server runs with, shown in
+	// GET /v1/apps; SetConfig replaces it. Nil shows none.
+	Config *ConfigInfo
+	// Kept tells whether the Service keeps an id that is not among Apps,
+	// and as which family: apps and WeCom agents registered while the
+	// server runs. Such an id is then served on the routes of its family
+	// (an app's on the app routes only, an agent's on the WeCom routes
+	// only) as the configured ones are. Nil serves Apps alone.
+	Kept func(id string) (wxtoken.Family, bool)
+	// Tags tells the tags of the registered entries, for the client keys'
+	// grants "tag:T" (see clientkey.NewTagged). Nil grants nothing by tag.
+	Tags clientkey.TagLookup
 }
 
 // Handler is the HTTP API. It is an http.Handler, safe for concurrent use.
 type Handler struct {
-	svc     wxtoken.Service
-	mux     *http.ServeMux
-	keys    *clientkey.Ring
-	apps    map[string]*grantAnswers // the configured appids, with their last answers
-	agents  map[string]*grantAnswers // the configured WeCom agents by WeComID, likewise
-	metrics *metrics.Metrics
-	log     *slog.Logger
-	now     func() time.Time
-	maxBody int64
-	replica string
+	svc wxtoken.Service
+	mux *http.ServeMux
+	// access holds the key ring and the configured apps and agents; it is
+	// replaced whole by SetAccess, so that a request reads one consistent
+	// set with one atomic load and no lock.
+	access   atomic.Pointer[access]
+	accessMu sync.Mutex // serializes SetAccess; requests never take it
+	metrics  *metrics.Metrics
+	log      *slog.Logger
+	now      func() time.Time
+	maxBody  int64
+	replica  string
+	// kept tells the ids kept beside the configured ones, and runtime
+	// holds their last answers (see runtimeAnswers).
+	kept    func(id string) (wxtoken.Family, bool)
+	runtime runtimeAnswers
+	// tags is given to every key ring SetAccess makes.
+	tags clientkey.TagLookup
 	// platforms and components serve the platform routes (platform.go).
 	platforms  wxtoken.Platforms
 	components map[string]bool
-	// admin serves the operator's routes (admin.go).
-	admin Admin
+	// admin serves the operator's routes (admin.go), reloader the
+	// reload route (reload.go).
+	admin    Admin
+	reloader Reloader
+	// registrar serves the registration routes (registry.go).
+	registrar wxtoken.Registrar
+	// config describes the configuration shown in GET /v1/apps; nil
+	// while none is known.
+	config atomic.Pointer[ConfigInfo]
 
 	// The routes that fastRoute dispatches without the mux, and the
 	// metrics of requests no route matched.
@@ -154,18 +189,22 @@ func New(opts Options) (*Handler, error) {
 	h := &Handler{
 		svc:     opts.Service,
 		mux:     http.NewServeMux(),
-		apps:    make(map[string]*grantAnswers, len(opts.Apps)),
-		agents:  make(map[string]*grantAnswers),
 		metrics: opts.Metrics,
 		log:     opts.Logger,
 		now:     opts.Now,
 		maxBody: opts.MaxBodyBytes,
 		replica: opts.Replica,
 
+		kept: opts.Kept,
+		tags: opts.Tags,
+
 		platforms:  opts.Platforms,
 		components: make(map[string]bool, len(opts.Components)),
 		admin:      opts.Admin,
+		reloader:   opts.Reloader,
+		registrar:  opts.Registrar,
 	}
+	h.config.Store(opts.Config)
 	for _, c := range opts.Components {
 		h.components[c] = true
 	}
@@ -178,22 +217,13 @@ func New(opts Options) (*Handler, error) {
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}
-	for _, a := range opts.Apps {
-		if f, _, _ := wxtoken.ParseID(a); f == wxtoken.FamilyWeCom {
-			h.agents[a] = new(grantAnswers)
-			continue
-		}
-		h.apps[a] = new(grantAnswers)
-	}
 	h.noStore = []string{"no-store"}
 	h.nosniff = []string{"nosniff"}
 	h.jsonType = []string{contentTypeJSON}
 	h.unmatchedMetrics = h.metrics.Route(routeUnmatched)
-	keys, err := clientkey.New(opts.Clients)
-	if err != nil {
-		return nil, fmt.Errorf("httpapi: %w", err)
+	if err := h.SetAccess(opts.Clients, opts.Apps); err != nil {
+		return nil, err
 	}
-	h.keys = keys
 	h.tokenRoute = h.route(routeAccessToken, h.getAccessToken)
 	h.route(routeAccessTokenRefresh, h.refreshAccessToken)
 	h.ticketRoute = h.route(routeTicket, h.getTicket)
@@ -207,6 +237,7 @@ func New(opts Options) (*Handler, error) {
 	h.route(routeWeComJSSDKConfig, h.weComJSSDKConfig)
 	h.registerPlatformRoutes()
 	h.registerAdminRoutes()
+	h.registerRegistryRoutes()
 	h.route(routeHealthz, h.healthz)
 	h.route(routeReadyz, h.readyz)
 	if h.metrics != nil {

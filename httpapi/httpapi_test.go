@@ -542,7 +542,7 @@ func TestNoMetrics(t *testing.T) {
 
 func TestUnknownRouteAndMethod(t *testing.T) {
 	e := newEnv(t, &stub{}, nil)
-	for _, path := range []string{"/", "/v1", "/v1/apps/" + appShop, "/v1/apps/" + appShop + "/access_token/", "/v2/apps", "/v1/apps/" + appShop + "/tickets", "/v1//apps"} {
+	for _, path := range []string{"/", "/v1", "/v1/apps/" + appShop + "/access_token/", "/v2/apps", "/v1/apps/" + appShop + "/tickets", "/v1//apps"} {
 		a := e.get(t, path, keyAll)
 		wantError(t, a, http.StatusNotFound, wxtoken.ENotFound)
 		if a.header.Get("Location") != "" {
@@ -555,7 +555,9 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 		{http.MethodGet, "/v1/apps/" + appShop + "/access_token/refresh", "POST"},
 		{http.MethodGet, "/v1/apps/" + appShop + "/tickets/jsapi/refresh", "POST"},
 		{http.MethodPut, "/healthz", "GET, HEAD"},
-		{http.MethodPost, "/v1/apps", "GET, HEAD"},
+		{http.MethodPatch, "/v1/apps", "GET, HEAD, POST"},
+		// An app's own path serves only the registration routes.
+		{http.MethodGet, "/v1/apps/" + appShop, "DELETE, PUT"},
 	}
 	for _, tt := range tests {
 		a := e.do(t, req{method: tt.method, path: tt.path, key: keyAll})

@@ -20,15 +20,15 @@ func TestRoutePathsAreRoutes(t *testing.T) {
 	fill := strings.NewReplacer("{appid}", "wxA", "{type}", "jsapi", "{corpid}", "wwA", "{agentid}", "1000002",
 		"{component_appid}", "wxC", "{authorizer_appid}", "wxB")
 	for _, p := range RoutePaths() {
-		// A path is served by GET, by POST or by both.
+		// A path is served by one or more of these methods.
 		var routed []string
-		for _, method := range []string{http.MethodGet, http.MethodPost} {
+		for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
 			if _, pattern := h.mux.Handler(httptest.NewRequest(method, fill.Replace(p), nil)); pattern == method+" "+p {
 				routed = append(routed, method)
 			}
 		}
 		if len(routed) == 0 {
-			t.Errorf("%s is routed by neither GET nor POST", p)
+			t.Errorf("%s is routed by none of GET, POST, PUT and DELETE", p)
 		}
 	}
 }

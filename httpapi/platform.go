@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
@@ -540,11 +541,49 @@ func (h *Handler) readBody(ex *exchange, r *http.Request, v any, shape string) e
 	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
 		return wxtoken.Errorf(wxtoken.EInvalid, "request body is not valid JSON")
 	case errors.As(err, &typeErr) && typeErr.Field != "":
-		return wxtoken.Errorf(wxtoken.EInvalid, "%s must be a string", typeErr.Field)
+		// Field names the struct field, also for an element of a list:
+		// the message says what was found where, which fits both.
+		return wxtoken.Errorf(wxtoken.EInvalid, "%s holds %s where %s belongs", typeErr.Field, jsonValueName(typeErr.Value), jsonTypeName(typeErr.Type))
 	case strings.HasPrefix(err.Error(), "json: unknown field"):
 		// As in bodyError: the field name, which could be anything, is
 		// not echoed.
 		return wxtoken.Errorf(wxtoken.EInvalid, "request body has an unknown field: send %s", shape)
 	}
 	return wxtoken.Errorf(wxtoken.EInvalid, "request body must be one JSON object: %s", shape)
+}
+
+// jsonValueName words the JSON value that encoding/json reports in an
+// UnmarshalTypeError ("number", "array"...) with its article.
+func jsonValueName(v string) string {
+	switch v {
+	case "array", "object":
+		return "an " + v
+	case "bool":
+		return "true or false"
+	case "":
+		return "a value"
+	}
+	return "a " + v
+}
+
+// jsonTypeName words the JSON value that a Go type takes.
+func jsonTypeName(t reflect.Type) string {
+	if t == nil {
+		return "another value"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "another value"
 }

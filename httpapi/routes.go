@@ -46,8 +46,12 @@ type RefreshRequest struct {
 // AppsResponse is the answer of GET /v1/apps.
 type AppsResponse struct {
 	// Replica names the replica that answered, on a shared store.
-	Replica string              `json:"replica,omitempty"`
-	Apps    []wxtoken.AppStatus `json:"apps"`
+	Replica string `json:"replica,omitempty"`
+	// Config describes the configuration file in force: when it was
+	// loaded and its digest. Absent when the server was not started from
+	// a file.
+	Config *ConfigInfo         `json:"config,omitempty"`
+	Apps   []wxtoken.AppStatus `json:"apps"`
 }
 
 // HealthResponse is the answer of /healthz, and of /readyz to anyone but
@@ -151,8 +155,13 @@ func (h *Handler) serveGrant(ex *exchange, r *http.Request, appID string, kind w
 		appID = g.AppID
 	}
 	// The answers of one app's credentials are kept under the appid the
-	// request was authorized for, which is configured.
-	body := h.apps[routeApp].body(appID, "", kind, g.Value, expiresIn, g.ExpiresAt)
+	// request was authorized for, which is configured or kept (or was, if
+	// a reload has just removed it: nothing is kept then).
+	answers := h.access.Load().apps[routeApp]
+	if answers == nil {
+		answers = h.keptAnswers(routeApp)
+	}
+	body := answers.body(appID, "", kind, g.Value, expiresIn, g.ExpiresAt)
 	ex.Header()["Content-Type"] = h.jsonType
 	ex.WriteHeader(http.StatusOK)
 	_, _ = ex.Write(body)
@@ -481,7 +490,7 @@ func (h *Handler) listApps(ex *exchange, r *http.Request, _ params) error {
 	if apps == nil {
 		apps = []wxtoken.AppStatus{}
 	}
-	h.writeJSON(ex, http.StatusOK, AppsResponse{Replica: h.replica, Apps: apps})
+	h.writeJSON(ex, http.StatusOK, AppsResponse{Replica: h.replica, Config: h.config.Load(), Apps: apps})
 	return nil
 }
 

@@ -100,7 +100,11 @@ func (h *Handler) serveWeComGrant(ex *exchange, r *http.Request, a agent, kind w
 	if err != nil {
 		return err
 	}
-	body := h.agents[a.id].body(a.corpID, a.agentID, kind, g.Value, expiresIn, g.ExpiresAt)
+	answers := h.access.Load().agents[a.id]
+	if answers == nil {
+		answers = h.keptAnswers(a.id)
+	}
+	body := answers.body(a.corpID, a.agentID, kind, g.Value, expiresIn, g.ExpiresAt)
 	ex.Header()["Content-Type"] = h.jsonType
 	ex.WriteHeader(http.StatusOK)
 	_, _ = ex.Write(body)

@@ -201,9 +201,13 @@ type Engine struct {
 	apps  sync.Map
 	order atomic.Pointer[[]*app]
 	regMu sync.Mutex
-	sf    singleflight.Group
-	queue *scheduler
-	lim   *limiter
+	// corpTickets are the WeCom corps' jsapi tickets by corpTicketKey,
+	// each held by the first agent of its corp that keeps it. Guarded by
+	// regMu.
+	corpTickets map[string]*slot
+	sf          singleflight.Group
+	queue       *scheduler
+	lim         *limiter
 	// tokens maps the access_token values AppOf recognizes to their app.
 	tokens sync.Map // string -> *app
 	// coord is solo for a store of the engine's own, a cluster for one
@@ -330,8 +334,9 @@ func New(opts Options) (*Engine, error) {
 		sch: schedule{overlap: opts.Overlap, margin: opts.Margin, early: opts.Early, jitter: opts.Jitter,
 			minGap: opts.BackoffBase / 2, stepMax: opts.RefusedBackoffMax, shared: opts.Coordinator != nil, lateBound: opts.LateBound,
 			checkEvery: min(time.Second, opts.Overlap/8)},
-		lateWake: make(chan struct{}, 1),
-		log:      opts.Logger,
+		lateWake:    make(chan struct{}, 1),
+		log:         opts.Logger,
+		corpTickets: map[string]*slot{},
 	}
 	e.order.Store(&[]*app{})
 	if opts.Coordinator != nil {
@@ -352,10 +357,6 @@ func New(opts Options) (*Engine, error) {
 	// A WeCom corp has one jsapi ticket, whichever agent's token fetches
 	// it: the first agent that keeps it holds it for all of them, so that
 	// no agent's ticket call replaces the ticket another handed out.
-	corpTickets := map[string]*slot{}
-	// The order is built once: registering the apps one at a time copies
-	// the list for each, which costs the square of their number.
-	order := make([]*app, 0, len(opts.Apps))
 	for _, c := range opts.Apps {
 		if c.AppID == "" || c.Secret == nil {
 			return nil, errors.New("refresh: every app needs an appid and a secret")
@@ -366,21 +367,8 @@ func New(opts Options) (*Engine, error) {
 		if err := c.check(); err != nil {
 			return nil, err
 		}
-		a := newApp(c)
-		for _, k := range c.Tickets {
-			if held := corpTickets[corpTicketKey(c, k)]; held != nil {
-				a.tickets[k] = held
-				continue
-			}
-			a.tickets[k] = newSlot(a, k)
-			if key := corpTicketKey(c, k); key != "" {
-				corpTickets[key] = a.tickets[k]
-			}
-		}
-		e.apps.Store(c.AppID, a)
-		order = append(order, a)
+		e.register(e.newAppSlots(c))
 	}
-	e.order.Store(&order)
 	return e, nil
 }
 
@@ -396,11 +384,20 @@ func runLimit(maxRate float64) int {
 	return int(min(max(2*maxRate, 100), 1000))
 }
 
-// newApp returns the state of c, with a slot for its token; New and Add
-// make its tickets' slots.
-func newApp(c AppConfig) *app {
+// newAppSlots returns the state of c with a slot for each of its
+// credentials, a WeCom corp's jsapi ticket shared with the agent of the
+// corp that holds it already. The caller holds regMu, or is New; register
+// keeps the result.
+func (e *Engine) newAppSlots(c AppConfig) *app {
 	a := &app{cfg: c, tickets: map[wxtoken.Kind]*slot{}, ledger: wxtoken.Ledger{AppID: c.AppID}}
 	a.token = newSlot(a, wxtoken.KindAccessToken)
+	for _, k := range c.Tickets {
+		if held := e.corpTickets[corpTicketKey(c, k)]; held != nil {
+			a.tickets[k] = held
+			continue
+		}
+		a.tickets[k] = newSlot(a, k)
+	}
 	return a
 }
 
@@ -416,13 +413,20 @@ func (e *Engine) app(id string) *app {
 func (e *Engine) all() []*app { return *e.order.Load() }
 
 // register keeps a. The caller holds regMu, or is New.
+//
+// The order is appended to in place when its array has room: a reader's
+// slice ends before the new element, so it never sees the write, and
+// adding n apps one by one costs O(n), not O(n²). Remove always makes a
+// new array.
 func (e *Engine) register(a *app) {
-	old := e.all()
-	order := make([]*app, len(old), len(old)+1)
-	copy(order, old)
-	order = append(order, a)
+	order := append(e.all(), a)
 	e.apps.Store(a.cfg.AppID, a)
 	e.order.Store(&order)
+	for k, s := range a.tickets {
+		if key := corpTicketKey(a.cfg, k); key != "" && s.app == a {
+			e.corpTickets[key] = s
+		}
+	}
 }
 
 // corpTicketKey names the ticket k of c if it belongs to c's WeCom corp

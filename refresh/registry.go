@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/wxtoken/wxtoken"
@@ -18,8 +17,9 @@ import (
 // what the store holds of them is served at once (no upstream call for a
 // credential still valid) and what is missing is fetched in the
 // background, as at Start. It fails for an id already kept and for a
-// configuration that cannot work. A WeCom agent cannot be added: its
-// corp's jsapi ticket is shared among the agents given to New.
+// configuration that cannot work. A WeCom agent that keeps the jsapi
+// ticket shares its corp's with the agents of the corp kept already, as
+// the agents given to New do.
 func (e *Engine) Add(ctx context.Context, c AppConfig) error {
 	if c.AppID == "" || c.Secret == nil {
 		return errors.New("refresh: an app needs an id and a secret")
@@ -27,18 +27,12 @@ func (e *Engine) Add(ctx context.Context, c AppConfig) error {
 	if err := c.check(); err != nil {
 		return err
 	}
-	if c.Family == wxtoken.FamilyWeCom {
-		return fmt.Errorf("refresh: WeCom agent %s: agents are kept only from the configuration", c.AppID)
-	}
-	a := newApp(c)
-	for _, k := range c.Tickets {
-		a.tickets[k] = newSlot(a, k)
-	}
 	e.regMu.Lock()
 	if e.app(c.AppID) != nil {
 		e.regMu.Unlock()
 		return wxtoken.Errorf(wxtoken.EConflict, "%s is already kept", c.AppID)
 	}
+	a := e.newAppSlots(c)
 	e.register(a)
 	e.regMu.Unlock()
 	if e.started.Load() {
@@ -93,7 +87,9 @@ func (e *Engine) loadApp(ctx context.Context, a *app) {
 // Remove stops keeping the credentials of id: from now on they are not
 // served, refreshed or known to AppOf, and a refresh in flight ends
 // without queueing another. What the store holds of them stays. It fails
-// with ENotFound for an id not kept, and for a WeCom agent (see Add).
+// with ENotFound for an id not kept, and with EConflict for a WeCom agent
+// that holds its corp's jsapi ticket for other agents kept (their ticket
+// is fetched with its token): remove those first.
 func (e *Engine) Remove(id string) error {
 	e.regMu.Lock()
 	a := e.app(id)
@@ -101,9 +97,16 @@ func (e *Engine) Remove(id string) error {
 		e.regMu.Unlock()
 		return wxtoken.Errorf(wxtoken.ENotFound, "%s is not kept", id)
 	}
-	if a.cfg.Family == wxtoken.FamilyWeCom {
-		e.regMu.Unlock()
-		return fmt.Errorf("refresh: WeCom agent %s: agents are kept only from the configuration", id)
+	held := a.tickets[wxtoken.KindJSAPITicket]
+	if held != nil && held.app == a {
+		for _, o := range e.all() {
+			if o != a && o.tickets[wxtoken.KindJSAPITicket] == held {
+				e.regMu.Unlock()
+				return wxtoken.Errorf(wxtoken.EConflict,
+					"%s holds its corp's jsapi ticket for %s, which is kept: remove the corp's other agents first", id, o.cfg.AppID)
+			}
+		}
+		delete(e.corpTickets, corpTicketKey(a.cfg, wxtoken.KindJSAPITicket))
 	}
 	old := e.all()
 	order := make([]*app, 0, len(old))

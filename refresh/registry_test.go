@@ -8,6 +8,7 @@ import (
 
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/simulator"
+	"github.com/wxtoken/wxtoken/wechat"
 )
 
 const (
@@ -157,7 +158,6 @@ func TestAddRefusesWhatCannotWork(t *testing.T) {
 		{AppID: appA, Secret: func() string { return secretA }},
 		{AppID: "", Secret: func() string { return "s" }},
 		{AppID: "wxC"},
-		{AppID: "ww1/1000002", Family: wxtoken.FamilyWeCom, Secret: func() string { return "s" }},
 		{AppID: "wxC", Secret: func() string { return "s" }, Tickets: []wxtoken.Kind{wxtoken.KindAgentConfig}},
 	} {
 		if err := h.eng.Add(ctx, c); err == nil {
@@ -169,4 +169,41 @@ func TestAddRefusesWhatCannotWork(t *testing.T) {
 func isCode(err error, code wxtoken.Code) bool {
 	var e *wxtoken.Error
 	return errors.As(err, &e) && e.Code == code
+}
+
+// A WeCom agent added at runtime shares its corp's jsapi ticket with the
+// agent that holds it; that agent cannot be removed while another keeps
+// the ticket through it.
+func TestAddedWeComAgentSharesItsCorpTicket(t *testing.T) {
+	h := newWeComHarness(t)
+	ctx := context.Background()
+	eng := h.engine([]AppConfig{weComAgent(agent2, wxtoken.KindJSAPITicket)}, nil, nil)
+	first := h.get(eng, agent2, wxtoken.KindJSAPITicket)
+	if err := eng.Add(ctx, weComAgent(agent3, wxtoken.KindJSAPITicket)); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(agent3, wxtoken.KindAccessToken)
+	g := h.get(eng, agent3, wxtoken.KindJSAPITicket)
+	if g.Value != first.Value {
+		t.Fatalf("the added agent got corp ticket %q, want the one its corp holds, %q", g.Value, first.Value)
+	}
+	if n := h.wc.callsOf(wechat.PathWeComJSAPITicket, agent3); n != 0 {
+		t.Fatalf("%d ticket calls with the added agent's token, want 0", n)
+	}
+	if err := eng.Remove(agent2); !isCode(err, wxtoken.EConflict) {
+		t.Fatalf("removing the ticket's holder while another agent keeps it: %v, want a conflict", err)
+	}
+	if err := eng.Remove(agent3); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Remove(agent2); err != nil {
+		t.Fatalf("removing the holder once alone: %v", err)
+	}
+	// With the corp gone, an agent added now holds the ticket itself.
+	if err := eng.Add(ctx, weComAgent(agent3, wxtoken.KindJSAPITicket)); err != nil {
+		t.Fatal(err)
+	}
+	if h.wait(agent3, wxtoken.KindJSAPITicket); h.wc.callsOf(wechat.PathWeComJSAPITicket, agent3) != 1 {
+		t.Fatalf("the corp's only agent fetched its ticket %d times, want 1", h.wc.callsOf(wechat.PathWeComJSAPITicket, agent3))
+	}
 }

@@ -28,54 +28,82 @@ func (e *Engine) Status(ctx context.Context) []wxtoken.AppStatus {
 	now := e.opts.Clock.Now()
 	apps := e.all()
 	out := make([]wxtoken.AppStatus, 0, len(apps))
-	holders := e.leaseHolders(ctx)
+	holders := e.leaseHolders(ctx, apps)
 	for _, a := range apps {
-		a.mu.Lock()
-		m := a.ledger
-		blocked := a.blockedUntil
-		a.mu.Unlock()
-		st := wxtoken.AppStatus{AppID: a.cfg.AppID, Name: a.cfg.Name, TokenAPI: a.cfg.TokenAPI}
-		st.Family = a.cfg.Family
-		switch _, first, second := wxtoken.ParseID(a.cfg.AppID); a.cfg.Family {
-		case wxtoken.FamilyWeCom:
-			st.CorpID, st.AgentID = first, second
-		case wxtoken.FamilyAuthorizer:
-			st.ComponentAppID, st.AuthorizerAppID = first, second
-		}
-		if m.QuotaDay == wechat.QuotaDay(now) {
-			st.UpstreamCallsToday = m.TokenCalls
-			st.ForceRefreshesToday = len(m.ForceRefreshes)
-		}
-		if blocked.After(now) {
-			st.BlockedUntil = &blocked
-		}
-		for _, s := range a.slots() {
-			c := s.load()
-			cs := wxtoken.CredentialStatus{Kind: s.kind, State: e.state(s, c, now), LastError: s.lastError()}
-			if c != nil {
-				exp, fetched := c.ExpiresAt, c.FetchedAt
-				cs.ExpiresAt, cs.FetchedAt, cs.Version = &exp, &fetched, c.Version
-			}
-			if due, ok := e.queue.dueAt(s); ok {
-				cs.NextRefreshAt = &due
-			}
-			if e.coord.shared() {
-				cs.LeaseHolder = holders[s.key]
-				heard := time.Unix(0, max(s.heard.Load(), e.coord.heard().UnixNano())).UTC()
-				cs.HeardAt = &heard
-			}
-			st.Credentials = append(st.Credentials, cs)
-		}
-		out = append(out, st)
+		out = append(out, e.appStatus(a, holders, now))
 	}
 	return out
 }
 
-// leaseHolders returns the holder of every held lease, by slot key; nil
-// for a store of the engine's own or when it cannot be asked.
-func (e *Engine) leaseHolders(ctx context.Context) map[string]string {
+// StatusOf reports the one app id as Status would, without the cost of
+// all the others; false when id is not kept.
+func (e *Engine) StatusOf(ctx context.Context, id string) (wxtoken.AppStatus, bool) {
+	a := e.app(id)
+	if a == nil {
+		return wxtoken.AppStatus{}, false
+	}
+	return e.appStatus(a, e.leaseHolders(ctx, []*app{a}), e.opts.Clock.Now()), true
+}
+
+// Family reports whether the engine keeps id, and the family it keeps it
+// as: for a front end that serves ids kept beside the configured ones
+// (apps registered while the server runs) and must not serve one family's
+// credentials on another's routes.
+func (e *Engine) Family(id string) (wxtoken.Family, bool) {
+	a := e.app(id)
+	if a == nil {
+		return "", false
+	}
+	return a.cfg.Family, true
+}
+
+// appStatus is the status of a at now, with the lease holders by slot
+// key.
+func (e *Engine) appStatus(a *app, holders map[string]string, now time.Time) wxtoken.AppStatus {
+	a.mu.Lock()
+	m := a.ledger
+	blocked := a.blockedUntil
+	a.mu.Unlock()
+	st := wxtoken.AppStatus{AppID: a.cfg.AppID, Name: a.cfg.Name, TokenAPI: a.cfg.TokenAPI}
+	st.Family = a.cfg.Family
+	switch _, first, second := wxtoken.ParseID(a.cfg.AppID); a.cfg.Family {
+	case wxtoken.FamilyWeCom:
+		st.CorpID, st.AgentID = first, second
+	case wxtoken.FamilyAuthorizer:
+		st.ComponentAppID, st.AuthorizerAppID = first, second
+	}
+	if m.QuotaDay == wechat.QuotaDay(now) {
+		st.UpstreamCallsToday = m.TokenCalls
+		st.ForceRefreshesToday = len(m.ForceRefreshes)
+	}
+	if blocked.After(now) {
+		st.BlockedUntil = &blocked
+	}
+	for _, s := range a.slots() {
+		c := s.load()
+		cs := wxtoken.CredentialStatus{Kind: s.kind, State: e.state(s, c, now), LastError: s.lastError()}
+		if c != nil {
+			exp, fetched := c.ExpiresAt, c.FetchedAt
+			cs.ExpiresAt, cs.FetchedAt, cs.Version = &exp, &fetched, c.Version
+		}
+		if due, ok := e.queue.dueAt(s); ok {
+			cs.NextRefreshAt = &due
+		}
+		if e.coord.shared() {
+			cs.LeaseHolder = holders[s.key]
+			heard := time.Unix(0, max(s.heard.Load(), e.coord.heard().UnixNano())).UTC()
+			cs.HeardAt = &heard
+		}
+		st.Credentials = append(st.Credentials, cs)
+	}
+	return st
+}
+
+// leaseHolders returns the holder of every held lease of apps, by slot
+// key; nil for a store of the engine's own or when it cannot be asked.
+func (e *Engine) leaseHolders(ctx context.Context, apps []*app) map[string]string {
 	var names []string
-	for _, a := range e.all() {
+	for _, a := range apps {
 		for _, s := range a.slots() {
 			names = append(names, s.key)
 		}

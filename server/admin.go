@@ -10,10 +10,10 @@ import (
 )
 
 // newAdmin makes what serves the operator's routes on the store: a rekey
-// under the configured keys, and backups. ids are the configured apps',
-// agents' and platforms' ids, whose bookkeeping a backup copies even
-// before they have a credential.
-func (s *Server) newAdmin(ids []string) (httpapi.Admin, error) {
+// under the configured keys, and backups, which copy the bookkeeping of
+// the configured apps', agents' and platforms' ids (those of the
+// configuration in force) even before they have a credential.
+func (s *Server) newAdmin() (httpapi.Admin, error) {
 	var sealer *seal.Sealer
 	if s.cfg.Store.Encrypted() {
 		var err error
@@ -24,17 +24,12 @@ func (s *Server) newAdmin(ids []string) (httpapi.Admin, error) {
 	a, err := storeadmin.New(storeadmin.Options{
 		Store:  s.store,
 		Sealer: sealer,
-		// An authorizer this replica keeps takes its re-sealed record
-		// at once, as it takes one another replica wrote.
-		Changed: func(ctx context.Context, id string) {
-			if m := s.platforms; m != nil {
-				if err := m.Sync(ctx, id); err != nil {
-					s.log.Warn("following a re-sealed authorizer failed", "authorizer", id, "err", err)
-				}
-			}
-		},
-		IDs:    func() []string { return ids },
-		Logger: s.log,
+		// An authorizer or registered entry this replica keeps takes
+		// its re-sealed record at once, as it takes one another replica
+		// wrote.
+		Changed: s.followEntry,
+		IDs:     func() []string { return *s.ids.Load() },
+		Logger:  s.log,
 	})
 	if err != nil {
 		return nil, err

@@ -21,24 +21,20 @@ import (
 //
 // bodyIdle is the longest pause a relayed call allows in its body: the
 // server's read timeout, applied between reads rather than in total.
-func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m *metrics.Metrics, log *slog.Logger, bodyIdle time.Duration) (http.Handler, error) {
+//
+// The front door is returned on its own too (nil without it), for a
+// reload to replace its apps and keys. tags tells the tags of registered
+// entries, for the client keys' tag grants.
+func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, tags clientkey.TagLookup, m *metrics.Metrics, log *slog.Logger, bodyIdle time.Duration) (http.Handler, *compat.Handler, error) {
 	if !cfg.Compat.Enabled {
-		return api, nil
+		return api, nil, nil
 	}
-	keys, err := clientkey.New(config.Keys(cfg.Clients))
+	keys, err := clientkey.NewTagged(config.Keys(cfg.Clients), tags)
 	if err != nil {
-		return nil, fmt.Errorf("compat: %w", err)
+		return nil, nil, fmt.Errorf("compat: %w", err)
 	}
-	apps := make([]compat.App, 0, len(cfg.Apps))
-	for _, a := range cfg.Apps {
-		apps = append(apps, compat.App{AppID: a.AppID, Secret: a.Secret.Reveal()})
-	}
-	var agents []compat.Agent
-	for _, c := range cfg.WeCom {
-		for _, a := range c.Agents {
-			agents = append(agents, compat.Agent{CorpID: c.CorpID, AgentID: a.AgentID, Secret: a.Secret.Reveal()})
-		}
-	}
+	apps := compatApps(cfg)
+	agents := compatAgents(cfg)
 	platforms := make([]compat.Platform, 0, len(cfg.Platforms))
 	for _, p := range cfg.Platforms {
 		platforms = append(platforms, compat.Platform{ComponentAppID: p.ComponentAppID, Secret: p.Secret.Reveal()})
@@ -46,6 +42,7 @@ func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m 
 	h, err := compat.New(compat.Options{
 		Service:       eng,
 		AppOf:         eng.AppOf,
+		Kept:          eng.Family,
 		Apps:          apps,
 		Keys:          keys,
 		Upstream:      cfg.Upstream.BaseURL,
@@ -60,9 +57,9 @@ func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, m 
 		Logger:        log,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return h, nil
+	return h, h, nil
 }
 
 // CheckConfig reports what in cfg New refuses beyond what the config

@@ -16,11 +16,14 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/bolt"
+	"github.com/wxtoken/wxtoken/compat"
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/httpapi"
 	"github.com/wxtoken/wxtoken/internal/connguard"
@@ -29,6 +32,7 @@ import (
 	"github.com/wxtoken/wxtoken/platform"
 	"github.com/wxtoken/wxtoken/redis"
 	"github.com/wxtoken/wxtoken/refresh"
+	"github.com/wxtoken/wxtoken/registry"
 	"github.com/wxtoken/wxtoken/wechat"
 )
 
@@ -54,6 +58,12 @@ type Options struct {
 	// allows in a relayed call's body (which may take as long as it needs
 	// while it keeps coming).
 	HTTP func(*http.Server)
+	// ConfigPath is the file the configuration was loaded from, and Env
+	// the environment lookup it was loaded with (nil is os.LookupEnv):
+	// Reload reads the file again with them, and GET /v1/apps shows when
+	// it was loaded and its digest. Empty, the server cannot reload.
+	ConfigPath string
+	Env        func(string) (string, bool)
 }
 
 // readTimeout is the HTTP server's ReadTimeout.
@@ -72,6 +82,26 @@ type Server struct {
 	// platforms is set when third-party platforms are configured.
 	platforms *platform.Manager
 	ln        net.Listener
+
+	// What a reload (reload.go) reads and replaces. secrets are the apps'
+	// AppSecrets by appid, which the engine reads before every fetch;
+	// state the configuration in force; ids the ids the engine keeps
+	// from it.
+	configPath string
+	env        func(string) (string, bool)
+	reloadMu   sync.Mutex // serializes reloads
+	secrets    atomic.Pointer[map[string]string]
+	state      atomic.Pointer[configState]
+	ids        atomic.Pointer[[]string]
+	api        *httpapi.Handler
+	front      *compat.Handler // nil without compat.enabled
+	// registry keeps the apps and WeCom agents registered at run time.
+	registry *registry.Manager
+	// bg ends the server's background work when the server closes;
+	// bgDone counts that work.
+	bg     context.Context
+	stopBG context.CancelFunc
+	bgDone sync.WaitGroup
 }
 
 // New listens, opens the store, loads the persisted credentials and
@@ -85,7 +115,22 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	if err := CheckConfig(cfg); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: opts.Store}
+	s := &Server{cfg: cfg, log: log, store: opts.Store, configPath: opts.ConfigPath, env: opts.Env}
+	s.bg, s.stopBG = context.WithCancel(context.WithoutCancel(ctx))
+	if s.env == nil {
+		s.env = os.LookupEnv
+	}
+	secrets := secretsOf(cfg)
+	s.secrets.Store(&secrets)
+	st := &configState{cfg: cfg, loadedAt: time.Now()}
+	if s.configPath != "" {
+		// The file as it is now: what it was when cfg was read, unless
+		// it changed in between, which a reload then picks up.
+		if st.digest, err = digestFile(s.configPath); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	}
+	s.state.Store(st)
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -111,7 +156,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	appIDs := make([]string, len(apps))
 	for i, a := range apps {
 		appIDs[i] = a.AppID
+		if a.Family == wxtoken.FamilyApp || a.Family == wxtoken.FamilyWeCom {
+			// Read through s.secrets, which a reload replaces.
+			apps[i].Secret = s.appSecret(a.AppID)
+		}
 	}
+	s.ids.Store(&appIDs)
 	eopts := refresh.Options{
 		Apps:            apps,
 		Logger:          log,
@@ -149,15 +199,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
 	eopts.Store, eopts.Coordinator, eopts.Upstream = s.store, coord, up
-	// Another replica's authorizers reach this one's engine through the
-	// platforms, which are made once the engine runs.
-	eopts.Entries = func(ctx context.Context, id string) {
-		if m := s.platforms; m != nil {
-			if err := m.Sync(ctx, id); err != nil {
-				log.Warn("following an authorizer another replica changed failed", "authorizer", id, "err", err)
-			}
-		}
-	}
+	// Another replica's authorizers and registered apps and agents reach
+	// this one's engine through the platforms and the registry, which
+	// are made once the engine is.
+	eopts.Entries = s.followEntry
 	s.engine, err = refresh.New(eopts)
 	if err != nil {
 		return nil, err
@@ -167,13 +212,19 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	if s.platforms, err = s.newPlatforms(ctx, up, eopts.Clock); err != nil {
 		return nil, err
 	}
+	if s.registry, err = s.newRegistry(appIDs, eopts.Clock); err != nil {
+		return nil, err
+	}
 	if err := s.engine.Start(ctx); err != nil {
 		return nil, err
 	}
 	if s.platforms != nil {
-		if err := s.platforms.Start(ctx); err != nil {
+		if err := s.startEntries(ctx, coord != nil, "authorizers", s.platforms.Start); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.startEntries(ctx, coord != nil, "registered apps", s.registry.Start); err != nil {
+		return nil, err
 	}
 	s.metrics.WatchStatus(s.engine.Status)
 	s.metrics.WatchHealth(s.engine.Health)
@@ -184,20 +235,28 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		Metrics: s.metrics,
 		Logger:  log,
 		Replica: s.engine.Replica(),
+		Config:  st.info(),
 	}
+	if s.configPath != "" {
+		hopts.Reloader = s
+	}
+	// Apps and agents registered while the server runs are served beside
+	// the configured ones, and granted by their tags.
+	hopts.Kept, hopts.Registrar, hopts.Tags = s.engine.Family, s.registry, s.registry.Tags
 	if s.platforms != nil {
 		hopts.Platforms = s.platforms
 		for _, p := range cfg.Platforms {
 			hopts.Components = append(hopts.Components, p.ComponentAppID)
 		}
 	}
-	if hopts.Admin, err = s.newAdmin(appIDs); err != nil {
+	if hopts.Admin, err = s.newAdmin(); err != nil {
 		return nil, err
 	}
 	h, err := httpapi.New(hopts)
 	if err != nil {
 		return nil, err
 	}
+	s.api = h
 	hs := &http.Server{
 		ReadHeaderTimeout: 5 * time.Second,
 		// The front door's relayed calls set deadlines of their own, per
@@ -221,10 +280,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	s.guard = connguard.New(hs.WriteTimeout, hs.IdleTimeout, time.Second)
 	hs.ReadTimeout, hs.WriteTimeout, hs.IdleTimeout = 0, 0, 0
 	hs.ConnContext, hs.ConnState = s.guard.ConnContext, s.guard.ConnState
-	handler, err := compatHandler(cfg, h, s.engine, s.metrics, log, bodyRead)
+	handler, front, err := compatHandler(cfg, h, s.engine, s.registry.Tags, s.metrics, log, bodyRead)
 	if err != nil {
 		return nil, err
 	}
+	s.front = front
 	hs.Handler = limitHeaders(readDeadline(handler, bodyRead), maxHeaderBytes)
 	// Set once it can serve: until then, Close closes the listener.
 	s.http = hs
@@ -379,6 +439,10 @@ func (s *Server) Serve(ctx context.Context) error {
 // Close stops everything at once. It is safe to call more than once and
 // after Serve.
 func (s *Server) Close() error {
+	if s.stopBG != nil {
+		s.stopBG()
+		s.bgDone.Wait()
+	}
 	var errs []error
 	if s.http != nil {
 		if err := s.http.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {

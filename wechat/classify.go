@@ -108,11 +108,11 @@ type Classification struct {
 
 // Policy intervals of SPEC §5.
 const (
-	minuteLimitWait   = time.Minute
+	minuteLimitWait = time.Minute
 	// verifyTicketWait is how long a platform waits for a verify ticket
 	// it asked WeChat to push before it asks again; the ticket's arrival
 	// ends the wait at once.
-	verifyTicketWait = time.Minute
+	verifyTicketWait  = time.Minute
 	whitelistWait     = 5 * time.Minute
 	riskConfirmWait   = 5 * time.Minute
 	rejectedOnceWait  = time.Hour

@@ -350,17 +350,34 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	apps, err := c.Apps(ctx)
+	rep, err := c.Report(ctx)
 	if err != nil {
 		return clientFailure(err)
 	}
+	apps := rep.Apps
 	if apps == nil {
 		apps = []wxtoken.AppStatus{}
 	}
 	if cf.json {
+		// The list alone, as before the config was shown: tools read it.
 		return printJSON(stdout, apps)
 	}
-	return printStatus(stdout, apps, time.Now())
+	if err := printStatus(stdout, apps, time.Now()); err != nil {
+		return err
+	}
+	return printConfig(stdout, rep.Config)
+}
+
+// printConfig writes the line under the status that says which config
+// file is in force; nothing when the server does not say.
+func printConfig(w io.Writer, c *client.ConfigInfo) error {
+	if c == nil {
+		return nil
+	}
+	if _, err := fmt.Fprintf(w, "config loaded %s, sha256 %s\n", c.LoadedAt.Local().Format(time.DateTime), c.Digest); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
 }
 
 // grantJSON is a Grant in the shape of the server's answer: an app's, a

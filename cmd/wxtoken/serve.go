@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/redis"
@@ -31,10 +33,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w)
 	}
-	srv, err := server.New(ctx, cfg, server.Options{Logger: log})
+	// Caught from before the start, so that a SIGHUP sent as soon as the
+	// process runs does not end it: it is handled once the server is up.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	srv, err := server.New(ctx, cfg, server.Options{Logger: log, ConfigPath: *path, Env: os.LookupEnv})
 	if err != nil {
 		return err
 	}
+	rctx, stopReloads := context.WithCancel(ctx)
+	defer stopReloads()
+	go reloadOnHangup(rctx, srv, hup, log)
 	return srv.Serve(ctx)
 }
 

@@ -105,3 +105,47 @@ func (p *Platforms) Authorizers(ctx context.Context, componentAppID string) ([]w
 	}
 	return p.AuthorizersFn(ctx, componentAppID)
 }
+
+// Registrar is a wxtoken.Registrar. A method whose function is not set
+// answers as if the store could not be written: it fails with
+// EUnavailable.
+type Registrar struct {
+	RegisterFn      func(ctx context.Context, r wxtoken.Registration) (wxtoken.Registered, error)
+	ChangeFn        func(ctx context.Context, id string, r wxtoken.Registration) (wxtoken.Registered, error)
+	UnregisterFn    func(ctx context.Context, id string) error
+	RegistrationsFn func(ctx context.Context, family wxtoken.Family) ([]wxtoken.Registered, error)
+}
+
+var _ wxtoken.Registrar = (*Registrar)(nil)
+
+// Register calls RegisterFn.
+func (m *Registrar) Register(ctx context.Context, r wxtoken.Registration) (wxtoken.Registered, error) {
+	if m.RegisterFn == nil {
+		return wxtoken.Registered{}, wxtoken.Errorf(wxtoken.EUnavailable, "mock: no RegisterFn")
+	}
+	return m.RegisterFn(ctx, r)
+}
+
+// Change calls ChangeFn.
+func (m *Registrar) Change(ctx context.Context, id string, r wxtoken.Registration) (wxtoken.Registered, error) {
+	if m.ChangeFn == nil {
+		return wxtoken.Registered{}, wxtoken.Errorf(wxtoken.EUnavailable, "mock: no ChangeFn")
+	}
+	return m.ChangeFn(ctx, id, r)
+}
+
+// Unregister calls UnregisterFn.
+func (m *Registrar) Unregister(ctx context.Context, id string) error {
+	if m.UnregisterFn == nil {
+		return wxtoken.Errorf(wxtoken.EUnavailable, "mock: no UnregisterFn")
+	}
+	return m.UnregisterFn(ctx, id)
+}
+
+// Registrations calls RegistrationsFn.
+func (m *Registrar) Registrations(ctx context.Context, family wxtoken.Family) ([]wxtoken.Registered, error) {
+	if m.RegistrationsFn == nil {
+		return nil, wxtoken.Errorf(wxtoken.EUnavailable, "mock: no RegistrationsFn")
+	}
+	return m.RegistrationsFn(ctx, family)
+}

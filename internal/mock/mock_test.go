@@ -100,3 +100,50 @@ func TestPlatformsCallsItsFunctions(t *testing.T) {
 		t.Errorf("calls %q, want %q", calls, want)
 	}
 }
+
+func TestRegistrarUnsetAnswersUnavailable(t *testing.T) {
+	var m mock.Registrar
+	ctx := context.Background()
+	_, err1 := m.Register(ctx, wxtoken.Registration{AppID: "wxA", Secret: "S"})
+	_, err2 := m.Change(ctx, "wxA", wxtoken.Registration{AppID: "wxA"})
+	_, err3 := m.Registrations(ctx, "")
+	for i, err := range []error{err1, err2, m.Unregister(ctx, "wxA"), err3} {
+		if wxtoken.ErrorCode(err) != wxtoken.EUnavailable {
+			t.Errorf("method %d: %v, want EUnavailable", i, err)
+		}
+	}
+}
+
+func TestRegistrarCallsItsFunctions(t *testing.T) {
+	var calls []string
+	m := mock.Registrar{
+		RegisterFn: func(_ context.Context, r wxtoken.Registration) (wxtoken.Registered, error) {
+			calls = append(calls, "register "+r.ID()+" "+r.Secret)
+			return wxtoken.Registered{ID: r.ID()}, nil
+		},
+		ChangeFn: func(_ context.Context, id string, r wxtoken.Registration) (wxtoken.Registered, error) {
+			calls = append(calls, "change "+id+" "+r.Name)
+			return wxtoken.Registered{ID: id, Name: r.Name}, nil
+		},
+		UnregisterFn: func(_ context.Context, id string) error {
+			calls = append(calls, "unregister "+id)
+			return nil
+		},
+		RegistrationsFn: func(_ context.Context, f wxtoken.Family) ([]wxtoken.Registered, error) {
+			calls = append(calls, "registrations "+string(f))
+			return []wxtoken.Registered{{ID: "wxA"}}, nil
+		},
+	}
+	ctx := context.Background()
+	r1, _ := m.Register(ctx, wxtoken.Registration{CorpID: "ww1", AgentID: "1000002", Secret: "S"})
+	r2, _ := m.Change(ctx, "wxA", wxtoken.Registration{AppID: "wxA", Name: "shop"})
+	err := m.Unregister(ctx, "wxA")
+	list, _ := m.Registrations(ctx, wxtoken.FamilyWeCom)
+	if r1.ID != "ww1/1000002" || r2.Name != "shop" || err != nil || len(list) != 1 {
+		t.Errorf("answers %v %v %v %v", r1, r2, err, list)
+	}
+	want := []string{"register ww1/1000002 S", "change wxA shop", "unregister wxA", "registrations wecom"}
+	if fmt.Sprint(calls) != fmt.Sprint(want) {
+		t.Errorf("calls %q, want %q", calls, want)
+	}
+}
