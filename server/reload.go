@@ -237,6 +237,7 @@ func needRestart(old, next *config.Config) []string {
 		{"platforms", old.Platforms, next.Platforms},
 		{"compat", old.Compat, next.Compat},
 		{"log", old.Log, next.Log},
+		{"metrics", old.Metrics, next.Metrics},
 	} {
 		if !reflect.DeepEqual(k.old, k.new) {
 			out = append(out, k.key)
