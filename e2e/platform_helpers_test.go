@@ -282,39 +282,48 @@ type authorization struct {
 
 // authorizeMany has n accounts authorize the platform, parallel at a
 // time, and returns them in the order they were made; a failed control
-// call ends the test, a push not answered success is reported.
+// call ends the test, a push not answered success is reported, and ten
+// of those stop the authorizations (each may have waited WeChat's 5 s).
 func (e *env) authorizeMany(t *testing.T, comp string, n, parallel int) []authorization {
 	t.Helper()
 	out := make([]authorization, n)
 	errs := make([]error, n)
 	next := make(chan int)
-	var wg sync.WaitGroup
+	var (
+		wg     sync.WaitGroup
+		failed atomic.Int64
+	)
 	for range parallel {
 		wg.Go(func() {
 			for i := range next {
 				out[i].started = time.Now()
 				out[i].Authorized, errs[i] = e.sim.Authorize(context.Background(), simulator.AuthorizeRequest{ComponentAppID: comp})
+				if errs[i] != nil || !out[i].Push.Success {
+					failed.Add(1)
+				}
 			}
 		})
 	}
-	for i := range n {
-		next <- i
+	made := 0
+	for ; made < n && failed.Load() < 10; made++ {
+		next <- made
 	}
 	close(next)
 	wg.Wait()
-	failed := 0
+	out, errs = out[:made], errs[:made]
+	bad := 0
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("authorization %d: %v", i, err)
 		}
 		if !out[i].Push.Success {
-			if failed++; failed <= 10 {
+			if bad++; bad <= 10 {
 				t.Errorf("authorization %d (%s): the push was not answered success: %+v", i, out[i].AuthorizerAppID, out[i].Push)
 			}
 		}
 	}
-	if failed > 0 {
-		t.Fatalf("%d of %d authorized pushes not answered success", failed, n)
+	if bad > 0 {
+		t.Fatalf("%d of %d authorized pushes not answered success (%d made)", bad, n, made)
 	}
 	return out
 }
