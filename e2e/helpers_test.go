@@ -99,6 +99,12 @@ type setup struct {
 	// backoffBase and backoffMax replace the package's compressed
 	// backoffBase and backoffMax when set.
 	backoffBase, backoffMax time.Duration
+	// platforms are third-party platforms served by the same simulator
+	// (platform_helpers_test.go); with any, the store gets an encryption
+	// key.
+	platforms []platformSpec
+	// maxRate is refresh.max_rate; 0 keeps the default.
+	maxRate float64
 }
 
 // env is a running simulator, the config of a wxtoken in front of it, the
@@ -127,6 +133,8 @@ type env struct {
 	// call arrives, as the simulator's own counters are.
 	answeredMu sync.Mutex
 	answered   map[string]int
+	// plat is where the simulator's platforms push, and their secrets.
+	plat *platformEnv
 }
 
 // newEnv starts a simulator and builds a wxtoken config for s; call start
@@ -179,11 +187,13 @@ func newEnv(t *testing.T, s setup) *env {
 			e.secrets[secret] = "the secret of WeCom agent " + c.corp + "/" + a.id
 		}
 	}
-	sim, err := simulator.New(simulator.Options{Apps: simApps, WeCom: simAgents, TTL: s.ttl, Overlap: s.overlap,
+	simPlatforms := e.newPlatformEnv(t, s.platforms)
+	sim, err := simulator.New(simulator.Options{Apps: simApps, WeCom: simAgents, Platforms: simPlatforms, TTL: s.ttl, Overlap: s.overlap,
 		TicketTTL: s.ticketTTL, OldTicket: s.oldTicket})
 	if err != nil {
 		t.Fatalf("simulator.New: %v", err)
 	}
+	t.Cleanup(func() { sim.Close() }) // stops the platforms' pushes
 	simSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sim.ServeHTTP(w, r)
 		e.answeredMu.Lock()
@@ -194,17 +204,20 @@ func newEnv(t *testing.T, s setup) *env {
 	e.sim, e.simURL = sim, simSrv.URL
 
 	dir := t.TempDir()
+	envVars := map[string]string{}
 	var y strings.Builder
 	fmt.Fprintf(&y, "listen: 127.0.0.1:0\n")
-	fmt.Fprintf(&y, "store: {driver: bolt, path: %q}\n", filepath.Join(dir, "wxtoken.db"))
+	fmt.Fprintf(&y, "store: {driver: bolt, path: %q%s}\n", filepath.Join(dir, "wxtoken.db"), e.storeKeyYAML(envVars))
 	fmt.Fprintf(&y, "upstream: {base_url: %q, wecom_base_url: %q, fallback_base_urls: [], timeout: %s, overlap: %s}\n",
 		simSrv.URL, simSrv.URL, s.timeout, s.overlap)
 	fmt.Fprintf(&y, "refresh: {margin: %s, passive_interval: %s", margin, s.passiveInterval)
 	if s.early != 0 {
 		fmt.Fprintf(&y, ", early: %g", s.early)
 	}
+	if s.maxRate != 0 {
+		fmt.Fprintf(&y, ", max_rate: %g", s.maxRate)
+	}
 	y.WriteString("}\napps:\n")
-	envVars := map[string]string{}
 	for i, a := range s.apps {
 		tickets := "[" + strings.Join(a.tickets, ", ") + "]"
 		if a.secretFile {
@@ -233,6 +246,7 @@ func newEnv(t *testing.T, s setup) *env {
 			fmt.Fprintf(&y, "      - {agentid: %q, secret_env: %s, tickets: [%s]}\n", a.id, name, strings.Join(a.tickets, ", "))
 		}
 	}
+	e.platformsYAML(&y, envVars)
 	y.WriteString("clients:\n")
 	for _, c := range s.clients {
 		key := newKey()
