@@ -21,10 +21,10 @@ const errCGIPathNotFound = 76021
 
 // chinaTime is China Standard Time, whose calendar months the clear_quota
 // budget runs by.
-var chinaTime = time.FixedZone("CST", 8*60*60)
+func chinaTime() *time.Location { return time.FixedZone("CST", 8*60*60) }
 
 // monthOf names the China Standard Time month of t.
-func monthOf(t time.Time) string { return t.In(chinaTime).Format("2006-01") }
+func monthOf(t time.Time) string { return t.In(chinaTime()).Format("2006-01") }
 
 // quotaRequest is the body of quota/get.
 type quotaRequest struct {
