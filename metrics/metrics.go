@@ -315,6 +315,8 @@ type statusCollector struct {
 	lastError      *prometheus.Desc
 	leaseHolder    *prometheus.Desc
 	heardAge       *prometheus.Desc
+	quotaUsed      *prometheus.Desc
+	quotaLimit     *prometheus.Desc
 	collectFailure *prometheus.Desc
 }
 
@@ -350,6 +352,12 @@ func newStatusCollector(now func() time.Time) *statusCollector {
 		heardAge: prometheus.NewDesc(name("credential_heard_age_seconds"),
 			"Seconds since this replica last had the credential confirmed by the shared store; only with a shared store.",
 			[]string{"appid", "kind"}, nil),
+		quotaUsed: prometheus.NewDesc(name("quota_used"),
+			"Calls of the app's token endpoint today as WeChat counts them (quota/get), as last asked; absent until asked.",
+			[]string{"appid"}, nil),
+		quotaLimit: prometheus.NewDesc(name("quota_limit"),
+			"The app's daily quota of its token endpoint as WeChat reports it (quota/get); absent until asked.",
+			[]string{"appid"}, nil),
 		collectFailure: prometheus.NewDesc(name("status_collect_failed"),
 			"1 when the last scrape could not read the credential status, else 0.",
 			nil, nil),
@@ -374,6 +382,8 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.lastError
 	ch <- c.leaseHolder
 	ch <- c.heardAge
+	ch <- c.quotaUsed
+	ch <- c.quotaLimit
 	ch <- c.collectFailure
 }
 
@@ -413,6 +423,10 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			blocked = 1
 		}
 		c.gauge(ch, c.blocked, blocked, a.AppID)
+		if q := a.Quota; q != nil {
+			c.gauge(ch, c.quotaUsed, float64(q.Used), a.AppID)
+			c.gauge(ch, c.quotaLimit, float64(q.DailyLimit), a.AppID)
+		}
 		seenKind := make(map[wxtoken.Kind]bool, len(a.Credentials))
 		for _, cr := range a.Credentials {
 			if seenKind[cr.Kind] {

@@ -315,3 +315,14 @@ func (p *Poller) setClears(id, month string, n int) {
 func monthOf(t time.Time) string {
 	return t.In(time.FixedZone("CST", 8*60*60)).Format("2006-01")
 }
+
+// Figures returns the app's quota as last asked, with the month's clears
+// left; false when it has not been asked.
+func (p *Poller) Figures(appID string) (wxtoken.QuotaStatus, bool) {
+	st := []wxtoken.AppStatus{{AppID: appID}}
+	p.Fill(st)
+	if st[0].Quota == nil {
+		return wxtoken.QuotaStatus{}, false
+	}
+	return *st[0].Quota, true
+}
