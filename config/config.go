@@ -42,7 +42,7 @@ type Config struct {
 	// Quota is how WeChat's own count of the apps' token calls is asked.
 	Quota   Quota    `yaml:"quota"`
 	Clients []Client `yaml:"clients"`
-	Log       Log        `yaml:"log"`
+	Log     Log      `yaml:"log"`
 
 	// Warnings are things that work but that an operator should change,
 	// such as an inline secret. Parse fills it; it is not read from YAML.
