@@ -124,9 +124,15 @@ func offset(id string, d time.Duration) time.Duration {
 	return time.Duration(h.Sum64() % uint64(d))
 }
 
+// wakesPerInterval bounds how often Run wakes: the apps due within one
+// such step are asked together, so that the cost of a wake (a walk over
+// every app) stays small with thousands of apps.
+const wakesPerInterval = 360
+
 // Run asks every app's quota when it is due until ctx ends: first within
 // a few minutes of the start, then once an interval.
 func (p *Poller) Run(ctx context.Context) {
+	step := p.opts.Interval / wakesPerInterval
 	for {
 		now := p.opts.Clock.Now()
 		next := now.Add(p.opts.Interval)
@@ -138,6 +144,9 @@ func (p *Poller) Run(ctx context.Context) {
 		}
 		if at, ok := p.nextDue(); ok && at.Before(next) {
 			next = at
+		}
+		if earliest := p.opts.Clock.Now().Add(step); next.Before(earliest) {
+			next = earliest
 		}
 		t := p.opts.Clock.TimerAt(next)
 		select {
