@@ -49,15 +49,10 @@ func (s *Server) startQuota() {
 	if !s.cfg.Quota.Poll {
 		return
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	s.quotaStop = func() {
-		stop()
-		<-done
-	}
+	s.bgDone.Add(1)
 	go func() {
-		defer close(done)
-		s.quota.Run(ctx)
+		defer s.bgDone.Done()
+		s.quota.Run(s.bg)
 	}()
 }
 
