@@ -50,13 +50,15 @@ type ClearQuotaResponse struct {
 // registerOperateRoutes registers the routes of operate.go; New calls it.
 func (h *Handler) registerOperateRoutes() {
 	h.route(routeRetryApp, func(ex *exchange, r *http.Request, p params) error {
-		return h.retry(ex, r, p.appID)
+		return h.retry(ex, r, p.appID, plainSegment(p.appID))
 	})
 	h.route(routeRetryAgent, func(ex *exchange, r *http.Request, _ params) error {
-		return h.retry(ex, r, wxtoken.WeComID(r.PathValue("corpid"), r.PathValue("agentid")))
+		corp, agent := r.PathValue("corpid"), r.PathValue("agentid")
+		return h.retry(ex, r, wxtoken.WeComID(corp, agent), plainSegment(corp) && plainSegment(agent))
 	})
 	h.route(routeRetryAuthorizer, func(ex *exchange, r *http.Request, _ params) error {
-		return h.retry(ex, r, wxtoken.AuthorizerID(r.PathValue("component_appid"), r.PathValue("authorizer_appid")))
+		comp, auth := r.PathValue("component_appid"), r.PathValue("authorizer_appid")
+		return h.retry(ex, r, wxtoken.AuthorizerID(comp, auth), plainSegment(comp) && plainSegment(auth))
 	})
 	h.route(routeClearQuota, h.clearQuota)
 }
@@ -83,11 +85,14 @@ func (h *Handler) operateRequest(ex *exchange, r *http.Request, enabled bool, do
 // answers id's status. Where no valid access_token is cached the answer
 // waits for the try, so that it shows the outcome; otherwise the cached
 // one is still served and the try runs on behind the answer.
-func (h *Handler) retry(ex *exchange, r *http.Request, id string) error {
+//
+// plain says the path's segments are plain ids: an escaped ":" or "/" in
+// a segment must not make one id look like another's.
+func (h *Handler) retry(ex *exchange, r *http.Request, id string, plain bool) error {
 	if err := h.operateRequest(ex, r, h.retrier != nil, "retry now"); err != nil {
 		return err
 	}
-	if !plainID(id) {
+	if !plain {
 		return wxtoken.Errorf(wxtoken.ENotFound, "%q is not kept by this server", id)
 	}
 	ctx := r.Context()
@@ -139,20 +144,4 @@ func (h *Handler) statusOf(ctx context.Context, id string) (wxtoken.AppStatus, e
 		}
 	}
 	return wxtoken.AppStatus{}, wxtoken.Errorf(wxtoken.ENotFound, "%q is not kept by this server", id)
-}
-
-// plainID reports whether id is made of plain segments joined by the
-// separators of WeCom and authorizer ids, so that an escaped path
-// segment cannot make one id look like another.
-func plainID(id string) bool {
-	n := 0
-	for i := 0; i <= len(id); i++ {
-		if i == len(id) || id[i] == '/' || id[i] == ':' {
-			if !plainSegment(id[n:i]) {
-				return false
-			}
-			n = i + 1
-		}
-	}
-	return true
 }
