@@ -30,7 +30,14 @@ const opsKey = "wxt_server-quota-admin-key"
 // admin; prepare runs on the simulator before the server starts.
 func opsServer(t *testing.T, prepare func(*simulator.Simulator)) (*server.Server, *simulator.Simulator, *simulatorServer, *logbuf.Buffer) {
 	t.Helper()
-	sim, err := simulator.New(simulator.Options{Apps: map[string]string{appID: secret}, TTL: time.Hour, Overlap: 5 * time.Minute, StableQuota: 300})
+	return opsServerQuota(t, 300, prepare, nil)
+}
+
+// opsServerQuota is opsServer with a stable_token quota of limit; before
+// runs on the simulator's address before the server starts.
+func opsServerQuota(t *testing.T, limit int, prepare func(*simulator.Simulator), before func(url string)) (*server.Server, *simulator.Simulator, *simulatorServer, *logbuf.Buffer) {
+	t.Helper()
+	sim, err := simulator.New(simulator.Options{Apps: map[string]string{appID: secret}, TTL: time.Hour, Overlap: 5 * time.Minute, StableQuota: limit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +46,9 @@ func opsServer(t *testing.T, prepare func(*simulator.Simulator)) (*server.Server
 	}
 	ts := httptest.NewServer(sim)
 	t.Cleanup(ts.Close)
+	if before != nil {
+		before(ts.URL)
+	}
 	sum := sha256.Sum256([]byte(opsKey))
 	dir := t.TempDir()
 	y := fmt.Sprintf(`listen: 127.0.0.1:0
@@ -141,12 +151,7 @@ func TestQuotaInStatusEqualsTheSimulatorsCounters(t *testing.T) {
 	// Others call the same app's token endpoint at WeChat too; WeChat's
 	// figure counts them all.
 	for range 7 {
-		resp, err := http.Post(up.url+wechat.PathStableToken, "application/json",
-			strings.NewReader(fmt.Sprintf(`{"grant_type":"client_credential","appid":%q,"secret":%q}`, appID, secret)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		callStable(t, up.url)
 	}
 	ctx := context.Background()
 	app := quota.App{AppID: appID, TokenAPI: wxtoken.TokenAPIStable}
@@ -225,4 +230,34 @@ func statusQuota(t *testing.T, base string) wxtoken.QuotaStatus {
 	}
 	t.Fatalf("no quota in status: %s", body)
 	return wxtoken.QuotaStatus{}
+}
+
+// callStable makes one stable_token call at WeChat for the app, as
+// another system sharing the account would.
+func callStable(t *testing.T, base string) {
+	t.Helper()
+	resp, err := http.Post(base+wechat.PathStableToken, "application/json",
+		strings.NewReader(fmt.Sprintf(`{"grant_type":"client_credential","appid":%q,"secret":%q}`, appID, secret)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+// An app whose daily quota is used up (45009) is held back until
+// midnight; clearing its quota lifts the hold, and the token is served at
+// once.
+func TestClearQuotaLiftsTheDailyQuotaHold(t *testing.T) {
+	srv, _, _, _ := opsServerQuota(t, 1, nil, func(url string) { callStable(t, url) })
+	tokenURL := srv.URL() + "/v1/apps/" + appID + "/access_token"
+	code, body := opsCall(t, http.MethodGet, tokenURL)
+	if code == http.StatusOK || !strings.Contains(string(body), "45009") {
+		t.Fatalf("token with the quota used up: %d %s", code, body)
+	}
+	if code, body := opsCall(t, http.MethodPost, srv.URL()+"/v1/apps/"+appID+"/clear_quota"); code != http.StatusOK {
+		t.Fatalf("clear: %d %s", code, body)
+	}
+	if code, body := opsCall(t, http.MethodGet, tokenURL); code != http.StatusOK {
+		t.Fatalf("token after the clear: %d %s", code, body)
+	}
 }
