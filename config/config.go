@@ -39,9 +39,11 @@ type Config struct {
 	// wxtoken keeps.
 	Platforms []Platform `yaml:"platforms"`
 	Compat    Compat     `yaml:"compat"`
-	Clients   []Client   `yaml:"clients"`
-	Log       Log        `yaml:"log"`
-	Metrics   Metrics    `yaml:"metrics"`
+	// Quota is how WeChat's own count of the apps' token calls is asked.
+	Quota   Quota    `yaml:"quota"`
+	Clients []Client `yaml:"clients"`
+	Log     Log      `yaml:"log"`
+	Metrics Metrics  `yaml:"metrics"`
 
 	// Warnings are things that work but that an operator should change,
 	// such as an inline secret. Parse fills it; it is not read from YAML.
@@ -160,6 +162,17 @@ type Refresh struct {
 	// Jitter is the random spread of refresh times, as a fraction of the
 	// lifetime, so that apps and replicas do not refresh in lockstep.
 	Jitter float64 `yaml:"jitter"`
+}
+
+// Quota tunes the asking of /cgi-bin/openapi/quota/get, WeChat's count of
+// each app's token endpoint calls today, shown in status and metrics.
+type Quota struct {
+	// Poll asks it for every app, once soon after the start and then once
+	// an Interval; false never asks.
+	Poll bool `yaml:"poll"`
+	// Interval is how often each app's quota is asked: at least a minute,
+	// at most a day.
+	Interval Duration `yaml:"interval"`
 }
 
 // App is one Official Account or Mini Program whose credentials wxtoken
@@ -298,7 +311,8 @@ func Default() *Config {
 			Early:           0.66,
 			Jitter:          0.1,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Quota: Quota{Poll: true, Interval: Duration(time.Hour)},
+		Log:   Log{Level: "info", Format: "text"},
 	}
 }
 

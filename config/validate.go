@@ -1,6 +1,8 @@
 package config
 
 import (
+	"time"
+
 	"errors"
 	"fmt"
 	"io/fs"
@@ -154,6 +156,7 @@ func (ch *checker) check(c *Config) {
 	ch.store(c)
 	ch.upstream(c)
 	ch.refresh(c)
+	ch.quota(c)
 	ch.apps(c)
 	ch.wecom(c)
 	ch.platforms(c)
@@ -364,6 +367,12 @@ func (ch *checker) refresh(c *Config) {
 	}
 	if earlyOK && jitterOK && !(r.Early+r.Jitter < 1) {
 		ch.errorf("refresh.jitter", "early + jitter must stay below 1 so that a jittered refresh still comes before expiry, got %v + %v", r.Early, r.Jitter)
+	}
+}
+
+func (ch *checker) quota(c *Config) {
+	if d := c.Quota.Interval.Std(); d < time.Minute || d > 24*time.Hour {
+		ch.errorf("quota.interval", "must be from 1m to 24h, got %s", c.Quota.Interval)
 	}
 }
 

@@ -51,6 +51,8 @@ type statusCollector struct {
 	lastError   *prometheus.Desc
 	leaseHolder *prometheus.Desc
 	heardAge    *prometheus.Desc
+	quotaUsed   *prometheus.Desc
+	quotaLimit  *prometheus.Desc
 
 	collectFailure *prometheus.Desc
 }
@@ -112,6 +114,12 @@ func newStatusCollector(now func() time.Time, perApp bool) *statusCollector {
 		heardAge: prometheus.NewDesc(name("credential_heard_age_seconds"),
 			"Seconds since this replica last had the credential confirmed by the shared store; only with a shared store and metrics.per_app.",
 			[]string{"appid", "kind"}, nil),
+		quotaUsed: prometheus.NewDesc(name("quota_used"),
+			"Calls of the app's token endpoint today as WeChat counts them (quota/get), as last asked; absent until asked. Only with metrics.per_app.",
+			[]string{"appid"}, nil),
+		quotaLimit: prometheus.NewDesc(name("quota_limit"),
+			"The app's daily quota of its token endpoint as WeChat reports it (quota/get); absent until asked. Only with metrics.per_app.",
+			[]string{"appid"}, nil),
 		collectFailure: prometheus.NewDesc(name("status_collect_failed"),
 			"1 when the last scrape could not read the credential status, else 0.",
 			nil, nil),
@@ -146,6 +154,8 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- c.lastError
 		ch <- c.leaseHolder
 		ch <- c.heardAge
+		ch <- c.quotaUsed
+		ch <- c.quotaLimit
 	}
 }
 
@@ -264,6 +274,10 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			c.gauge(ch, c.callsToday, float64(a.UpstreamCallsToday), a.AppID)
 			c.gauge(ch, c.forceToday, float64(a.ForceRefreshesToday), a.AppID)
 			c.gauge(ch, c.blocked, boolGauge(blocked), a.AppID)
+			if q := a.Quota; q != nil {
+				c.gauge(ch, c.quotaUsed, float64(q.Used), a.AppID)
+				c.gauge(ch, c.quotaLimit, float64(q.DailyLimit), a.AppID)
+			}
 		}
 		seenKind = seenKind[:0]
 		for j := range a.Credentials {

@@ -34,6 +34,8 @@ func verbs() []verb {
 		{"refresh", "APPID | --wecom CORPID/AGENTID | --authorizer COMPONENT_APPID:AUTHORIZER_APPID --stale TOKEN", "report a rejected access_token (compare-and-refresh)", runRefresh},
 		{"sign", "APPID | --wecom CORPID/AGENTID | --authorizer COMPONENT_APPID:AUTHORIZER_APPID --url URL", "print a JS-SDK wx.config (and a WeCom wx.agentConfig) for a page URL", runSign},
 		{"status", "", "print every app's and WeCom agent's credential status (admin key)", runStatus},
+		{"retry", "APPID | --wecom CORPID/AGENTID | --authorizer COMPONENT_APPID:AUTHORIZER_APPID", "lift the error policy's hold once the cause is fixed, and try now (admin key)", runRetry},
+		{"clear-quota", "APPID --yes", "clear an app's daily quotas at WeChat, spending one of its 10 clears a month (admin key)", runClearQuota},
 		{"apps", appsUsage, "register, change, remove and list apps and WeCom agents while the server runs (admin key)", runApps},
 		{"platform", platformUsage, "list a third-party platform's authorizers, or import them from a file (admin key)", runPlatform},
 		{"reload", "", "have the server read its config file again and apply what changed (admin key)", runReload},
