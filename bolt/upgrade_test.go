@@ -1,12 +1,19 @@
 package bolt_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"go.etcd.io/bbolt"
 
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/bolt"
@@ -39,47 +46,6 @@ func previousFormatData() ([]wxtoken.Credential, []wxtoken.Ledger, []wxtoken.Ent
 		{ID: "wx00000000000000ff", Family: wxtoken.FamilyApp, Secret: "sealed:v1:DDDD", State: wxtoken.EntryRemoved, Note: "removed by admin", CreatedAt: at, UpdatedAt: at, Version: 3},
 	}
 	return creds, ledgers, entries
-}
-
-// writePreviousFormat writes previousFormatData with the store's own calls.
-func writePreviousFormat(t *testing.T, path string) {
-	t.Helper()
-	ctx := t.Context()
-	s := mustOpen(t, path)
-	defer mustClose(t, s)
-	creds, ledgers, entries := previousFormatData()
-	for _, c := range creds {
-		if err := s.Put(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, m := range ledgers {
-		if err := s.PutLedger(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, e := range entries {
-		if err := s.PutEntry(ctx, e); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// TestWritePreviousFormatFixture wrote testdata/schema0.db with the code of
-// that format; it runs only when asked to.
-func TestWritePreviousFormatFixture(t *testing.T) {
-	if os.Getenv("WXTOKEN_WRITE_FIXTURE") == "" {
-		t.Skip("writes the fixture only with WXTOKEN_WRITE_FIXTURE=1")
-	}
-	path := filepath.Join(t.TempDir(), "schema0.db")
-	writePreviousFormat(t, path)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(previousFormatFile, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // checkHolds fails unless s holds exactly previousFormatData.
@@ -147,9 +113,140 @@ func copyFixture(t *testing.T) string {
 	return path
 }
 
-func TestPreviousFormatOpensWithEveryRecord(t *testing.T) {
+// rawSchema returns what the file at path records as its schema version,
+// read with bbolt itself; "" when nothing is recorded.
+func rawSchema(t *testing.T, path string) string {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v string
+	err = db.View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket([]byte("schema")); b != nil {
+			v = string(b.Get([]byte("version")))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestPreviousFormatIsUpgraded(t *testing.T) {
 	path := copyFixture(t)
-	s := mustOpen(t, path)
-	defer mustClose(t, s)
+	if v := rawSchema(t, path); v != "" {
+		t.Fatalf("the fixture records schema version %q; it must be a file of the format before versions", v)
+	}
+	var logs bytes.Buffer
+	s, err := bolt.Open(path, bolt.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatalf("Open of a store in the previous format: %v", err)
+	}
 	checkHolds(t, t.Context(), s)
+	// The upgraded store takes writes as before, versions compared.
+	creds, _, _ := previousFormatData()
+	next := creds[0]
+	next.Value, next.Version = "token-aa-4", next.Version+1
+	if err := s.Put(t.Context(), next); err != nil {
+		t.Errorf("Put into the upgraded store: %v", err)
+	}
+	if err := s.Put(t.Context(), creds[1]); !errors.Is(err, wxtoken.ErrStale) {
+		t.Errorf("Put of a stored version into the upgraded store: %v, want ErrStale", err)
+	}
+	mustClose(t, s)
+	if want := strconv.Itoa(bolt.SchemaVersion); rawSchema(t, path) != want {
+		t.Errorf("schema version recorded after the upgrade: %q, want %q", rawSchema(t, path), want)
+	}
+	if !strings.Contains(logs.String(), "upgraded") || !strings.Contains(logs.String(), "from=0") || !strings.Contains(logs.String(), path) {
+		t.Errorf("the upgrade was not logged with the file and the versions: %q", logs.String())
+	}
+
+	// Opened again, nothing is upgraded and nothing is lost.
+	logs.Reset()
+	s, err = bolt.Open(path, bolt.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatalf("second Open: %v", err)
+	}
+	defer mustClose(t, s)
+	if logs.Len() != 0 {
+		t.Errorf("the second open logged %q", logs.String())
+	}
+	if c, err := s.Get(t.Context(), next.AppID, next.Kind); err != nil || c.Value != next.Value {
+		t.Errorf("Get after reopening: %+v, %v", c, err)
+	}
+	if ls, err := s.ListEntries(t.Context()); err != nil || len(ls) != 4 {
+		t.Errorf("ListEntries after reopening: %d entries, %v; want 4", len(ls), err)
+	}
+}
+
+func TestNewFileRecordsTheSchemaVersion(t *testing.T) {
+	path := dbPath(t)
+	var logs bytes.Buffer
+	s, err := bolt.Open(path, bolt.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, s)
+	if want := strconv.Itoa(bolt.SchemaVersion); rawSchema(t, path) != want {
+		t.Errorf("a new file records schema version %q, want %q", rawSchema(t, path), want)
+	}
+	if logs.Len() != 0 {
+		t.Errorf("a new file was logged as upgraded: %q", logs.String())
+	}
+}
+
+// setRawSchema records v as the file's schema version, as another release
+// of wxtoken would.
+func setRawSchema(t *testing.T, path, v string) {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("schema"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("version"), []byte(v))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNewerSchemaIsRefusedAndKept(t *testing.T) {
+	tests := []struct {
+		name, version string
+		parts         []string
+	}{
+		{"newer", strconv.Itoa(bolt.SchemaVersion + 1), []string{"schema version " + strconv.Itoa(bolt.SchemaVersion+1), "newer wxtoken", "up to " + strconv.Itoa(bolt.SchemaVersion), "untouched"}},
+		{"unreadable", "one", []string{`schema version "one" is not a version`, "untouched"}},
+		{"zero", "0", []string{`schema version "0" is not a version`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := copyFixture(t)
+			setRawSchema(t, path, tt.version)
+			before, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = bolt.Open(path, bolt.Options{})
+			wantErrNaming(t, "Open of a file of schema "+tt.version, err, append([]string{path}, tt.parts...)...)
+			after, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(before, after) {
+				t.Error("the refused file was changed")
+			}
+		})
+	}
 }
