@@ -39,6 +39,7 @@ work=$(mktemp -d)
 name=wxtoken-check-$$
 cleanup() {
   pod rm -f "$name" >/dev/null 2>&1 || true
+  pod volume rm -f "$name-data" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -126,6 +127,4 @@ uid=$(pod inspect -f '{{.Config.User}}' "$name")
 pod exec "$name" /usr/local/bin/wxtoken healthcheck --url http://127.0.0.1:8080 --ready >/dev/null || fail "/readyz in the container"
 # The store was written to the volume, by the image's user.
 pod volume inspect "$name-data" >/dev/null
-pod rm -f "$name" >/dev/null
-pod volume rm -f "$name-data" >/dev/null
 echo "container check passed: $image runs as $uid on a read-only root, /healthz and /readyz answer 200"
