@@ -4,7 +4,9 @@
 //
 // Records are JSON values in three buckets: "credentials", keyed
 // "<appid>/<kind>", "meta", keyed by AppID, and "entries" (the Registry),
-// keyed by the entry's ID. An id may be a WeComID ("corp/agent") or an
+// keyed by the entry's ID; a fourth, "schema", records the version of the
+// file format (see SchemaVersion), and Open upgrades a file of an earlier
+// version in place. An id may be a WeComID ("corp/agent") or an
 // AuthorizerID ("component:authorizer"): kinds never hold a slash, so a
 // credential's key stays unambiguous, and the other buckets are keyed by
 // the id alone. Put reads the stored
@@ -48,7 +50,9 @@ const (
 )
 
 // bucketNames lists every bucket of the file format.
-func bucketNames() []string { return []string{credentialsBucket, metaBucket, entriesBucket} }
+func bucketNames() []string {
+	return []string{credentialsBucket, metaBucket, entriesBucket, schemaBucket}
+}
 
 // DefaultTimeout is how long Open waits for the file lock when
 // Options.Timeout is zero: long enough to ride out a previous instance
@@ -112,7 +116,8 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := prepare(db, path); err != nil {
+	from, err := prepare(db, path)
+	if err != nil {
 		// The close error adds nothing to the reason the file was
 		// rejected.
 		_ = db.Close()
@@ -127,6 +132,7 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("bolt store %s: %w", path, err)
 		}
 	}
+	logUpgrade(opts.Logger, path, from, created || empty)
 	return &Store{path: path, db: db}, nil
 }
 
@@ -172,9 +178,10 @@ func openDB(path string, timeout time.Duration) (db *bbolt.DB, err error) {
 	}
 }
 
-// prepare checks that db is an intact wxtoken database and creates the
-// buckets of a new one.
-func prepare(db *bbolt.DB, path string) error {
+// prepare checks that db is an intact wxtoken database of a schema version
+// this code reads, creates the buckets of a new one, and upgrades one of
+// an earlier version. It returns the version the file had.
+func prepare(db *bbolt.DB, path string) (int, error) {
 	// The file is small (a few records per app), so a full consistency
 	// check at start costs little, and it turns damage that would
 	// otherwise surface as a panic in the middle of serving into a clear
@@ -191,28 +198,44 @@ func prepare(db *bbolt.DB, path string) error {
 		}
 		// Writing our buckets into another program's database would
 		// mix data and hide a configuration mistake.
-		return tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
+		err := tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
 			if n := string(name); !slices.Contains(bucketNames(), n) {
 				return fmt.Errorf("bolt store %s: the file is not a wxtoken store (it has a bucket %q); point store.path at a new file", path, n)
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		// A newer release's file is refused before anything is written
+		// to it: this code would misread what it does not know.
+		v, err := storedSchema(tx)
+		if err != nil {
+			return fmt.Errorf("bolt store %s: %w; it was left untouched", path, err)
+		}
+		if v > SchemaVersion {
+			return newerSchemaError(path, v)
+		}
+		return nil
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
+	var from int
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range bucketNames() {
 			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 				return fmt.Errorf("create bucket %q: %w", name, err)
 			}
 		}
-		return nil
+		var err error
+		from, err = upgrade(tx)
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("bolt store %s: %w", path, err)
+		return 0, fmt.Errorf("bolt store %s: %w", path, err)
 	}
-	return nil
+	return from, nil
 }
 
 // bucket returns the named bucket of tx. Open creates both buckets, so a

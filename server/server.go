@@ -299,7 +299,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	// Set once it can serve: until then, Close closes the listener.
 	s.http = hs
 	log.Info("wxtoken listening", "addr", s.ln.Addr().String(), "apps", len(cfg.Apps), "wecom_agents", cfg.AgentCount(), "platforms", len(cfg.Platforms),
-		"store", string(cfg.Store.Driver), "version", wxtoken.Version)
+		"store", string(cfg.Store.Driver), "version", wxtoken.Version, "commit", wxtoken.Commit)
 	return s, nil
 }
 

@@ -41,6 +41,7 @@ func verbs() []verb {
 		{"reload", "", "have the server read its config file again and apply what changed (admin key)", runReload},
 		{"rekey", "", "seal every secret in the server's store again under its primary encryption key (admin key)", runRekey},
 		{"backup", "--out FILE [--force]", "write a copy of the server's store, secrets still sealed, to FILE (admin key)", runBackup},
+		{"healthcheck", healthcheckUsage, "ask a running server's /healthz (or /readyz with --ready); exit 0 when it answers 200, else 1", runHealthcheck},
 		{"version", "", "print the version", runVersion},
 	}
 }
