@@ -23,6 +23,7 @@ import (
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/internal/logbuf"
 	"github.com/wxtoken/wxtoken/refresh"
+	"github.com/wxtoken/wxtoken/seal"
 	"github.com/wxtoken/wxtoken/server"
 	"github.com/wxtoken/wxtoken/simulator"
 )
@@ -103,6 +104,15 @@ type setup struct {
 	// (platform_helpers_test.go); with any, the store gets an encryption
 	// key.
 	platforms []platformSpec
+	// unconfigured are apps, and unconfiguredWeCom WeCom agents, that the
+	// simulator knows and the config does not: they are registered
+	// through the API while the server runs. Their secrets are in
+	// env.unconfigured.
+	unconfigured      []appSpec
+	unconfiguredWeCom []wecomSpec
+	// storeKey gives the config a store encryption key, which
+	// registering at runtime needs.
+	storeKey bool
 	// maxRate is refresh.max_rate; 0 keeps the default.
 	maxRate float64
 }
@@ -128,6 +138,10 @@ type env struct {
 	// its secrets from.
 	yaml    string
 	envVars map[string]string
+	// unconfigured maps the id of each app and WeCom agent of
+	// setup.unconfigured and setup.unconfiguredWeCom (an appid, a
+	// "corpid/agentid") to its secret.
+	unconfigured map[string]string
 	// answered counts the calls the simulator has finished answering, by
 	// path: a slow answer is counted once it is written, not when the
 	// call arrives, as the simulator's own counters are.
@@ -161,6 +175,8 @@ func newEnv(t *testing.T, s setup) *env {
 		keys:     map[string]string{},
 		logs:     &logbuf.Buffer{},
 		answered: map[string]int{},
+
+		unconfigured: map[string]string{},
 	}
 	e.log = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.hc = &http.Client{
@@ -177,8 +193,22 @@ func newEnv(t *testing.T, s setup) *env {
 		appSecrets[a.id] = secret
 		e.secrets[secret] = "the AppSecret of " + a.id
 	}
+	for _, a := range s.unconfigured {
+		secret := randomHex(16)
+		simApps[a.id] = secret
+		e.unconfigured[a.id] = secret
+		e.secrets[secret] = "the AppSecret of " + a.id
+	}
 	var simAgents []simulator.WeComAgent
 	agentSecrets := map[string]string{}
+	for _, c := range s.unconfiguredWeCom {
+		for _, a := range c.agents {
+			secret := randomHex(21)
+			simAgents = append(simAgents, simulator.WeComAgent{CorpID: c.corp, AgentID: a.id, Secret: secret})
+			e.unconfigured[c.corp+"/"+a.id] = secret
+			e.secrets[secret] = "the secret of WeCom agent " + c.corp + "/" + a.id
+		}
+	}
 	for _, c := range s.wecom {
 		for _, a := range c.agents {
 			secret := randomHex(21) // 43 characters would be real; any unguessable value does
@@ -207,7 +237,17 @@ func newEnv(t *testing.T, s setup) *env {
 	envVars := map[string]string{}
 	var y strings.Builder
 	fmt.Fprintf(&y, "listen: 127.0.0.1:0\n")
-	fmt.Fprintf(&y, "store: {driver: bolt, path: %q%s}\n", filepath.Join(dir, "wxtoken.db"), e.storeKeyYAML(envVars))
+	storeKey := e.storeKeyYAML(envVars)
+	if s.storeKey && storeKey == "" {
+		key, err := seal.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		envVars["E2E_STORE_KEY"] = key
+		e.secrets[key] = "the store encryption key"
+		storeKey = ", encryption_key_env: E2E_STORE_KEY"
+	}
+	fmt.Fprintf(&y, "store: {driver: bolt, path: %q%s}\n", filepath.Join(dir, "wxtoken.db"), storeKey)
 	fmt.Fprintf(&y, "upstream: {base_url: %q, wecom_base_url: %q, fallback_base_urls: [], timeout: %s, overlap: %s}\n",
 		simSrv.URL, simSrv.URL, s.timeout, s.overlap)
 	fmt.Fprintf(&y, "refresh: {margin: %s, passive_interval: %s", margin, s.passiveInterval)
