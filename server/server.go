@@ -270,7 +270,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		return nil, err
 	}
 	s.api = h
-	if s.ui, err = s.newUI(); err != nil {
+	if s.ui, err = s.newUI(svc); err != nil {
 		return nil, err
 	}
 	hs := &http.Server{

@@ -1,22 +1,29 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
+	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/clientkey"
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/ui"
 )
 
-// newUI makes the status page over the engine, for the configured admin
-// keys.
-func (s *Server) newUI() (*ui.Handler, error) {
+// newUI makes the status page over svc (the engine with the apps' quota
+// figures), for the configured admin keys. It clears an app's quota as
+// POST /v1/apps/{appid}/clear_quota does.
+func (s *Server) newUI(svc wxtoken.Service) (*ui.Handler, error) {
 	keys, err := clientkey.New(config.Keys(s.cfg.Clients))
 	if err != nil {
 		return nil, err
 	}
-	return ui.New(ui.Options{Service: s.engine, Keys: keys, Replica: s.engine.Replica(), Logger: s.log})
+	clear := func(ctx context.Context, appID string) (int, error) {
+		res, err := quotaClearer{s}.ClearQuota(ctx, appID)
+		return res.ClearRemainingThisMonth, err
+	}
+	return ui.New(ui.Options{Service: svc, Keys: keys, Replica: s.engine.Replica(), Logger: s.log, ClearQuota: clear})
 }
 
 // withUI serves the status page's paths (ui.Path and below, and the path

@@ -32,6 +32,9 @@ type row struct {
 	CallsToday    int
 	ForcesToday   int
 	BlockedUntil  *time.Time
+	// Quota is WeChat's count of the app's token calls today, nil when
+	// unknown.
+	Quota *wxtoken.QuotaStatus
 	// Refreshable is false for a kind that is pushed rather than fetched
 	// (a platform's verify ticket), which compare-and-refresh cannot renew.
 	Refreshable bool
@@ -80,7 +83,7 @@ func rowsOf(apps []wxtoken.AppStatus) []row {
 				ID: a.AppID, Family: a.Family, Owner: owner, Member: member, Name: a.Name,
 				Kind: c.Kind, State: c.State, ExpiresAt: c.ExpiresAt, NextRefreshAt: c.NextRefreshAt,
 				Version: c.Version, LastError: c.LastError, LeaseHolder: c.LeaseHolder,
-				CallsToday: a.UpstreamCallsToday, ForcesToday: a.ForceRefreshesToday, BlockedUntil: a.BlockedUntil,
+				CallsToday: a.UpstreamCallsToday, ForcesToday: a.ForceRefreshesToday, BlockedUntil: a.BlockedUntil, Quota: a.Quota,
 				Refreshable: c.Kind != wxtoken.KindVerifyTicket, rank: familyRank(a.Family),
 			}
 			parts := []string{a.AppID, string(a.Family), a.Name, owner, member, string(c.Kind), c.State, c.LeaseHolder}

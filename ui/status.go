@@ -25,6 +25,8 @@ type statusData struct {
 	Refresh  int
 	Families []wxtoken.Family
 	States   []string
+	// ClearQuota offers clearing an app's quota.
+	ClearQuota bool
 }
 
 // Left says how long until t, or how long ago it was.
@@ -70,6 +72,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	d := statusData{
 		Client: s.client, Replica: h.replica, CSRF: s.csrf, Flash: h.sessions.takeFlash(id), Now: h.now(),
 		Q: q, P: paginate(rows, q, h.pageSize), Families: families(), States: states(),
+		ClearQuota: h.clearQuota != nil,
 	}
 	if h.every > 0 {
 		d.Refresh = max(1, int(h.every/time.Second))
@@ -81,10 +84,12 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 // that did not confirm it already (the page's script asks before the
 // form is sent; without the script, this page asks).
 type confirmData struct {
-	CSRF   string
-	ID     string
-	Kind   wxtoken.Kind
-	Return string
+	// Action is the form's path below Path; Title and Text ask.
+	Action, Title, Text string
+	CSRF                string
+	ID                  string
+	Kind                wxtoken.Kind
+	Return              string
 	// Back is the status page the action came from.
 	Back string
 }
@@ -106,7 +111,10 @@ func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostForm.Get("confirm") != "yes" {
-		h.render(w, http.StatusOK, "confirm", confirmData{CSRF: s.csrf, ID: id, Kind: kind, Return: r.PostForm.Get("return"), Back: back})
+		h.render(w, http.StatusOK, "confirm", confirmData{
+			Action: "refresh", Title: "Compare-and-refresh?",
+			Text: fmt.Sprintf("The %s of %s is reported as rejected: wxtoken asks WeChat for a new one unless it has replaced it already.", kind, id),
+			CSRF: s.csrf, ID: id, Kind: kind, Return: r.PostForm.Get("return"), Back: back})
 		return
 	}
 	ctx := r.Context()
@@ -162,4 +170,36 @@ func returnURL(raw string) string {
 	}
 	q := parseQuery(v)
 	return q.URL()
+}
+
+// clearAppQuota clears an app's daily quotas at WeChat, spending one of
+// the ten clears WeChat allows a month. It is confirmed first, and logged
+// with the client's name.
+func (h *Handler) clearAppQuota(w http.ResponseWriter, r *http.Request) {
+	s, sid, ok := h.checkForm(w, r)
+	if !ok {
+		return
+	}
+	id := r.PostForm.Get("id")
+	back := returnURL(r.PostForm.Get("return"))
+	if f, _, _ := wxtoken.ParseID(id); id == "" || len(id) > 300 || f != wxtoken.FamilyApp {
+		h.message(w, http.StatusBadRequest, "Bad request", "The form names no app.")
+		return
+	}
+	if r.PostForm.Get("confirm") != "yes" {
+		h.render(w, http.StatusOK, "confirm", confirmData{
+			Action: "clear_quota", Title: "Clear the quota?",
+			Text: fmt.Sprintf("WeChat resets the daily quotas of %s; this spends one of the app's ten clears a month.", id),
+			CSRF: s.csrf, ID: id, Return: r.PostForm.Get("return"), Back: back})
+		return
+	}
+	left, err := h.clearQuota(r.Context(), id)
+	if err != nil {
+		h.log.Warn("ui: clearing the quota failed", "client", s.client, "id", id, "err", err)
+		h.sessions.setFlash(sid, fmt.Sprintf("Clearing the quota of %s failed: %s", id, errorText(err)))
+	} else {
+		h.log.Info("ui: quota cleared", "client", s.client, "id", id, "clears_left", left)
+		h.sessions.setFlash(sid, fmt.Sprintf("The quota of %s was cleared; %d clears are left this month.", id, left))
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
 }

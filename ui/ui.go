@@ -22,6 +22,7 @@ package ui
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -90,6 +91,10 @@ type Options struct {
 	// RefreshEvery is how often the page reloads itself; 0 is
 	// DefaultRefreshEvery, negative never.
 	RefreshEvery time.Duration
+	// ClearQuota, when set, clears an app's daily quotas at WeChat and
+	// returns how many of the month's clears are left; the page then
+	// offers it on every app. Nil offers no such action.
+	ClearQuota func(ctx context.Context, appID string) (clearsLeft int, err error)
 	// MaxSessions bounds the sessions kept at once; 0 is
 	// DefaultMaxSessions. A sign-in beyond it ends the session closest to
 	// its end.
@@ -111,6 +116,8 @@ type Handler struct {
 	pages    *template.Template
 	static   fs.FS
 	origin   *http.CrossOriginProtection
+	// clearQuota clears an app's quota; nil offers no such action.
+	clearQuota func(ctx context.Context, appID string) (int, error)
 }
 
 // New returns the status page's handler.
@@ -124,7 +131,7 @@ func New(opts Options) (*Handler, error) {
 	h := &Handler{
 		svc: opts.Service, replica: opts.Replica, log: opts.Logger, now: opts.Now,
 		ttl: opts.SessionTTL, pageSize: opts.PageSize, every: opts.RefreshEvery,
-		origin: http.NewCrossOriginProtection(),
+		origin: http.NewCrossOriginProtection(), clearQuota: opts.ClearQuota,
 	}
 	h.keys.Store(opts.Keys)
 	if h.log == nil {
@@ -202,11 +209,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.onlyMethods(w, r, h.logout, http.MethodPost)
 	case sub == "refresh":
 		h.onlyMethods(w, r, h.refresh, http.MethodPost)
-	// CLEAR QUOTA: "clear_quota" (POST, an app's id, checked with
-	// checkForm and confirmed as refresh is, logged with the client's
-	// name) goes here once the Service can clear an app's quota (POST
-	// /v1/apps/{appid}/clear_quota); templates/status.html marks where
-	// its button goes.
+	case sub == "clear_quota" && h.clearQuota != nil:
+		h.onlyMethods(w, r, h.clearAppQuota, http.MethodPost)
 	case strings.HasPrefix(sub, "static/"):
 		h.onlyMethods(w, r, h.serveStatic, http.MethodGet, http.MethodHead)
 	default:

@@ -1,7 +1,9 @@
 package ui_test
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -21,10 +23,11 @@ func at(t time.Time) *time.Time { return &t }
 func oneOfEach() []wxtoken.AppStatus {
 	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 	return []wxtoken.AppStatus{
-		{AppID: "wxapp", Family: wxtoken.FamilyApp, Name: "shop", UpstreamCallsToday: 3, Credentials: []wxtoken.CredentialStatus{
-			{Kind: wxtoken.KindAccessToken, State: wxtoken.StateFresh, ExpiresAt: at(now.Add(90 * time.Minute)), NextRefreshAt: at(now.Add(time.Hour)), Version: 4},
-			{Kind: wxtoken.KindJSAPITicket, State: wxtoken.StateStale, ExpiresAt: at(now.Add(5 * time.Minute)), LeaseHolder: "replica-b"},
-		}},
+		{AppID: "wxapp", Family: wxtoken.FamilyApp, Name: "shop", UpstreamCallsToday: 3,
+			Quota: &wxtoken.QuotaStatus{CGIPath: "/cgi-bin/stable_token", DailyLimit: 2000, Used: 3, Remain: 1997, CheckedAt: now.Add(-time.Minute)}, Credentials: []wxtoken.CredentialStatus{
+				{Kind: wxtoken.KindAccessToken, State: wxtoken.StateFresh, ExpiresAt: at(now.Add(90 * time.Minute)), NextRefreshAt: at(now.Add(time.Hour)), Version: 4},
+				{Kind: wxtoken.KindJSAPITicket, State: wxtoken.StateStale, ExpiresAt: at(now.Add(5 * time.Minute)), LeaseHolder: "replica-b"},
+			}},
 		{AppID: "wwcorp/1000002", Family: wxtoken.FamilyWeCom, CorpID: "wwcorp", AgentID: "1000002", Name: "corp", Credentials: []wxtoken.CredentialStatus{
 			{Kind: wxtoken.KindAccessToken, State: wxtoken.StateFresh, ExpiresAt: at(now.Add(time.Hour))},
 		}},
@@ -271,7 +274,7 @@ func TestStatusShowsEveryFamilyWithErrorsAndHints(t *testing.T) {
 		`data-id="wxcomp" data-family="component"`,
 		`data-id="wxcomp:wxauth" data-family="authorizer"`,
 		"61023", "the account must authorize the platform again",
-		"replica-b", "replica-a", ">1h30m</td>", ">1h0m</td>",
+		"replica-b", "replica-a", ">1h30m</td>", ">1h0m</td>", "quota 3/2000",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the page lacks %q", want)
@@ -451,4 +454,63 @@ func TestSessionsAreBounded(t *testing.T) {
 			t.Errorf("session: HTTP %d, want %d", resp.StatusCode, want)
 		}
 	}
+}
+
+func TestClearQuotaIsOfferedOnAppsConfirmedAndLogged(t *testing.T) {
+	p := newPage(t, oneOfEach())
+	var cleared []string
+	h, err := ui.New(ui.Options{
+		Service: p.svc, Keys: defaultRing(t), Now: p.clock.Now,
+		Logger: slog.New(slog.NewTextHandler(p.logs, nil)),
+		ClearQuota: func(_ context.Context, appID string) (int, error) {
+			cleared = append(cleared, appID)
+			return 7, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.h = h
+	c, token := statusCookie(t, p)
+	body := readBody(t, p.do(http.MethodGet, "/ui/", nil, c, nil))
+	if n := strings.Count(body, `action="/ui/clear_quota"`); n != 1 {
+		t.Errorf("%d clear-quota forms, want 1 (the app's)", n)
+	}
+	checkPageSafe(t, "status with clear quota", body)
+	form := url.Values{"csrf": {token}, "id": {"wxapp"}}
+	resp := p.do(http.MethodPost, "/ui/clear_quota", form, c, nil)
+	if body := readBody(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(body, `action="/ui/clear_quota"`) || len(cleared) != 0 {
+		t.Fatalf("unconfirmed: HTTP %d, %d clears\n%s", resp.StatusCode, len(cleared), body)
+	}
+	form.Set("confirm", "yes")
+	if resp := p.do(http.MethodPost, "/ui/clear_quota", url.Values{"id": {"wxapp"}, "confirm": {"yes"}}, c, nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("without the CSRF token: HTTP %d, want 403", resp.StatusCode)
+	}
+	if resp := p.do(http.MethodPost, "/ui/clear_quota", form, c, nil); resp.StatusCode != http.StatusSeeOther || len(cleared) != 1 || cleared[0] != "wxapp" {
+		t.Fatalf("confirmed: HTTP %d, clears %v", resp.StatusCode, cleared)
+	}
+	if logs := p.logs.String(); !regexp.MustCompile(`quota cleared.*client=` + adminName + `.*id=wxapp`).MatchString(logs) {
+		t.Errorf("the clear is not logged with the client's name:\n%s", logs)
+	}
+	if body := readBody(t, p.do(http.MethodGet, "/ui/", nil, c, nil)); !strings.Contains(body, "7 clears are left") {
+		t.Error("the page does not tell the outcome")
+	}
+	form.Set("id", "wwcorp/1000002")
+	if resp := p.do(http.MethodPost, "/ui/clear_quota", form, c, nil); resp.StatusCode != http.StatusBadRequest || len(cleared) != 1 {
+		t.Errorf("a WeCom agent's quota: HTTP %d, want 400", resp.StatusCode)
+	}
+	// Without the action the page offers none, and its path is not served.
+	if body := readBody(t, newPageDo(t)); strings.Contains(body, "clear_quota") {
+		t.Error("a page without the action offers it")
+	}
+}
+
+// newPageDo is the status page of a handler without ClearQuota.
+func newPageDo(t *testing.T) *http.Response {
+	p := newPage(t, oneOfEach())
+	c := p.signIn(t, adminKey)
+	if resp := p.do(http.MethodPost, "/ui/clear_quota", url.Values{}, c, nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("clear_quota without the action: HTTP %d, want 404", resp.StatusCode)
+	}
+	return p.do(http.MethodGet, "/ui/", nil, c, nil)
 }
