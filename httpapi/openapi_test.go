@@ -775,7 +775,8 @@ func TestOpenAPIServed(t *testing.T) {
 
 // TestOpenAPIValidationBites: the checks TestOpenAPI relies on refuse an
 // answer that strays from the description, so that its passing means
-// something: an unknown field, a missing one, an undeclared status.
+// something: an unknown field, a missing one, an undeclared status, an
+// error code that is not its status's.
 func TestOpenAPIValidationBites(t *testing.T) {
 	envs := oaEnvs(t)
 	_, router := loadDescription(t, envs["full"].srv)
@@ -803,6 +804,8 @@ func TestOpenAPIValidationBites(t *testing.T) {
 		{"a lifetime under a second", 200, `{"appid":"wx1","access_token":"T","expires_in":0,"expires_at":"2025-03-01T13:56:40Z"}`, false},
 		{"an undeclared status", 409, `{"error":{"code":"conflict","message":"m"}}`, false},
 		{"an unknown error code", 404, `{"error":{"code":"gone","message":"m"}}`, false},
+		{"the code of another status", 404, `{"error":{"code":"forbidden","message":"m"}}`, false},
+		{"an error of its status", 404, `{"error":{"code":"not_found","message":"m"}}`, true},
 	} {
 		err := openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
 			RequestValidationInput: in, Status: c.status, Header: hdr, Body: io.NopCloser(strings.NewReader(c.body)),
