@@ -776,7 +776,7 @@ func TestOpenAPIServed(t *testing.T) {
 // TestOpenAPIValidationBites: the checks TestOpenAPI relies on refuse an
 // answer that strays from the description, so that its passing means
 // something: an unknown field, a missing one, an undeclared status, an
-// error code that is not its status's.
+// error code that is not its status's, a required header missing.
 func TestOpenAPIValidationBites(t *testing.T) {
 	envs := oaEnvs(t)
 	_, router := loadDescription(t, envs["full"].srv)
@@ -806,6 +806,7 @@ func TestOpenAPIValidationBites(t *testing.T) {
 		{"an unknown error code", 404, `{"error":{"code":"gone","message":"m"}}`, false},
 		{"the code of another status", 404, `{"error":{"code":"forbidden","message":"m"}}`, false},
 		{"an error of its status", 404, `{"error":{"code":"not_found","message":"m"}}`, true},
+		{"a 401 without WWW-Authenticate", 401, `{"error":{"code":"unauthorized","message":"m"}}`, false},
 	} {
 		err := openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
 			RequestValidationInput: in, Status: c.status, Header: hdr, Body: io.NopCloser(strings.NewReader(c.body)),
