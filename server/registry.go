@@ -51,3 +51,37 @@ func (s *Server) followEntry(ctx context.Context, id string) {
 		}
 	}
 }
+
+// startEntries has start (the platforms' or the registry's Start) read
+// the entries kept in the store. On a shared store that does not answer,
+// the server starts all the same, as it does without the stored
+// credentials: it says so, and start is tried again in the background
+// until it succeeds or the server closes. Any other store's failure fails
+// the start.
+func (s *Server) startEntries(ctx context.Context, shared bool, what string, start func(context.Context) error) error {
+	err := start(ctx)
+	if err == nil || !shared {
+		return err
+	}
+	s.log.Error("reading the "+what+" from the shared store failed; serving without them and trying again until they are read", "err", err)
+	s.bgDone.Add(1)
+	go func() {
+		defer s.bgDone.Done()
+		wait := time.Second
+		for {
+			select {
+			case <-s.bg.Done():
+				return
+			case <-time.After(wait):
+			}
+			if err := start(s.bg); err == nil {
+				s.log.Info("the " + what + " are read from the shared store")
+				return
+			} else if s.bg.Err() == nil {
+				s.log.Debug("reading the "+what+" from the shared store failed again", "err", err)
+			}
+			wait = min(2*wait, 30*time.Second)
+		}
+	}()
+	return nil
+}

@@ -97,6 +97,11 @@ type Server struct {
 	front      *compat.Handler // nil without compat.enabled
 	// registry keeps the apps and WeCom agents registered at run time.
 	registry *registry.Manager
+	// bg ends the server's background work when the server closes;
+	// bgDone counts that work.
+	bg     context.Context
+	stopBG context.CancelFunc
+	bgDone sync.WaitGroup
 }
 
 // New listens, opens the store, loads the persisted credentials and
@@ -111,6 +116,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, store: opts.Store, configPath: opts.ConfigPath, env: opts.Env}
+	s.bg, s.stopBG = context.WithCancel(context.WithoutCancel(ctx))
 	if s.env == nil {
 		s.env = os.LookupEnv
 	}
@@ -213,11 +219,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		return nil, err
 	}
 	if s.platforms != nil {
-		if err := s.platforms.Start(ctx); err != nil {
+		if err := s.startEntries(ctx, coord != nil, "authorizers", s.platforms.Start); err != nil {
 			return nil, err
 		}
 	}
-	if err := s.registry.Start(ctx); err != nil {
+	if err := s.startEntries(ctx, coord != nil, "registered apps", s.registry.Start); err != nil {
 		return nil, err
 	}
 	s.metrics.WatchStatus(s.engine.Status)
@@ -433,6 +439,10 @@ func (s *Server) Serve(ctx context.Context) error {
 // Close stops everything at once. It is safe to call more than once and
 // after Serve.
 func (s *Server) Close() error {
+	if s.stopBG != nil {
+		s.stopBG()
+		s.bgDone.Wait()
+	}
 	var errs []error
 	if s.http != nil {
 		if err := s.http.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {
