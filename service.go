@@ -70,6 +70,27 @@ type AppStatus struct {
 	// BlockedUntil is set while the error policy holds back token calls.
 	BlockedUntil *time.Time         `json:"blocked_until,omitempty"`
 	Credentials  []CredentialStatus `json:"credentials"`
+	// Quota is WeChat's own count of the app's token endpoint calls
+	// today, as last asked of /cgi-bin/openapi/quota/get; absent until
+	// it has been asked, and for families without one.
+	Quota *QuotaStatus `json:"quota,omitempty"`
+}
+
+// QuotaStatus is an app's daily quota of its token endpoint as WeChat
+// reported it at CheckedAt.
+type QuotaStatus struct {
+	// CGIPath is the endpoint counted: /cgi-bin/stable_token or
+	// /cgi-bin/token, per the app's token_api.
+	CGIPath    string    `json:"cgi_path"`
+	DailyLimit int       `json:"daily_limit"`
+	Used       int       `json:"used"`
+	Remain     int       `json:"remain"`
+	CheckedAt  time.Time `json:"checked_at"`
+	// ClearRemainingThisMonth is how many of the month's 10 quota
+	// clears are left, as far as this server knows: it counts the
+	// clears it made itself this China Standard Time month, and takes
+	// WeChat's "none left" when it answers so. Nil when unknown.
+	ClearRemainingThisMonth *int `json:"clear_remaining_this_month,omitempty"`
 }
 
 // CredentialStatus is the state of one credential of an app.

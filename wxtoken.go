@@ -16,6 +16,15 @@ import (
 // -ldflags "-X github.com/wxtoken/wxtoken.Version=...".
 var Version = "0.1.0-dev"
 
+// Commit and BuildDate say what the binary was built from and when; the
+// release script and the container image set them with -ldflags -X, as
+// Version. A binary built otherwise has them empty, and the version verb
+// then falls back to what the Go toolchain stamped (see cmd/wxtoken).
+var (
+	Commit    = ""
+	BuildDate = ""
+)
+
 // Kind names one kind of credential that wxtoken keeps for an app or agent.
 type Kind string
 

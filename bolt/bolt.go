@@ -4,7 +4,9 @@
 //
 // Records are JSON values in three buckets: "credentials", keyed
 // "<appid>/<kind>", "meta", keyed by AppID, and "entries" (the Registry),
-// keyed by the entry's ID. An id may be a WeComID ("corp/agent") or an
+// keyed by the entry's ID; a fourth, "schema", records the version of the
+// file format (see SchemaVersion), and Open upgrades a file of an earlier
+// version in place. An id may be a WeComID ("corp/agent") or an
 // AuthorizerID ("component:authorizer"): kinds never hold a slash, so a
 // credential's key stays unambiguous, and the other buckets are keyed by
 // the id alone. Put reads the stored
@@ -27,6 +29,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -47,7 +50,9 @@ const (
 )
 
 // bucketNames lists every bucket of the file format.
-func bucketNames() []string { return []string{credentialsBucket, metaBucket, entriesBucket} }
+func bucketNames() []string {
+	return []string{credentialsBucket, metaBucket, entriesBucket, schemaBucket}
+}
 
 // DefaultTimeout is how long Open waits for the file lock when
 // Options.Timeout is zero: long enough to ride out a previous instance
@@ -111,7 +116,8 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := prepare(db, path); err != nil {
+	from, err := prepare(db, path)
+	if err != nil {
 		// The close error adds nothing to the reason the file was
 		// rejected.
 		_ = db.Close()
@@ -126,6 +132,7 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("bolt store %s: %w", path, err)
 		}
 	}
+	logUpgrade(opts.Logger, path, from, created || empty)
 	return &Store{path: path, db: db}, nil
 }
 
@@ -155,9 +162,9 @@ func openDB(path string, timeout time.Duration) (db *bbolt.DB, err error) {
 			db, err = nil, fmt.Errorf("bolt store %s: the file is damaged and cannot be opened (%v); it was left untouched: %s", path, r, recoverHint)
 		}
 	}()
-	// NoSync stays off, as it is by default: every Update then returns
-	// only after bbolt has fsynced the file, which is what makes a
-	// returned PutEntry (an authorizer's refresh token) durable.
+	// NoSync stays off, as it is by default: every Update (and Batch)
+	// then returns only after bbolt has fsynced the file, which is what
+	// makes a returned PutEntry (an authorizer's refresh token) durable.
 	db, err = bbolt.Open(path, fileMode, &bbolt.Options{Timeout: timeout, NoSync: false})
 	switch {
 	case err == nil:
@@ -171,9 +178,10 @@ func openDB(path string, timeout time.Duration) (db *bbolt.DB, err error) {
 	}
 }
 
-// prepare checks that db is an intact wxtoken database and creates the
-// buckets of a new one.
-func prepare(db *bbolt.DB, path string) error {
+// prepare checks that db is an intact wxtoken database of a schema version
+// this code reads, creates the buckets of a new one, and upgrades one of
+// an earlier version. It returns the version the file had.
+func prepare(db *bbolt.DB, path string) (int, error) {
 	// The file is small (a few records per app), so a full consistency
 	// check at start costs little, and it turns damage that would
 	// otherwise surface as a panic in the middle of serving into a clear
@@ -190,28 +198,44 @@ func prepare(db *bbolt.DB, path string) error {
 		}
 		// Writing our buckets into another program's database would
 		// mix data and hide a configuration mistake.
-		return tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
+		err := tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
 			if n := string(name); !slices.Contains(bucketNames(), n) {
 				return fmt.Errorf("bolt store %s: the file is not a wxtoken store (it has a bucket %q); point store.path at a new file", path, n)
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		// A newer release's file is refused before anything is written
+		// to it: this code would misread what it does not know.
+		v, err := storedSchema(tx)
+		if err != nil {
+			return fmt.Errorf("bolt store %s: %w; it was left untouched", path, err)
+		}
+		if v > SchemaVersion {
+			return newerSchemaError(path, v)
+		}
+		return nil
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
+	var from int
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range bucketNames() {
 			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 				return fmt.Errorf("create bucket %q: %w", name, err)
 			}
 		}
-		return nil
+		var err error
+		from, err = upgrade(tx)
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("bolt store %s: %w", path, err)
+		return 0, fmt.Errorf("bolt store %s: %w", path, err)
 	}
-	return nil
+	return from, nil
 }
 
 // bucket returns the named bucket of tx. Open creates both buckets, so a
@@ -281,17 +305,52 @@ func (s *Store) List(ctx context.Context) ([]wxtoken.Credential, error) {
 		if err != nil {
 			return err
 		}
-		return b.ForEach(func(k, v []byte) error {
-			c, err := decodeCredential(string(k), v)
-			if err != nil {
-				return err
-			}
-			list = append(list, c)
+		var keys, values [][]byte
+		if err := b.ForEach(func(k, v []byte) error {
+			keys, values = append(keys, k), append(values, v)
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		list, err = decodeAll(keys, values)
+		return err
 	})
 	if err != nil {
 		return nil, s.errorf("list: %w", err)
+	}
+	return list, nil
+}
+
+// decodeParallelMin is the number of records from which List decodes them
+// on several goroutines.
+const decodeParallelMin = 1024
+
+// decodeAll decodes the records of keys and values, which the caller's
+// transaction keeps valid, in order: on as many goroutines as there are
+// CPUs when they are many (decoding 200,000 records is most of a restart
+// with 100,000 apps). It fails with the error of the first undecodable
+// record in key order, as decoding them one by one would.
+func decodeAll(keys, values [][]byte) ([]wxtoken.Credential, error) {
+	list := make([]wxtoken.Credential, len(keys))
+	errs := make([]error, len(keys))
+	decode := func(from, step int) {
+		for i := from; i < len(keys); i += step {
+			list[i], errs[i] = decodeCredential(string(keys[i]), values[i])
+		}
+	}
+	if workers := runtime.GOMAXPROCS(0); workers > 1 && len(keys) >= decodeParallelMin {
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() { decode(w, workers) })
+		}
+		wg.Wait()
+	} else {
+		decode(0, 1)
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
 	}
 	return list, nil
 }
@@ -317,7 +376,13 @@ func (s *Store) Put(ctx context.Context, c wxtoken.Credential) error {
 	if err != nil {
 		return s.errorf("put %q: encode: %w", key, err)
 	}
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	// Batch, not Update: writes that arrive together (a start fetching
+	// thousands of credentials) share one transaction and one fsync
+	// instead of queuing for one each, which at a thousand writes a
+	// second outlasts the callers' deadlines. The function may run more
+	// than once (alone, when another of the batch fails), so it only reads
+	// and writes the transaction.
+	err = s.db.Batch(func(tx *bbolt.Tx) error {
 		// Waiting for the write lock may have outlasted the caller.
 		if err := ctx.Err(); err != nil {
 			return err
@@ -400,7 +465,8 @@ func (s *Store) PutLedger(ctx context.Context, m wxtoken.Ledger) error {
 	if err != nil {
 		return s.errorf("put meta %q: encode: %w", m.AppID, err)
 	}
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	// Batched as Put is.
+	err = s.db.Batch(func(tx *bbolt.Tx) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

@@ -112,7 +112,8 @@ func (s *Store) PutEntry(ctx context.Context, e wxtoken.Entry) error {
 	if err != nil {
 		return s.errorf("put entry %q: encode: %w", e.ID, err)
 	}
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	// Batched as Put is.
+	err = s.db.Batch(func(tx *bbolt.Tx) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

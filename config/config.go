@@ -39,8 +39,11 @@ type Config struct {
 	// wxtoken keeps.
 	Platforms []Platform `yaml:"platforms"`
 	Compat    Compat     `yaml:"compat"`
-	Clients   []Client   `yaml:"clients"`
-	Log       Log        `yaml:"log"`
+	// Quota is how WeChat's own count of the apps' token calls is asked.
+	Quota   Quota    `yaml:"quota"`
+	Clients []Client `yaml:"clients"`
+	Log     Log      `yaml:"log"`
+	Metrics Metrics  `yaml:"metrics"`
 
 	// Warnings are things that work but that an operator should change,
 	// such as an inline secret. Parse fills it; it is not read from YAML.
@@ -161,6 +164,17 @@ type Refresh struct {
 	Jitter float64 `yaml:"jitter"`
 }
 
+// Quota tunes the asking of /cgi-bin/openapi/quota/get, WeChat's count of
+// each app's token endpoint calls today, shown in status and metrics.
+type Quota struct {
+	// Poll asks it for every app, once soon after the start and then once
+	// an Interval; false never asks.
+	Poll bool `yaml:"poll"`
+	// Interval is how often each app's quota is asked: at least a minute,
+	// at most a day.
+	Interval Duration `yaml:"interval"`
+}
+
 // App is one Official Account or Mini Program whose credentials wxtoken
 // keeps.
 type App struct {
@@ -236,6 +250,17 @@ func (c Client) Allows(id string) bool {
 	return k.Allows(id)
 }
 
+// Metrics configures what /metrics reports.
+type Metrics struct {
+	// PerApp adds series per app and per credential: the appid label on
+	// the upstream call and refresh counters, and each credential's
+	// remaining lifetime, state and last error and each app's calls today
+	// and block. Their number grows with the number of apps (about 18 per
+	// app with a token and a ticket), so it is off by default and
+	// /metrics reports aggregates by family, kind and state instead.
+	PerApp bool `yaml:"per_app"`
+}
+
 // Log configures the process log.
 type Log struct {
 	// Level is debug, info, warn or error.
@@ -286,7 +311,8 @@ func Default() *Config {
 			Early:           0.66,
 			Jitter:          0.1,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Quota: Quota{Poll: true, Interval: Duration(time.Hour)},
+		Log:   Log{Level: "info", Format: "text"},
 	}
 }
 

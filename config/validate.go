@@ -1,6 +1,8 @@
 package config
 
 import (
+	"time"
+
 	"errors"
 	"fmt"
 	"io/fs"
@@ -61,6 +63,8 @@ type checker struct {
 	// were when it was made (scrubbed).
 	scrubber *strings.Replacer
 	scrubbed int
+	// files are the secret files read ahead (prefetch), by resolved path.
+	files map[string]fileRead
 }
 
 func (ch *checker) errorf(key, format string, args ...any) {
@@ -146,11 +150,13 @@ func show(s string) string {
 }
 
 func (ch *checker) check(c *Config) {
+	ch.prefetch(c)
 	ch.listen(c)
 	ch.tls(c)
 	ch.store(c)
 	ch.upstream(c)
 	ch.refresh(c)
+	ch.quota(c)
 	ch.apps(c)
 	ch.wecom(c)
 	ch.platforms(c)
@@ -364,6 +370,12 @@ func (ch *checker) refresh(c *Config) {
 	}
 }
 
+func (ch *checker) quota(c *Config) {
+	if d := c.Quota.Interval.Std(); d < time.Minute || d > 24*time.Hour {
+		ch.errorf("quota.interval", "must be from 1m to 24h, got %s", c.Quota.Interval)
+	}
+}
+
 func (ch *checker) apps(c *Config) {
 	if len(c.Apps) == 0 && len(c.WeCom) == 0 && len(c.Platforms) == 0 {
 		ch.errorf("apps", "at least one app is required (or a WeCom agent under wecom, or a third-party platform under platforms)")
@@ -474,7 +486,7 @@ func (ch *checker) resolve(key string, src source, env string, file *string, val
 		from = key + "." + src.name + "_file"
 		raw := *file
 		*file = ch.path(raw)
-		data, err := os.ReadFile(*file)
+		data, err := ch.readFile(*file)
 		if err != nil {
 			ch.fileFailed(from, raw, err)
 			return ""

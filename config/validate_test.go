@@ -274,6 +274,12 @@ func TestValidate(t *testing.T) {
 
 		{name: "compat enabled", set: map[string]string{"compat": "compat: {enabled: true}"}},
 
+		{name: "quota poll off", set: map[string]string{"quota": "quota: {poll: false}"}},
+		{name: "quota interval 1m", set: map[string]string{"quota": "quota: {poll: true, interval: 1m}"}},
+		{name: "quota interval 24h", set: map[string]string{"quota": "quota: {interval: 24h}"}},
+		{name: "quota interval too short", set: map[string]string{"quota": "quota: {interval: 30s}"}, errs: []string{"quota.interval: must be from 1m to 24h, got 30s"}},
+		{name: "quota interval too long", set: map[string]string{"quota": "quota: {interval: 25h}"}, errs: []string{"quota.interval: must be from 1m to 24h"}},
+
 		{name: "unknown top-level key", set: map[string]string{"zzz": "listne: 127.0.0.1:1"}, errs: []string{"listne: unknown key (line "}},
 		{name: "unknown nested key", set: map[string]string{"store": "store:\n  redis:\n    adress: a:1\n"}, errs: []string{"store.redis.adress: unknown key (line 10)"}},
 		{name: "unknown key in list item", set: map[string]string{"apps": "apps:\n  - appid: " + testAppID + "\n    secret_env: WX_SECRET\n    secrets: x\n"}, errs: []string{"apps[0].secrets: unknown key (line 4)"}},

@@ -143,8 +143,15 @@ func TestKeysAndSecrets(t *testing.T) {
 				t.Errorf("%s: want the current token, got %s (%v)", c.name, a, err)
 			}
 		case "metrics with scraper key":
-			if !strings.Contains(string(a.body), "wxtoken_upstream_calls_total") || !strings.Contains(string(a.body), appB) {
-				t.Errorf("%s: the exposition lacks the upstream calls of %s", c.name, appB)
+			// By default the series are aggregates, which name no app:
+			// appB's failing calls show by endpoint and errcode.
+			body := string(a.body)
+			if !strings.Contains(body, `wxtoken_upstream_calls_total{class="ip_whitelist",endpoint="/cgi-bin/token",errcode="40164"}`) ||
+				!strings.Contains(body, `wxtoken_credentials_failing{class="ip_whitelist",family="app",kind="access_token"} 1`) {
+				t.Errorf("%s: the exposition lacks the failing upstream calls of %s:\n%s", c.name, appB, body)
+			}
+			if strings.Contains(body, appB) {
+				t.Errorf("%s: the exposition names %s, though metrics.per_app is off", c.name, appB)
 			}
 		case "admin lists apps":
 			if !strings.Contains(string(a.body), `"last_error"`) {

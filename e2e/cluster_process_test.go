@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/internal/integration"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -66,11 +67,17 @@ func (e *env) startProcs(t *testing.T, bin string, names ...string) (map[string]
 func (e *env) startProc(t *testing.T, bin, name string) *proc {
 	t.Helper()
 	r := e.cfg.Store.Redis
-	store := fmt.Sprintf("store: {driver: redis, redis: {addr: %q, prefix: %q, lease_ttl: %s, sync_interval: %s, replica: %s}}",
-		r.Addr, r.Prefix, r.LeaseTTL, r.SyncInterval, name)
+	key := ""
+	if k := e.cfg.Store.EncryptionKeyEnv; k != "" {
+		key = ", encryption_key_env: " + k
+	}
+	store := fmt.Sprintf("store: {driver: redis, redis: {addr: %q, prefix: %q, lease_ttl: %s, sync_interval: %s, replica: %s}%s}",
+		r.Addr, r.Prefix, r.LeaseTTL, r.SyncInterval, name, key)
 	var lines []string
 	for _, l := range strings.Split(e.yaml, "\n") {
-		if strings.HasPrefix(l, "store:") {
+		// A bolt store stays as the config says: the file is shared by
+		// the processes run one after another.
+		if strings.HasPrefix(l, "store:") && e.cfg.Store.Driver == config.DriverRedis {
 			l = store
 		}
 		lines = append(lines, l)

@@ -23,6 +23,7 @@ import (
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/internal/logbuf"
 	"github.com/wxtoken/wxtoken/refresh"
+	"github.com/wxtoken/wxtoken/seal"
 	"github.com/wxtoken/wxtoken/server"
 	"github.com/wxtoken/wxtoken/simulator"
 )
@@ -99,6 +100,21 @@ type setup struct {
 	// backoffBase and backoffMax replace the package's compressed
 	// backoffBase and backoffMax when set.
 	backoffBase, backoffMax time.Duration
+	// platforms are third-party platforms served by the same simulator
+	// (platform_helpers_test.go); with any, the store gets an encryption
+	// key.
+	platforms []platformSpec
+	// unconfigured are apps, and unconfiguredWeCom WeCom agents, that the
+	// simulator knows and the config does not: they are registered
+	// through the API while the server runs. Their secrets are in
+	// env.unconfigured.
+	unconfigured      []appSpec
+	unconfiguredWeCom []wecomSpec
+	// storeKey gives the config a store encryption key, which
+	// registering at runtime needs.
+	storeKey bool
+	// maxRate is refresh.max_rate; 0 keeps the default.
+	maxRate float64
 }
 
 // env is a running simulator, the config of a wxtoken in front of it, the
@@ -122,11 +138,17 @@ type env struct {
 	// its secrets from.
 	yaml    string
 	envVars map[string]string
+	// unconfigured maps the id of each app and WeCom agent of
+	// setup.unconfigured and setup.unconfiguredWeCom (an appid, a
+	// "corpid/agentid") to its secret.
+	unconfigured map[string]string
 	// answered counts the calls the simulator has finished answering, by
 	// path: a slow answer is counted once it is written, not when the
 	// call arrives, as the simulator's own counters are.
 	answeredMu sync.Mutex
 	answered   map[string]int
+	// plat is where the simulator's platforms push, and their secrets.
+	plat *platformEnv
 }
 
 // newEnv starts a simulator and builds a wxtoken config for s; call start
@@ -153,6 +175,8 @@ func newEnv(t *testing.T, s setup) *env {
 		keys:     map[string]string{},
 		logs:     &logbuf.Buffer{},
 		answered: map[string]int{},
+
+		unconfigured: map[string]string{},
 	}
 	e.log = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.hc = &http.Client{
@@ -169,8 +193,22 @@ func newEnv(t *testing.T, s setup) *env {
 		appSecrets[a.id] = secret
 		e.secrets[secret] = "the AppSecret of " + a.id
 	}
+	for _, a := range s.unconfigured {
+		secret := randomHex(16)
+		simApps[a.id] = secret
+		e.unconfigured[a.id] = secret
+		e.secrets[secret] = "the AppSecret of " + a.id
+	}
 	var simAgents []simulator.WeComAgent
 	agentSecrets := map[string]string{}
+	for _, c := range s.unconfiguredWeCom {
+		for _, a := range c.agents {
+			secret := randomHex(21)
+			simAgents = append(simAgents, simulator.WeComAgent{CorpID: c.corp, AgentID: a.id, Secret: secret})
+			e.unconfigured[c.corp+"/"+a.id] = secret
+			e.secrets[secret] = "the secret of WeCom agent " + c.corp + "/" + a.id
+		}
+	}
 	for _, c := range s.wecom {
 		for _, a := range c.agents {
 			secret := randomHex(21) // 43 characters would be real; any unguessable value does
@@ -179,11 +217,13 @@ func newEnv(t *testing.T, s setup) *env {
 			e.secrets[secret] = "the secret of WeCom agent " + c.corp + "/" + a.id
 		}
 	}
-	sim, err := simulator.New(simulator.Options{Apps: simApps, WeCom: simAgents, TTL: s.ttl, Overlap: s.overlap,
+	simPlatforms := e.newPlatformEnv(t, s.platforms)
+	sim, err := simulator.New(simulator.Options{Apps: simApps, WeCom: simAgents, Platforms: simPlatforms, TTL: s.ttl, Overlap: s.overlap,
 		TicketTTL: s.ticketTTL, OldTicket: s.oldTicket})
 	if err != nil {
 		t.Fatalf("simulator.New: %v", err)
 	}
+	t.Cleanup(func() { sim.Close() }) // stops the platforms' pushes
 	simSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sim.ServeHTTP(w, r)
 		e.answeredMu.Lock()
@@ -194,17 +234,30 @@ func newEnv(t *testing.T, s setup) *env {
 	e.sim, e.simURL = sim, simSrv.URL
 
 	dir := t.TempDir()
+	envVars := map[string]string{}
 	var y strings.Builder
 	fmt.Fprintf(&y, "listen: 127.0.0.1:0\n")
-	fmt.Fprintf(&y, "store: {driver: bolt, path: %q}\n", filepath.Join(dir, "wxtoken.db"))
+	storeKey := e.storeKeyYAML(envVars)
+	if s.storeKey && storeKey == "" {
+		key, err := seal.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		envVars["E2E_STORE_KEY"] = key
+		e.secrets[key] = "the store encryption key"
+		storeKey = ", encryption_key_env: E2E_STORE_KEY"
+	}
+	fmt.Fprintf(&y, "store: {driver: bolt, path: %q%s}\n", filepath.Join(dir, "wxtoken.db"), storeKey)
 	fmt.Fprintf(&y, "upstream: {base_url: %q, wecom_base_url: %q, fallback_base_urls: [], timeout: %s, overlap: %s}\n",
 		simSrv.URL, simSrv.URL, s.timeout, s.overlap)
 	fmt.Fprintf(&y, "refresh: {margin: %s, passive_interval: %s", margin, s.passiveInterval)
 	if s.early != 0 {
 		fmt.Fprintf(&y, ", early: %g", s.early)
 	}
+	if s.maxRate != 0 {
+		fmt.Fprintf(&y, ", max_rate: %g", s.maxRate)
+	}
 	y.WriteString("}\napps:\n")
-	envVars := map[string]string{}
 	for i, a := range s.apps {
 		tickets := "[" + strings.Join(a.tickets, ", ") + "]"
 		if a.secretFile {
@@ -233,6 +286,7 @@ func newEnv(t *testing.T, s setup) *env {
 			fmt.Fprintf(&y, "      - {agentid: %q, secret_env: %s, tickets: [%s]}\n", a.id, name, strings.Join(a.tickets, ", "))
 		}
 	}
+	e.platformsYAML(&y, envVars)
 	y.WriteString("clients:\n")
 	for _, c := range s.clients {
 		key := newKey()

@@ -122,6 +122,13 @@ type Options struct {
 	// /v1/admin/reload (reload.go). Nil serves no such route: it answers
 	// 404 saying so.
 	Reloader Reloader
+	// Retrier lifts the error policy's hold for the retry routes
+	// (operate.go, admin key). Nil serves no such route: they answer 404
+	// saying so.
+	Retrier Retrier
+	// Quotas clears an app's quota for POST /v1/apps/{appid}/clear_quota
+	// (operate.go, admin key). Nil answers 404 saying so.
+	Quotas QuotaClearer
 	// Config describes the configuration the server runs with, shown in
 	// GET /v1/apps; SetConfig replaces it. Nil shows none.
 	Config *ConfigInfo
@@ -165,6 +172,9 @@ type Handler struct {
 	reloader Reloader
 	// registrar serves the registration routes (registry.go).
 	registrar wxtoken.Registrar
+	// retrier and quotas serve the operator's actions (operate.go).
+	retrier Retrier
+	quotas  QuotaClearer
 	// config describes the configuration shown in GET /v1/apps; nil
 	// while none is known.
 	config atomic.Pointer[ConfigInfo]
@@ -209,6 +219,8 @@ func New(opts Options) (*Handler, error) {
 		admin:      opts.Admin,
 		reloader:   opts.Reloader,
 		registrar:  opts.Registrar,
+		retrier:    opts.Retrier,
+		quotas:     opts.Quotas,
 	}
 	h.config.Store(opts.Config)
 	for _, c := range opts.Components {
@@ -249,6 +261,7 @@ func New(opts Options) (*Handler, error) {
 	h.registerPlatformRoutes()
 	h.registerAdminRoutes()
 	h.registerRegistryRoutes()
+	h.registerOperateRoutes()
 	h.route(routeHealthz, h.healthz)
 	h.route(routeReadyz, h.readyz)
 	if h.metrics != nil {

@@ -53,9 +53,11 @@ type oaEnv struct {
 //
 //   - "full": every part present and working; an id among oaNobody,
 //     oaTaken and oaBad, a stale value "hammer", a push with nonce "bad"
-//     or an auth_code "expired" get the error they name;
+//     or an auth_code "expired" get the error they name (a quota clear
+//     for oaTaken: none left this month);
 //   - "bare": only a Service, without metrics, platforms, registry,
-//     operator's routes or reload: those routes answer 404;
+//     operator's routes, reload, retry or quota clears: those routes
+//     answer 404;
 //   - "down": every part present and failing as unavailable (503), and not
 //     ready;
 //   - "refused": a rekey in conflict and a reload whose file is refused.
@@ -87,6 +89,11 @@ func oaEnvs(t *testing.T) map[string]*oaEnv {
 		return httpapi.ReloadResponse{}, wxtoken.Errorf(wxtoken.EUnavailable, "the store is busy")
 	})
 
+	down.Retrier = oaRetrier(func(context.Context, string) error { return unavailable })
+	down.Quotas = oaQuotas(func(context.Context, string) (httpapi.ClearQuotaResponse, error) {
+		return httpapi.ClearQuotaResponse{}, &wxtoken.Error{Code: wxtoken.EUnavailable, Message: "WeChat refused the clear", WeChatErrCode: 40013}
+	})
+
 	refused := oaOptions()
 	refused.Admin = &fakeAdmin{
 		rekey: func(context.Context) (httpapi.RekeyResponse, error) {
@@ -108,6 +115,18 @@ func oaEnvs(t *testing.T) map[string]*oaEnv {
 		envs[name] = &oaEnv{h: h, srv: srv}
 	}
 	return envs
+}
+
+// oaRetrier is a Retrier of one function.
+type oaRetrier func(ctx context.Context, id string) error
+
+func (f oaRetrier) RetryNow(ctx context.Context, id string) error { return f(ctx, id) }
+
+// oaQuotas is a QuotaClearer of one function.
+type oaQuotas func(ctx context.Context, appID string) (httpapi.ClearQuotaResponse, error)
+
+func (f oaQuotas) ClearQuota(ctx context.Context, appID string) (httpapi.ClearQuotaResponse, error) {
+	return f(ctx, appID)
 }
 
 // oaReloader is a Reloader of one function.
@@ -137,10 +156,13 @@ func oaOptions() httpapi.Options {
 		},
 		StatusFn: func(context.Context) []wxtoken.AppStatus {
 			return []wxtoken.AppStatus{
-				{AppID: appShop, Family: wxtoken.FamilyApp, Name: "shop", TokenAPI: wxtoken.TokenAPIStable, UpstreamCallsToday: 2, Credentials: credentials},
+				{AppID: appShop, Family: wxtoken.FamilyApp, Name: "shop", TokenAPI: wxtoken.TokenAPIStable, UpstreamCallsToday: 2, Credentials: credentials,
+					Quota: &wxtoken.QuotaStatus{CGIPath: "/cgi-bin/stable_token", DailyLimit: 500000, Used: 17, Remain: 499983, CheckedAt: at}},
 				{AppID: wxtoken.WeComID(oaCorp, oaAgent), Family: wxtoken.FamilyWeCom, CorpID: oaCorp, AgentID: oaAgent,
 					TokenAPI: wxtoken.TokenAPIWeCom, BlockedUntil: &at, Credentials: []wxtoken.CredentialStatus{{Kind: wxtoken.KindJSAPITicket, State: wxtoken.StateMissing,
 						LastError: &wxtoken.ErrorInfo{ErrCode: 40013, Class: "config", Message: "invalid corpid", Hint: "check corpid", At: at}}}},
+				{AppID: wxtoken.AuthorizerID(oaComp, oaAuth), Family: wxtoken.FamilyAuthorizer, ComponentAppID: oaComp, AuthorizerAppID: oaAuth,
+					TokenAPI: wxtoken.TokenAPIAuthorizer, Credentials: credentials},
 			}
 		},
 	}
@@ -228,6 +250,23 @@ func oaOptions() httpapi.Options {
 			return r, nil
 		}),
 		Config: &httpapi.ConfigInfo{LoadedAt: loaded, Digest: "sha256:abc"},
+		Retrier: oaRetrier(func(_ context.Context, id string) error {
+			if strings.Contains(id, oaNobody) {
+				return wxtoken.Errorf(wxtoken.ENotFound, "not kept by this server")
+			}
+			return nil
+		}),
+		Quotas: oaQuotas(func(_ context.Context, appID string) (httpapi.ClearQuotaResponse, error) {
+			switch appID {
+			case oaNobody:
+				return httpapi.ClearQuotaResponse{}, wxtoken.Errorf(wxtoken.ENotFound, "not an app of this server")
+			case oaTaken:
+				return httpapi.ClearQuotaResponse{}, &wxtoken.Error{Code: wxtoken.ERateLimited, Message: "no quota clear left this month", WeChatErrCode: 48006}
+			}
+			left := 9
+			return httpapi.ClearQuotaResponse{AppID: appID, ClearRemainingThisMonth: left, Quota: &wxtoken.QuotaStatus{
+				CGIPath: "/cgi-bin/stable_token", DailyLimit: 500000, Remain: 500000, CheckedAt: t0, ClearRemainingThisMonth: &left}}, nil
+		}),
 	}
 }
 
@@ -480,6 +519,22 @@ func oaCases() []oaCase {
 	add(oaCase{method: http.MethodPost, path: "/v1/admin/reload", key: keyAdmin, status: 200},
 		oaCase{env: "refused", method: http.MethodPost, path: "/v1/admin/reload", key: keyAdmin, status: 400})
 	add(adminCases(http.MethodPost, "/v1/admin/reload", "", true)...)
+
+	// The operator's actions on one entry.
+	for _, p := range []struct{ path, nobody string }{
+		{"/v1/apps/" + appShop + "/retry", "/v1/apps/" + oaNobody + "/retry"},
+		{ag + "/retry", "/v1/wecom/" + oaCorp + "/" + oaNobody + "/retry"},
+		{au + "/retry", "/v1/platforms/" + oaComp + "/authorizers/" + oaNobody + "/retry"},
+	} {
+		add(oaCase{method: http.MethodPost, path: p.path, key: keyAdmin, status: 200},
+			oaCase{method: http.MethodPost, path: p.nobody, key: keyAdmin, status: 404})
+		add(adminCases(http.MethodPost, p.path, "", true)...)
+	}
+	cq := "/v1/apps/" + appShop + "/clear_quota"
+	add(oaCase{method: http.MethodPost, path: cq, key: keyAdmin, status: 200},
+		oaCase{method: http.MethodPost, path: "/v1/apps/" + oaNobody + "/clear_quota", key: keyAdmin, status: 404},
+		oaCase{method: http.MethodPost, path: "/v1/apps/" + oaTaken + "/clear_quota", key: keyAdmin, status: 429})
+	add(adminCases(http.MethodPost, cq, "", true)...)
 
 	// Operations.
 	add(oaCase{method: http.MethodGet, path: "/healthz", status: 200},

@@ -15,6 +15,7 @@ func RoutePaths() []string {
 	patterns = append(patterns, platformRoutes()...)
 	patterns = append(patterns, adminRoutes()...)
 	patterns = append(patterns, registryRoutes()...)
+	patterns = append(patterns, operateRoutes()...)
 	paths := make([]string, 0, len(patterns))
 	seen := make(map[string]bool, len(patterns))
 	for _, p := range patterns {

@@ -12,7 +12,7 @@ import (
 // WatchHealth makes every scrape report the replica's readiness and, on a
 // shared store, whether the store answers: wxtoken_ready and
 // wxtoken_shared_store_up. Apps that cannot be served show in
-// wxtoken_credential_state (WatchStatus). A later call replaces the
+// wxtoken_credentials (WatchStatus). A later call replaces the
 // function; nil stops the reporting.
 func (m *Metrics) WatchHealth(health func(ctx context.Context) wxtoken.Health) {
 	if m == nil {

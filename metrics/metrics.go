@@ -1,7 +1,10 @@
 // Package metrics exposes what wxtoken does as Prometheus metrics: calls
 // to WeChat and refreshes (as a wxtoken.Observer the refresh engine
 // reports to), HTTP requests served (reported by the HTTP layer), and, at
-// scrape time, each credential's remaining lifetime, state and last error.
+// scrape time, the credentials' state: by default as aggregates whose
+// number of series does not grow with the number of apps, and with
+// WithPerApp also each app's and credential's remaining lifetime, state,
+// calls today and last error.
 //
 // Every metric lives on a registry of its own, never the global one, so
 // that tests and several servers in one process do not collide. No metric
@@ -16,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +51,9 @@ type Metrics struct {
 	reg     *prometheus.Registry
 	handler http.Handler
 	now     func() time.Time
+	// perApp adds the appid label to the upstream call and refresh
+	// counters, and the per-app and per-credential status gauges.
+	perApp bool
 
 	upstreamCalls    *prometheus.CounterVec
 	upstreamDuration *prometheus.HistogramVec
@@ -79,49 +84,65 @@ func WithNow(now func() time.Time) Option {
 	}
 }
 
+// WithPerApp, when on, reports series per app and per credential (the
+// config's metrics.per_app): the appid label on the upstream call and
+// refresh counters, and each app's and credential's status gauges. Their
+// number grows with the number of apps (over 170,000 series, 14 MB a
+// scrape, at 10,000 apps before they were cut down), so the default
+// reports aggregates only.
+func WithPerApp(on bool) Option {
+	return func(m *Metrics) { m.perApp = on }
+}
+
 // New returns Metrics on a fresh registry that also holds the Go runtime
 // and process collectors.
 func New(opts ...Option) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		now: time.Now,
-		upstreamCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "upstream_calls_total",
-			Help:      "Calls to the WeChat API, by app, endpoint path, WeChat errcode (0 on success) and error class (ok on success).",
-		}, []string{"appid", "endpoint", "errcode", "class"}),
-		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: namespace,
-			Name:      "upstream_call_duration_seconds",
-			Help:      "Duration of calls to the WeChat API, by endpoint path.",
-			Buckets:   upstreamBuckets(),
-		}, []string{"endpoint"}),
-		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "refreshes_total",
-			Help:      "Finished credential refreshes, by app, credential kind, reason (startup, proactive, passive, ticket) and result (ok, unchanged, error).",
-		}, []string{"appid", "kind", "reason", "result"}),
-		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "http_requests_total",
-			Help:      "HTTP API requests served, by route pattern and status code.",
-		}, []string{"route", "status"}),
-		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: namespace,
-			Name:      "http_request_duration_seconds",
-			Help:      "Duration of HTTP API requests, by route pattern.",
-			Buckets:   httpBuckets(),
-		}, []string{"route"}),
-		compatRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "compat_retries_total",
-			Help:      "Relayed front-door calls made a second time after WeChat rejected the token, by reason (token_replaced: with the new token; token_alive: with the same token, which WeChat's check still accepted).",
-		}, []string{"reason"}),
 	}
 	for _, o := range opts {
 		o(m)
 	}
-	m.status = newStatusCollector(m.now)
+	// The appid label only per app: one counter per app, endpoint and
+	// result would be the largest part of a scrape with many apps.
+	var byApp []string
+	if m.perApp {
+		byApp = []string{"appid"}
+	}
+	m.upstreamCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace,
+		Name:      "upstream_calls_total",
+		Help:      "Calls to the WeChat API, by endpoint path, WeChat errcode (0 on success) and error class (ok on success), and by app with metrics.per_app.",
+	}, append(byApp, "endpoint", "errcode", "class"))
+	m.refreshes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace,
+		Name:      "refreshes_total",
+		Help:      "Finished credential refreshes, by credential kind, reason (startup, proactive, passive, ticket, late_mint) and result (ok, unchanged, error), and by app with metrics.per_app.",
+	}, append(byApp, "kind", "reason", "result"))
+	m.upstreamDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace,
+		Name:      "upstream_call_duration_seconds",
+		Help:      "Duration of calls to the WeChat API, by endpoint path.",
+		Buckets:   upstreamBuckets(),
+	}, []string{"endpoint"})
+	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace,
+		Name:      "http_requests_total",
+		Help:      "HTTP API requests served, by route pattern and status code.",
+	}, []string{"route", "status"})
+	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace,
+		Name:      "http_request_duration_seconds",
+		Help:      "Duration of HTTP API requests, by route pattern.",
+		Buckets:   httpBuckets(),
+	}, []string{"route"})
+	m.compatRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace,
+		Name:      "compat_retries_total",
+		Help:      "Relayed front-door calls made a second time after WeChat rejected the token, by reason (token_replaced: with the new token; token_alive: with the same token, which WeChat's check still accepted).",
+	}, []string{"reason"})
+	m.status = newStatusCollector(m.now, m.perApp)
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -164,7 +185,14 @@ func (m *Metrics) UpstreamCall(appID, endpoint string, errcode int, class string
 	if class == "" {
 		class = "ok"
 	}
-	if c, err := m.upstreamCalls.GetMetricWithLabelValues(appID, endpoint, strconv.Itoa(errcode), class); err == nil {
+	var c prometheus.Counter
+	var err error
+	if m.perApp {
+		c, err = m.upstreamCalls.GetMetricWithLabelValues(appID, endpoint, strconv.Itoa(errcode), class)
+	} else {
+		c, err = m.upstreamCalls.GetMetricWithLabelValues(endpoint, strconv.Itoa(errcode), class)
+	}
+	if err == nil {
 		c.Inc()
 	}
 	if h, err := m.upstreamDuration.GetMetricWithLabelValues(endpoint); err == nil {
@@ -177,7 +205,14 @@ func (m *Metrics) Refreshed(appID string, kind wxtoken.Kind, reason, result stri
 	if m == nil {
 		return
 	}
-	if c, err := m.refreshes.GetMetricWithLabelValues(appID, string(kind), reason, result); err == nil {
+	var c prometheus.Counter
+	var err error
+	if m.perApp {
+		c, err = m.refreshes.GetMetricWithLabelValues(appID, string(kind), reason, result)
+	} else {
+		c, err = m.refreshes.GetMetricWithLabelValues(string(kind), reason, result)
+	}
+	if err == nil {
 		c.Inc()
 	}
 }
@@ -277,8 +312,9 @@ func (rm *RouteMetrics) Observe(status int, took time.Duration) {
 }
 
 // WatchStatus makes every scrape report the state of the credentials that
-// status returns: remaining lifetimes, states, today's upstream calls,
-// blocks and last errors. A later call replaces the function; nil stops
+// status returns: the aggregates, and with WithPerApp each credential's
+// remaining lifetime, state and last error and each app's upstream calls
+// today and block. A later call replaces the function; nil stops
 // the reporting.
 func (m *Metrics) WatchStatus(status func(ctx context.Context) []wxtoken.AppStatus) {
 	if m == nil {
@@ -295,183 +331,4 @@ func cleanEndpoint(endpoint string) string {
 		endpoint = endpoint[:i]
 	}
 	return endpoint
-}
-
-// statusFunc boxes the watched function so it can sit in an atomic
-// pointer: a scrape and a WatchStatus call may run at once.
-type statusFunc struct {
-	fn func(ctx context.Context) []wxtoken.AppStatus
-}
-
-type statusCollector struct {
-	now func() time.Time
-	fn  atomic.Pointer[statusFunc]
-
-	remaining      *prometheus.Desc
-	state          *prometheus.Desc
-	callsToday     *prometheus.Desc
-	forceToday     *prometheus.Desc
-	blocked        *prometheus.Desc
-	lastError      *prometheus.Desc
-	leaseHolder    *prometheus.Desc
-	heardAge       *prometheus.Desc
-	collectFailure *prometheus.Desc
-}
-
-// statusTimeout bounds how long a scrape waits for the status; a store
-// that hangs must not hang Prometheus with it.
-const statusTimeout = 5 * time.Second
-
-func newStatusCollector(now func() time.Time) *statusCollector {
-	name := func(n string) string { return prometheus.BuildFQName(namespace, "", n) }
-	return &statusCollector{
-		now: now,
-		remaining: prometheus.NewDesc(name("credential_remaining_seconds"),
-			"Seconds until the cached credential expires; negative once it has expired.",
-			[]string{"appid", "kind"}, nil),
-		state: prometheus.NewDesc(name("credential_state"),
-			"1 for the credential's current state (fresh, stale, expired, missing), 0 for the others.",
-			[]string{"appid", "kind", "state"}, nil),
-		callsToday: prometheus.NewDesc(name("upstream_calls_today"),
-			"Upstream token calls made for the app in the current China Standard Time day, against WeChat's daily quota.",
-			[]string{"appid"}, nil),
-		forceToday: prometheus.NewDesc(name("force_refreshes_today"),
-			"Stable-mode force_refresh calls made for the app in the current China Standard Time day.",
-			[]string{"appid"}, nil),
-		blocked: prometheus.NewDesc(name("app_blocked"),
-			"1 while the error policy holds back the app's token calls, else 0.",
-			[]string{"appid"}, nil),
-		lastError: prometheus.NewDesc(name("last_error_info"),
-			"Unix time of the credential's last upstream error, labelled with its class and WeChat errcode.",
-			[]string{"appid", "kind", "class", "errcode"}, nil),
-		leaseHolder: prometheus.NewDesc(name("lease_holder_info"),
-			"1 for the replica that holds the credential's lease on the shared store (the one working on it now); absent while none does.",
-			[]string{"appid", "kind", "holder"}, nil),
-		heardAge: prometheus.NewDesc(name("credential_heard_age_seconds"),
-			"Seconds since this replica last had the credential confirmed by the shared store; only with a shared store.",
-			[]string{"appid", "kind"}, nil),
-		collectFailure: prometheus.NewDesc(name("status_collect_failed"),
-			"1 when the last scrape could not read the credential status, else 0.",
-			nil, nil),
-	}
-}
-
-func (c *statusCollector) set(fn func(ctx context.Context) []wxtoken.AppStatus) {
-	if fn == nil {
-		c.fn.Store(nil)
-		return
-	}
-	c.fn.Store(&statusFunc{fn: fn})
-}
-
-// Describe sends the descriptors of the status metrics.
-func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.remaining
-	ch <- c.state
-	ch <- c.callsToday
-	ch <- c.forceToday
-	ch <- c.blocked
-	ch <- c.lastError
-	ch <- c.leaseHolder
-	ch <- c.heardAge
-	ch <- c.collectFailure
-}
-
-// knownStates are always reported, 0 or 1, so that a series does not
-// vanish when a credential leaves a state and alerts on it resolve.
-func knownStates() [4]string {
-	return [4]string{wxtoken.StateFresh, wxtoken.StateStale, wxtoken.StateExpired, wxtoken.StateMissing}
-}
-
-// Collect reads the status and sends one set of gauges per app and
-// credential.
-func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
-	sf := c.fn.Load()
-	if sf == nil {
-		return
-	}
-	apps, ok := c.read(sf.fn)
-	failed := 0.0
-	if !ok {
-		failed = 1
-	}
-	c.gauge(ch, c.collectFailure, failed)
-	now := c.now()
-	seenApp := make(map[string]bool, len(apps))
-	for _, a := range apps {
-		// A registry refuses a scrape holding the same series twice; a
-		// duplicate app from a buggy status must cost its own series, not
-		// the whole scrape.
-		if seenApp[a.AppID] {
-			continue
-		}
-		seenApp[a.AppID] = true
-		c.gauge(ch, c.callsToday, float64(a.UpstreamCallsToday), a.AppID)
-		c.gauge(ch, c.forceToday, float64(a.ForceRefreshesToday), a.AppID)
-		blocked := 0.0
-		if a.BlockedUntil != nil && a.BlockedUntil.After(now) {
-			blocked = 1
-		}
-		c.gauge(ch, c.blocked, blocked, a.AppID)
-		seenKind := make(map[wxtoken.Kind]bool, len(a.Credentials))
-		for _, cr := range a.Credentials {
-			if seenKind[cr.Kind] {
-				continue
-			}
-			seenKind[cr.Kind] = true
-			c.credential(ch, a.AppID, cr, now)
-		}
-	}
-}
-
-func (c *statusCollector) credential(ch chan<- prometheus.Metric, appID string, cr wxtoken.CredentialStatus, now time.Time) {
-	kind := string(cr.Kind)
-	if cr.ExpiresAt != nil {
-		c.gauge(ch, c.remaining, cr.ExpiresAt.Sub(now).Seconds(), appID, kind)
-	}
-	known := false
-	for _, s := range knownStates() {
-		v := 0.0
-		if s == cr.State {
-			v, known = 1, true
-		}
-		c.gauge(ch, c.state, v, appID, kind, s)
-	}
-	if !known && cr.State != "" {
-		c.gauge(ch, c.state, 1, appID, kind, cr.State)
-	}
-	if e := cr.LastError; e != nil {
-		// Only the class and errcode become labels: the message and hint
-		// are free text (unbounded series) and may quote an IP address.
-		c.gauge(ch, c.lastError, float64(e.At.Unix()), appID, kind, e.Class, strconv.Itoa(e.ErrCode))
-	}
-	if cr.LeaseHolder != "" {
-		c.gauge(ch, c.leaseHolder, 1, appID, kind, cr.LeaseHolder)
-	}
-	if cr.HeardAt != nil {
-		c.gauge(ch, c.heardAge, now.Sub(*cr.HeardAt).Seconds(), appID, kind)
-	}
-}
-
-// gauge sends one gauge, dropping it if its label values are unusable
-// (such as invalid UTF-8) rather than panicking inside a scrape.
-func (c *statusCollector) gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
-	m, err := prometheus.NewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	if err == nil {
-		ch <- m
-	}
-}
-
-// read calls the status function, turning a panic into a failed read: the
-// registry runs collectors on goroutines of its own, where a panic would
-// end the process rather than one scrape.
-func (c *statusCollector) read(fn func(ctx context.Context) []wxtoken.AppStatus) (apps []wxtoken.AppStatus, ok bool) {
-	defer func() {
-		if recover() != nil {
-			apps, ok = nil, false
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
-	defer cancel()
-	return fn(ctx), true
 }

@@ -21,6 +21,7 @@
 //	P entries               hash: "<id>" -> entry version
 //	P entry-changes         the pub/sub channel of entry writes:
 //	                        "<version> <id>"
+//	P schema                the version of this layout (SchemaVersion)
 //
 // An id is an appid, a WeComID ("corp/agent") or an AuthorizerID
 // ("component:authorizer"). Kinds hold neither '/' nor ':', so a field
@@ -103,6 +104,9 @@ type Store struct {
 	// offsetMu serializes measurements; measured is set by the first.
 	offsetMu sync.Mutex
 	measured atomic.Bool
+	// schemaOK is set once the store's schema version was found or made
+	// SchemaVersion; see checkSchema.
+	schemaOK atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -163,7 +167,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		interval: opts.SyncInterval,
 		log:      opts.Logger,
 	}
-	if err := s.measureOffset(ctx); err != nil {
+	if err := s.ensureOffset(ctx); err != nil {
+		if errors.Is(err, ErrNewerSchema) {
+			_ = s.c.Close()
+			return nil, fmt.Errorf("redis store: %w", err)
+		}
 		opts.Logger.Debug("Redis does not answer yet", "addrs", strings.Join(opts.Addrs, ","), "err", err)
 	}
 	return s, nil
@@ -174,12 +182,20 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 func (s *Store) Measured() bool { return s.measured.Load() }
 
 // ensureOffset measures the clock offset if no measurement was made yet:
-// until then, no time may be translated to or from Redis's clock.
+// until then, no time may be translated to or from Redis's clock. It also
+// checks the store's schema version (and records or upgrades it) at the
+// first contact: no record is read or written in a layout this code does
+// not know.
 func (s *Store) ensureOffset(ctx context.Context) error {
-	if s.measured.Load() {
+	if s.measured.Load() && s.schemaOK.Load() {
 		return nil
 	}
-	return s.measureOffset(ctx)
+	if !s.measured.Load() {
+		if err := s.measureOffset(ctx); err != nil {
+			return err
+		}
+	}
+	return s.checkSchema(ctx)
 }
 
 // Owner implements wxtoken.Coordinator.
@@ -219,6 +235,7 @@ func (k keys) channel() string          { return k.tag + "changes" }
 func (k keys) entry(id string) string   { return k.tag + "entry:" + id }
 func (k keys) entries() string          { return k.tag + "entries" }
 func (k keys) entryChannel() string     { return k.tag + "entry-changes" }
+func (k keys) schema() string           { return k.tag + "schema" }
 
 func parseField(f string) (string, wxtoken.Kind, bool) {
 	i := strings.LastIndexByte(f, '/')

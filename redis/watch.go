@@ -125,6 +125,12 @@ func (ws *watchState) sync(ctx context.Context) error {
 	}
 	epoch, err := ws.s.c.Get(ctx, ws.s.k.epoch()).Int64()
 	if errors.Is(err, goredis.Nil) {
+		// A new store, or one that lost every key in a restart without
+		// persistence: record the schema version before the records
+		// are written back, so that a later release knows their layout.
+		if err := ws.s.checkSchema(ctx); err != nil {
+			return fmt.Errorf("redis store: sync: %w", err)
+		}
 		epoch, err = 0, nil
 	}
 	if err != nil {

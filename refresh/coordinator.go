@@ -149,6 +149,7 @@ func (e *Engine) adopt(s *slot, c *wxtoken.Credential) {
 	}
 	now := e.opts.Clock.Now()
 	e.remember(s.app, c)
+	e.noteLate(s.app, c)
 	e.queue.set(s, e.nextDue(s, now))
 	if s.kind == wxtoken.KindAccessToken {
 		// A replaced token may orphan the tickets fetched with it.
@@ -292,33 +293,12 @@ func (e *Engine) holdLease(s *slot, l wxtoken.Lease) func() {
 	s.lease.Store(&l)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		every := e.opts.LeaseTTL / 3
-		for {
-			t := e.opts.Clock.NewTimer(every)
-			select {
-			case <-done:
-				t.Stop()
-				return
-			case <-t.C():
-			}
-			ctx, cancel := context.WithTimeout(e.life, every)
-			err := e.coord.RenewLease(ctx, l, e.opts.LeaseTTL)
-			cancel()
-			switch {
-			case errors.Is(err, wxtoken.ErrLeaseLost):
-				// The write at the end will be refused; whoever holds the
-				// lease now does the work.
-				e.log.Warn("lease lost while working", "appid", s.app.cfg.AppID, "kind", s.kind, "token", l.Token)
-				s.lease.CompareAndSwap(&l, nil)
-				return
-			case err != nil:
-				e.log.Warn("renewing a lease failed", "appid", s.app.cfg.AppID, "kind", s.kind, "err", err)
-			}
-		}
-	}()
+	// A store of the engine's own has nothing to renew: no goroutine and
+	// timer per refresh under way.
+	if e.coord.shared() {
+		wg.Add(1)
+		go e.renewLease(s, l, done, &wg)
+	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -334,6 +314,35 @@ func (e *Engine) holdLease(s *slot, l wxtoken.Lease) func() {
 				e.log.Warn("releasing a lease failed", "appid", s.app.cfg.AppID, "kind", s.kind, "err", err)
 			}
 		})
+	}
+}
+
+// renewLease renews l, held by s, until done is closed or the lease is
+// lost.
+func (e *Engine) renewLease(s *slot, l wxtoken.Lease, done <-chan struct{}, wg *sync.WaitGroup) {
+	defer wg.Done()
+	every := e.opts.LeaseTTL / 3
+	for {
+		t := e.opts.Clock.NewTimer(every)
+		select {
+		case <-done:
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		ctx, cancel := context.WithTimeout(e.life, every)
+		err := e.coord.RenewLease(ctx, l, e.opts.LeaseTTL)
+		cancel()
+		switch {
+		case errors.Is(err, wxtoken.ErrLeaseLost):
+			// The write at the end will be refused; whoever holds the
+			// lease now does the work.
+			e.log.Warn("lease lost while working", "appid", s.app.cfg.AppID, "kind", s.kind, "token", l.Token)
+			s.lease.CompareAndSwap(&l, nil)
+			return
+		case err != nil:
+			e.log.Warn("renewing a lease failed", "appid", s.app.cfg.AppID, "kind", s.kind, "err", err)
+		}
 	}
 }
 

@@ -215,6 +215,8 @@ type Engine struct {
 	coord coordinator
 	// lateWake wakes checkLoop when what it plans from has changed.
 	lateWake chan struct{}
+	// lateDirty tells checkLoop that noteLate marked an app.
+	lateDirty atomic.Bool
 
 	// life ends when Close is called; everything the engine does apart
 	// from its callers derives from it.
@@ -246,6 +248,9 @@ type app struct {
 	abandoned atomic.Int64
 	// checking says that a probe of the token against late calls runs.
 	checking atomic.Bool
+	// lateSeen is set once a token of an API whose calls can land late
+	// was installed for the app (noteLate).
+	lateSeen atomic.Bool
 	// removed is set when the engine stops keeping the app (Remove).
 	removed atomic.Bool
 	// askedTicketAt is when a platform last asked WeChat to push a verify
@@ -344,6 +349,7 @@ func New(opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("refresh: margin %v must be shorter than overlap %v", opts.Margin, opts.Overlap)
 	}
 	e.queue = newScheduler(opts.Clock, e.runDue)
+	e.queue.limit = runLimit(opts.MaxRate)
 	e.lim = &limiter{clock: opts.Clock}
 	if opts.MaxRate > 0 {
 		e.lim.interval = time.Duration(float64(time.Second) / opts.MaxRate)
@@ -364,6 +370,18 @@ func New(opts Options) (*Engine, error) {
 		e.register(e.newAppSlots(c))
 	}
 	return e, nil
+}
+
+// runLimit is how many scheduled refreshes may be under way at once:
+// twice what the rate limit lets start in a second, so that the limit, not
+// this, sets the pace while the upstream answers in time, and no fewer
+// than 100 nor more than 1,000, which bounds a start's goroutines (three
+// or so per refresh) whatever the number of credentials due.
+func runLimit(maxRate float64) int {
+	if maxRate <= 0 {
+		return 1000
+	}
+	return int(min(max(2*maxRate, 100), 1000))
 }
 
 // newAppSlots returns the state of c with a slot for each of its

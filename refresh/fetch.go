@@ -550,6 +550,7 @@ func (e *Engine) install(ctx context.Context, s *slot, reason string, w wechat.C
 	s.cur.Store(nc)
 	s.heard.Store(now.UnixNano())
 	e.remember(a, nc)
+	e.noteLate(a, nc)
 	s.mu.Lock()
 	s.failures, s.retryAt, s.lastErr = 0, time.Time{}, nil
 	s.mu.Unlock()

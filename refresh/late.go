@@ -50,13 +50,57 @@ func (e *Engine) wakeChecks() {
 	}
 }
 
+// noteLate marks a as one whose access_token may need probes, once c, a
+// token of an API whose calls can land late, is installed for it, and
+// wakes checkLoop to take it in. Apps configured for such an API are
+// always taken in; this catches a token of another API than the
+// configured one (stored before the config changed, or by a replica that
+// runs another config).
+func (e *Engine) noteLate(a *app, c *wxtoken.Credential) {
+	if c == nil || c.Kind != wxtoken.KindAccessToken || !lateChecked(c.API) || a.lateSeen.Load() {
+		return
+	}
+	a.lateSeen.Store(true)
+	e.lateDirty.Store(true)
+	e.wakeChecks()
+}
+
+// lateCandidates returns the apps of order whose access_token may need
+// probes: see noteLate.
+func lateCandidates(order []*app, into []*app) []*app {
+	into = into[:0]
+	for _, a := range order {
+		if lateChecked(a.cfg.TokenAPI) || a.lateSeen.Load() {
+			into = append(into, a)
+		}
+	}
+	return into
+}
+
 // checkLoop runs until ctx ends, probing each classic access_token when its
 // next check against late calls is due.
+//
+// It wakes at every token installed and bookkeeping saved, which a start
+// with many apps does thousands of times a second. So it looks only at
+// the apps that may need probes, listed again only when the apps change
+// or noteLate adds one: a look at every app at each wake would cost the
+// square of their number.
 func (e *Engine) checkLoop(ctx context.Context) {
+	var (
+		listed *[]*app
+		cands  []*app
+	)
 	for {
 		now := e.opts.Clock.Now()
 		var next time.Time
-		for _, a := range e.all() {
+		// The flag is cleared before the apps are read: an app marked
+		// after this is listed at the next wake, which noteLate causes.
+		dirty := e.lateDirty.Swap(false)
+		if order := e.order.Load(); order != listed || dirty {
+			listed = order
+			cands = lateCandidates(*order, cands)
+		}
+		for _, a := range cands {
 			s := a.token
 			cur := s.load()
 			at := e.sch.nextCheck(cur, e.lateCheck(s, cur))

@@ -49,6 +49,7 @@ func (e *Engine) load(ctx context.Context) error {
 		}
 		s.heard.Store(loaded.UnixNano())
 		e.remember(s.app, &c)
+		e.noteLate(s.app, &c)
 	}
 	now := e.opts.Clock.Now()
 	for i, a := range apps {

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/wxtoken/wxtoken"
@@ -58,6 +59,7 @@ func (e *Engine) loadApp(ctx context.Context, a *app) {
 			if s.installNewer(&c) {
 				s.heard.Store(loaded.UnixNano())
 				e.remember(a, &c)
+				e.noteLate(a, &c)
 			}
 		case errors.Is(err, wxtoken.ErrNotFound):
 		default:
@@ -156,7 +158,15 @@ func (e *Engine) RetryNow(ctx context.Context, id string) error {
 	held := a.ledger.TokenFailure != nil
 	a.mu.Unlock()
 	if held {
+		// On a shared store the bookkeeping is written under the token's
+		// lease: without it the write would not be made, and the hold
+		// would come back from the store.
+		release, err := e.ledgerLease(ctx, a)
+		if err != nil {
+			return err
+		}
 		e.updateLedger(ctx, a, func(m *wxtoken.Ledger) { m.TokenFailure = nil })
+		release()
 	}
 	a.mu.Lock()
 	a.blockedUntil = time.Time{}
@@ -170,4 +180,37 @@ func (e *Engine) RetryNow(ctx context.Context, id string) error {
 		s.notify()
 	}
 	return nil
+}
+
+// ledgerLease takes the lease of a's token, on a shared store where this
+// replica does not hold it, so that a change of a's bookkeeping is
+// written; it returns what lets it go. While another replica holds the
+// lease (it is working on the token) it waits until ctx ends.
+func (e *Engine) ledgerLease(ctx context.Context, a *app) (func(), error) {
+	s := a.token
+	if !e.coord.shared() || s.lease.Load() != nil {
+		return func() {}, nil
+	}
+	for {
+		l, err := e.coord.AcquireLease(ctx, s.key, e.opts.LeaseTTL)
+		switch {
+		case err == nil:
+			// Read what the previous holder wrote before changing it.
+			if serr := e.syncSlot(ctx, s); serr != nil {
+				e.log.Warn("reading the app's bookkeeping before a retry failed", "appid", a.cfg.AppID, "err", serr)
+			}
+			return e.holdLease(s, l), nil
+		case !errors.Is(err, wxtoken.ErrLeaseHeld):
+			return nil, &wxtoken.Error{Code: wxtoken.EUnavailable, Err: err,
+				Message: fmt.Sprintf("the shared store is unreachable: the hold on %s cannot be lifted for every replica", a.cfg.AppID)}
+		}
+		t := e.opts.Clock.NewTimer(e.opts.LeaseTTL / 10)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, &wxtoken.Error{Code: wxtoken.EUnavailable, Err: ctx.Err(),
+				Message: fmt.Sprintf("another replica is working on %s: try again", a.cfg.AppID)}
+		case <-t.C():
+		}
+	}
 }

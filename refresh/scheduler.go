@@ -17,17 +17,40 @@ import (
 // for each credential when its time comes. One goroutine serves every
 // credential of every app, so thousands of apps cost no goroutine or timer
 // each.
+//
+// With limit set, at most limit runs are under way at once (each ends with
+// finished): the others stay in the heap, past due, until one ends. A start
+// finds every credential due at once, and a run each would be tens of
+// thousands of goroutines, hundreds of megabytes of stacks, nearly all of
+// them waiting for the rate limit.
 type scheduler struct {
 	clock Clock
 	run   func(*slot)
+	limit int
 
-	mu   sync.Mutex
-	h    slotHeap
-	wake chan struct{}
+	mu      sync.Mutex
+	h       slotHeap
+	running int
+	wake    chan struct{}
 }
 
 func newScheduler(clock Clock, run func(*slot)) *scheduler {
 	return &scheduler{clock: clock, run: run, wake: make(chan struct{}, 1)}
+}
+
+// finished tells the scheduler that a run it started has ended.
+func (q *scheduler) finished() {
+	q.mu.Lock()
+	q.running--
+	full := q.limit > 0 && q.running == q.limit-1
+	q.mu.Unlock()
+	if full {
+		// The loop may be waiting for room.
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // set makes s due at t, replacing its previous due time.
@@ -63,11 +86,18 @@ func (q *scheduler) loop(ctx context.Context) {
 		q.mu.Lock()
 		now := q.clock.Now()
 		var due []*slot
+		full := false
 		for len(q.h) > 0 && !q.h[0].due.After(now) {
+			if q.limit > 0 && q.running >= q.limit {
+				// finished wakes the loop when there is room again.
+				full = true
+				break
+			}
+			q.running++
 			due = append(due, heap.Pop(&q.h).(*slot))
 		}
 		var next time.Time
-		if len(q.h) > 0 {
+		if len(q.h) > 0 && !full {
 			next = q.h[0].due
 		}
 		q.mu.Unlock()
@@ -174,6 +204,7 @@ func (e *Engine) runDue(s *slot) {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
+		defer e.queue.finished()
 		reason := wxtoken.ReasonProactive
 		switch cur := s.load(); {
 		case cur == nil:

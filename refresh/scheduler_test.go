@@ -2,6 +2,7 @@ package refresh
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -113,5 +114,49 @@ func TestSchedulerWaitsForItsPlannedTime(t *testing.T) {
 	case <-ran:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the slot due at 10 s did not run at 10 s")
+	}
+}
+
+// TestSchedulerLimitsRunsUnderWay: with a limit, runs past it wait in the
+// heap, past due, until one under way has finished.
+func TestSchedulerLimitsRunsUnderWay(t *testing.T) {
+	clk := fakeclock.New(time.Unix(0, 0))
+	ran := make(chan *slot, 8)
+	q := newScheduler(fakeClock{clk}, func(s *slot) { ran <- s })
+	q.limit = 2
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := range 5 {
+		q.set(&slot{key: fmt.Sprint(i), index: -1}, clk.Now())
+	}
+	go q.loop(ctx)
+	for range 2 {
+		<-ran
+	}
+	select {
+	case s := <-ran:
+		t.Fatalf("%s ran with 2 runs under way and a limit of 2", s.key)
+	case <-time.After(50 * time.Millisecond):
+	}
+	for done := 2; done < 5; done++ {
+		q.finished()
+		select {
+		case <-ran:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no run after %d of them finished", done-1)
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.running != 2 || len(q.h) != 0 {
+		t.Errorf("running %d, queued %d; want 2 and 0", q.running, len(q.h))
+	}
+}
+
+func TestRunLimit(t *testing.T) {
+	for rate, want := range map[float64]int{0: 1000, 1: 100, 20: 100, 100: 200, 1000: 1000, 1e6: 1000} {
+		if got := runLimit(rate); got != want {
+			t.Errorf("runLimit(%v) = %d, want %d", rate, got, want)
+		}
 	}
 }

@@ -236,7 +236,9 @@ func needRestart(old, next *config.Config) []string {
 		{"refresh", old.Refresh, next.Refresh},
 		{"platforms", old.Platforms, next.Platforms},
 		{"compat", old.Compat, next.Compat},
+		{"quota", old.Quota, next.Quota},
 		{"log", old.Log, next.Log},
+		{"metrics", old.Metrics, next.Metrics},
 	} {
 		if !reflect.DeepEqual(k.old, k.new) {
 			out = append(out, k.key)

@@ -459,12 +459,12 @@ func TestReloadReportsWhatNeedsARestart(t *testing.T) {
 	addr := f.srv.Addr()
 	f.head = strings.Replace(f.head, "listen: 127.0.0.1:0", "listen: 127.0.0.1:1", 1)
 	f.head = strings.Replace(f.head, "timeout: 2s", "timeout: 3s", 1)
-	res := f.reload("apps:\n  - {appid: " + appA + ", secret_env: SECRET_A}\n  - {appid: " + appB + ", secret_env: SECRET_B}\n" + clients())
-	if fmt.Sprint(res.NeedRestart) != "[listen upstream]" || fmt.Sprint(res.Added) != "["+appB+"]" {
+	res := f.reload("apps:\n  - {appid: " + appA + ", secret_env: SECRET_A}\n  - {appid: " + appB + ", secret_env: SECRET_B}\n" + clients() + "metrics: {per_app: true}\n")
+	if fmt.Sprint(res.NeedRestart) != "[listen upstream metrics]" || fmt.Sprint(res.Added) != "["+appB+"]" {
 		t.Errorf("summary: %+v", res)
 	}
 	logs := f.logs.String()
-	for _, k := range []string{"listen", "upstream"} {
+	for _, k := range []string{"listen", "upstream", "metrics"} {
 		if !strings.Contains(logs, "config reload: "+k+" changed; the change takes a restart") {
 			t.Errorf("the log does not say %s needs a restart:\n%s", k, logs)
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/wxtoken/wxtoken/memory"
 	"github.com/wxtoken/wxtoken/metrics"
 	"github.com/wxtoken/wxtoken/platform"
+	"github.com/wxtoken/wxtoken/quota"
 	"github.com/wxtoken/wxtoken/redis"
 	"github.com/wxtoken/wxtoken/refresh"
 	"github.com/wxtoken/wxtoken/registry"
@@ -97,6 +98,8 @@ type Server struct {
 	front      *compat.Handler // nil without compat.enabled
 	// registry keeps the apps and WeCom agents registered at run time.
 	registry *registry.Manager
+	// quota keeps WeChat's quota figures of the apps (quota.go).
+	quota *quota.Poller
 	// bg ends the server's background work when the server closes;
 	// bgDone counts that work.
 	bg     context.Context
@@ -151,7 +154,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		}
 		s.ln = tls.NewListener(s.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
-	s.metrics = metrics.New()
+	s.metrics = metrics.New(metrics.WithPerApp(cfg.Metrics.PerApp))
 	apps := engineApps(cfg)
 	appIDs := make([]string, len(apps))
 	for i, a := range apps {
@@ -226,10 +229,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	if err := s.startEntries(ctx, coord != nil, "registered apps", s.registry.Start); err != nil {
 		return nil, err
 	}
-	s.metrics.WatchStatus(s.engine.Status)
+	if s.quota, err = s.newQuota(up, eopts.Clock); err != nil {
+		return nil, err
+	}
+	s.startQuota()
+	svc := quotaService{Engine: s.engine, q: s.quota}
+	s.metrics.WatchStatus(svc.Status)
 	s.metrics.WatchHealth(s.engine.Health)
 	hopts := httpapi.Options{
-		Service: s.engine,
+		Service: svc,
+		Retrier: s.engine,
+		Quotas:  quotaClearer{s},
 		Clients: config.Keys(cfg.Clients),
 		Apps:    appIDs,
 		Metrics: s.metrics,
@@ -289,7 +299,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	// Set once it can serve: until then, Close closes the listener.
 	s.http = hs
 	log.Info("wxtoken listening", "addr", s.ln.Addr().String(), "apps", len(cfg.Apps), "wecom_agents", cfg.AgentCount(), "platforms", len(cfg.Platforms),
-		"store", string(cfg.Store.Driver), "version", wxtoken.Version)
+		"store", string(cfg.Store.Driver), "version", wxtoken.Version, "commit", wxtoken.Commit)
 	return s, nil
 }
 

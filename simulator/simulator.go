@@ -82,8 +82,11 @@ const (
 
 // endpoints lists the endpoint names in a stable order.
 func endpoints() []string {
-	return slices.Concat(oaEndpoints(), wecomEndpoints(), platformEndpoints())
+	return slices.Concat(oaEndpoints(), wecomEndpoints(), platformEndpoints(), quotaEndpoints())
 }
+
+// quotaEndpoints are listed in the call counts only once called.
+func quotaEndpoints() []string { return []string{EndpointQuotaGet, EndpointClearQuota} }
 
 func oaEndpoints() []string {
 	return []string{EndpointToken, EndpointStableToken, EndpointTicket, EndpointProbe, EndpointAPI, EndpointSNS}
@@ -269,6 +272,10 @@ type app struct {
 	forces                    int
 	forced                    bool      // lastForce is set
 	lastForce                 time.Time // last effective force refresh
+
+	// clears counts the clear_quota calls made in clearMonth (quota.go).
+	clearMonth string
+	clears     int
 }
 
 // cred is one issued token or ticket.

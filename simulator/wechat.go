@@ -61,6 +61,10 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveStableToken(w, r)
 	case p == "/cgi-bin/ticket/getticket":
 		s.serveTicket(w, r)
+	case p == wechat.PathQuotaGet:
+		s.serveQuotaGet(w, r)
+	case p == wechat.PathClearQuota:
+		s.serveClearQuota(w, r)
 	case isSNSPath(p):
 		s.serveSNS(w, r)
 	case isPlatformPath(p):

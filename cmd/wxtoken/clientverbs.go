@@ -465,6 +465,14 @@ func printStatus(w io.Writer, apps []wxtoken.AppStatus, now time.Time) error {
 			blocked = append(blocked, fmt.Sprintf("%s: upstream calls held back for %s (until %s)",
 				a.AppID, human(a.BlockedUntil.Sub(now)), a.BlockedUntil.Local().Format(time.DateTime)))
 		}
+		if q := a.Quota; q != nil {
+			line := fmt.Sprintf("%s: WeChat counts %d of %d %s calls today (asked %s)",
+				a.AppID, q.Used, q.DailyLimit, q.CGIPath, q.CheckedAt.Local().Format(time.DateTime))
+			if q.ClearRemainingThisMonth != nil {
+				line += fmt.Sprintf("; quota clears left this month: %d", *q.ClearRemainingThisMonth)
+			}
+			blocked = append(blocked, line)
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write output: %w", err)

@@ -34,11 +34,14 @@ func verbs() []verb {
 		{"refresh", "APPID | --wecom CORPID/AGENTID | --authorizer COMPONENT_APPID:AUTHORIZER_APPID --stale TOKEN", "report a rejected access_token (compare-and-refresh)", runRefresh},
 		{"sign", "APPID | --wecom CORPID/AGENTID | --authorizer COMPONENT_APPID:AUTHORIZER_APPID --url URL", "print a JS-SDK wx.config (and a WeCom wx.agentConfig) for a page URL", runSign},
 		{"status", "", "print every app's and WeCom agent's credential status (admin key)", runStatus},
+		{"retry", "APPID | --wecom CORPID/AGENTID | --authorizer COMPONENT_APPID:AUTHORIZER_APPID", "lift the error policy's hold once the cause is fixed, and try now (admin key)", runRetry},
+		{"clear-quota", "APPID --yes", "clear an app's daily quotas at WeChat, spending one of its 10 clears a month (admin key)", runClearQuota},
 		{"apps", appsUsage, "register, change, remove and list apps and WeCom agents while the server runs (admin key)", runApps},
 		{"platform", platformUsage, "list a third-party platform's authorizers, or import them from a file (admin key)", runPlatform},
 		{"reload", "", "have the server read its config file again and apply what changed (admin key)", runReload},
 		{"rekey", "", "seal every secret in the server's store again under its primary encryption key (admin key)", runRekey},
 		{"backup", "--out FILE [--force]", "write a copy of the server's store, secrets still sealed, to FILE (admin key)", runBackup},
+		{"healthcheck", healthcheckUsage, "ask a running server's /healthz (or /readyz with --ready); exit 0 when it answers 200, else 1", runHealthcheck},
 		{"version", "", "print the version", runVersion},
 	}
 }
