@@ -13,6 +13,7 @@ import (
 	"github.com/wxtoken/wxtoken/httpapi"
 	"github.com/wxtoken/wxtoken/metrics"
 	"github.com/wxtoken/wxtoken/refresh"
+	"github.com/wxtoken/wxtoken/ui"
 )
 
 // compatHandler returns the handler of the listener: the HTTP API alone,
@@ -66,14 +67,19 @@ func compatHandler(cfg *config.Config, api http.Handler, eng *refresh.Engine, ta
 // package validates, as a *config.FieldError: a compat.base_path that
 // starts with the first segment of one of the HTTP API's routes, which
 // the front door, answering every path below its base path, would share
-// with the API. The routes are the API's own (httpapi.RoutePaths), so
-// that no list of them is kept in two places.
+// with the API, or with the status page (ui.Path). The routes are the
+// API's own (httpapi.RoutePaths), so that no list of them is kept in two
+// places.
 func CheckConfig(cfg *config.Config) error {
 	base := cfg.Compat.BasePath
 	if base == "" {
 		return nil
 	}
 	first := firstSegment(base)
+	if first == firstSegment(ui.Path) {
+		return &config.FieldError{Key: "compat.base_path", Problem: fmt.Sprintf(
+			"%q would hide the status page at %s: choose another path, such as /wechat", base, ui.Path)}
+	}
 	for _, p := range httpapi.RoutePaths() {
 		if root := firstSegment(p); root == first {
 			return &config.FieldError{Key: "compat.base_path", Problem: fmt.Sprintf(

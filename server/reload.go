@@ -144,6 +144,7 @@ func (s *Server) Reload(ctx context.Context) (httpapi.ReloadResponse, error) {
 		// The same keys made the ring above: not reached.
 		s.log.Error("config reload: the HTTP API kept its client keys", "err", err)
 	}
+	s.ui.SetKeys(keys)
 	if s.front != nil {
 		if err := s.front.SetApps(compatApps(&eff), compatAgents(&eff), keys); err != nil {
 			s.log.Error("config reload: the front door kept its apps and keys", "err", err)

@@ -34,6 +34,7 @@ import (
 	"github.com/wxtoken/wxtoken/redis"
 	"github.com/wxtoken/wxtoken/refresh"
 	"github.com/wxtoken/wxtoken/registry"
+	"github.com/wxtoken/wxtoken/ui"
 	"github.com/wxtoken/wxtoken/wechat"
 )
 
@@ -100,6 +101,8 @@ type Server struct {
 	registry *registry.Manager
 	// quota keeps WeChat's quota figures of the apps (quota.go).
 	quota *quota.Poller
+	// ui is the status page, served under ui.Path.
+	ui *ui.Handler
 	// bg ends the server's background work when the server closes;
 	// bgDone counts that work.
 	bg     context.Context
@@ -267,6 +270,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 		return nil, err
 	}
 	s.api = h
+	if s.ui, err = s.newUI(svc); err != nil {
+		return nil, err
+	}
 	hs := &http.Server{
 		ReadHeaderTimeout: 5 * time.Second,
 		// The front door's relayed calls set deadlines of their own, per
@@ -290,7 +296,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Server, err 
 	s.guard = connguard.New(hs.WriteTimeout, hs.IdleTimeout, time.Second)
 	hs.ReadTimeout, hs.WriteTimeout, hs.IdleTimeout = 0, 0, 0
 	hs.ConnContext, hs.ConnState = s.guard.ConnContext, s.guard.ConnState
-	handler, front, err := compatHandler(cfg, h, s.engine, s.registry.Tags, s.metrics, log, bodyRead)
+	handler, front, err := compatHandler(cfg, withUI(h, s.ui), s.engine, s.registry.Tags, s.metrics, log, bodyRead)
 	if err != nil {
 		return nil, err
 	}

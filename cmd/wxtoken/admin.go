@@ -33,14 +33,7 @@ func addStoreClientFlags(fs *flag.FlagSet, jsonUsage string) *clientFlags {
 func runRekey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("rekey", stderr)
 	cf := addStoreClientFlags(fs, "print the server's answer as JSON")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
-	}
-	c, err := cf.client(os.LookupEnv)
+	c, err := cf.clientWithoutArgs(fs, args)
 	if err != nil {
 		return err
 	}

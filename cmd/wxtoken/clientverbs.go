@@ -56,6 +56,19 @@ func addClientFlags(fs *flag.FlagSet, jsonUsage string) *clientFlags {
 
 // client returns a client of the chosen server, taking what the flags left
 // out from the environment that lookupEnv reads.
+// clientWithoutArgs parses args for a verb that takes flags only, and
+// returns the client its flags describe.
+func (f *clientFlags) clientWithoutArgs(fs *flag.FlagSet, args []string) (*client.Client, error) {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) > 0 {
+		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
+	}
+	return f.client(os.LookupEnv)
+}
+
 func (f *clientFlags) client(lookupEnv func(string) (string, bool)) (*client.Client, error) {
 	server := f.server
 	if server == "" {
@@ -339,14 +352,7 @@ func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("status", stderr)
 	cf := addClientFlags(fs, "print the whole status as JSON")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
-	}
-	c, err := cf.client(os.LookupEnv)
+	c, err := cf.clientWithoutArgs(fs, args)
 	if err != nil {
 		return err
 	}

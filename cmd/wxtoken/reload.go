@@ -34,14 +34,7 @@ func reloadOnHangup(ctx context.Context, srv *server.Server, hup <-chan os.Signa
 func runReload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("reload", stderr)
 	cf := addClientFlags(fs, "print the server's answer as JSON")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
-	}
-	c, err := cf.client(os.LookupEnv)
+	c, err := cf.clientWithoutArgs(fs, args)
 	if err != nil {
 		return err
 	}
