@@ -178,6 +178,12 @@ type Handler struct {
 	// config describes the configuration shown in GET /v1/apps; nil
 	// while none is known.
 	config atomic.Pointer[ConfigInfo]
+	// openAPI is the answer of GET /openapi.json, the embedded
+	// description converted to JSON (once per process, see openAPIJSON);
+	// it is shared and never written to.
+	openAPI []byte
+	// patterns are the patterns of the routes New registered, in order.
+	patterns []string
 
 	// The routes that fastRoute dispatches without the mux, and the
 	// metrics of requests no route matched.
@@ -236,6 +242,11 @@ func New(opts Options) (*Handler, error) {
 	if err := h.SetAccess(opts.Clients, opts.Apps); err != nil {
 		return nil, err
 	}
+	spec, err := openAPIJSON()
+	if err != nil {
+		return nil, err
+	}
+	h.openAPI = spec
 	h.tokenRoute = h.route(routeAccessToken, h.getAccessToken)
 	h.route(routeAccessTokenRefresh, h.refreshAccessToken)
 	h.ticketRoute = h.route(routeTicket, h.getTicket)
@@ -256,6 +267,7 @@ func New(opts Options) (*Handler, error) {
 	if h.metrics != nil {
 		h.route(routeMetrics, h.serveMetrics)
 	}
+	h.route(routeOpenAPI, h.serveOpenAPI)
 	return h, nil
 }
 
@@ -283,6 +295,7 @@ type route struct {
 // mux's own plain-text 404 and 405, which it replaces with JSON.
 func (h *Handler) route(pattern string, fn handlerFunc) *route {
 	rt := &route{pattern: pattern, fn: fn, metrics: h.metrics.Route(pattern)}
+	h.patterns = append(h.patterns, pattern)
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		ex, ok := w.(*exchange)
 		if !ok {

@@ -10,7 +10,7 @@ func RoutePaths() []string {
 		routeAccessToken, routeAccessTokenRefresh, routeTicket, routeTicketRefresh,
 		routeJSSDKConfig, routeApps, routeHealthz, routeReadyz, routeMetrics,
 		routeWeComAccessToken, routeWeComAccessTokenRefresh, routeWeComTicket, routeWeComTicketRefresh,
-		routeWeComJSSDKConfig,
+		routeWeComJSSDKConfig, routeOpenAPI,
 	}
 	patterns = append(patterns, platformRoutes()...)
 	patterns = append(patterns, adminRoutes()...)
