@@ -142,7 +142,7 @@ func (m *Manager) Start(ctx context.Context) error {
 		if m.platforms[comp] == nil {
 			continue
 		}
-		if err := m.keep(ctx, e); err != nil {
+		if err := m.keep(ctx, e, 0); err != nil {
 			return err
 		}
 		kept++
@@ -153,10 +153,24 @@ func (m *Manager) Start(ctx context.Context) error {
 	return nil
 }
 
-// Sync brings the engine in line with the stored entry id, which another
-// replica may have written: a new authorizer is kept, a removed one
-// dropped, a new refresh token used from the next fetch.
-func (m *Manager) Sync(ctx context.Context, id string) error {
+// followGrace is how long a replica that learns of an authorizer from
+// another one waits for the credentials that replica writes before it
+// fetches them itself: the replica that took the authorization stores the
+// account's first token a moment after the entry, and a fetch here in
+// between would mint a second token, ending the first.
+const followGrace = 5 * time.Second
+
+// Follow is Sync for a change another replica wrote to the shared store:
+// credentials not stored yet are fetched only after followGrace, unless a
+// caller asks for them first.
+func (m *Manager) Follow(ctx context.Context, id string) error { return m.sync(ctx, id, followGrace) }
+
+// Sync brings the engine in line with the stored entry id: a new
+// authorizer is kept, a removed one dropped, a new refresh token used from
+// the next fetch.
+func (m *Manager) Sync(ctx context.Context, id string) error { return m.sync(ctx, id, 0) }
+
+func (m *Manager) sync(ctx context.Context, id string, grace time.Duration) error {
 	e, err := m.opts.Store.GetEntry(ctx, id)
 	if err != nil {
 		return fmt.Errorf("platform: reading %s: %w", id, err)
@@ -172,12 +186,13 @@ func (m *Manager) Sync(ctx context.Context, id string) error {
 		m.drop(e.ID)
 		return nil
 	}
-	return m.keep(ctx, e)
+	return m.keep(ctx, e, grace)
 }
 
 // keep has the engine keep the authorizer e, or updates the entry of one
-// it keeps (its refresh token, its state).
-func (m *Manager) keep(ctx context.Context, e wxtoken.Entry) error {
+// it keeps (its refresh token, its state). A credential the store does not
+// hold yet is first fetched after grace (see refresh.AppConfig).
+func (m *Manager) keep(ctx context.Context, e wxtoken.Entry, grace time.Duration) error {
 	m.mu.Lock()
 	h := m.held[e.ID]
 	if h != nil {
@@ -195,7 +210,7 @@ func (m *Manager) keep(ctx context.Context, e wxtoken.Entry) error {
 	_, comp, _ := wxtoken.ParseID(e.ID)
 	err := m.opts.Engine.Add(ctx, refresh.AppConfig{
 		AppID: e.ID, Family: wxtoken.FamilyAuthorizer, Name: e.Name, Secret: h.secret,
-		Tickets: m.platforms[comp].Tickets, Owner: h,
+		Tickets: m.platforms[comp].Tickets, Owner: h, FirstFetchAfter: grace,
 	})
 	if err != nil && wxtoken.ErrorCode(err) != wxtoken.EConflict {
 		m.mu.Lock()

@@ -65,6 +65,11 @@ type AppConfig struct {
 	// Owner, when set, is told of a new or refused secret; see
 	// SecretOwner. An authorizer has one.
 	Owner SecretOwner
+	// FirstFetchAfter, when positive, has Add schedule a credential the
+	// store does not hold that long later rather than at once (a caller
+	// who asks for it still has it fetched): for an owner another replica
+	// has just added, which writes its first credentials itself.
+	FirstFetchAfter time.Duration
 }
 
 // check completes c with its defaults and rejects what cannot work.

@@ -80,7 +80,11 @@ func (e *Engine) loadApp(ctx context.Context, a *app) {
 		if a.removed.Load() {
 			return
 		}
-		e.queue.set(s, e.nextDue(s, now))
+		due := e.nextDue(s, now)
+		if s.load() == nil && a.cfg.FirstFetchAfter > 0 {
+			due = now.Add(a.cfg.FirstFetchAfter)
+		}
+		e.queue.set(s, due)
 		s.notify()
 	}
 }

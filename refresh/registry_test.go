@@ -207,3 +207,35 @@ func TestAddedWeComAgentSharesItsCorpTicket(t *testing.T) {
 		t.Fatalf("the corp's only agent fetched its ticket %d times, want 1", h.wc.callsOf(wechat.PathWeComJSAPITicket, agent3))
 	}
 }
+
+// An owner another replica has just added waits for the credentials that
+// replica writes: nothing is fetched before FirstFetchAfter unless a
+// caller asks.
+func TestFirstFetchAfterWaitsForTheAddingReplica(t *testing.T) {
+	h := newRegistryHarness(t)
+	ctx := context.Background()
+	cfg := appBConfig()
+	cfg.Tickets, cfg.FirstFetchAfter = nil, time.Minute
+	if err := h.eng.Add(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	due, queued := h.eng.queue.dueAt(h.eng.app(appB).token)
+	if !queued || due.Before(h.clk.Now().Add(time.Minute)) {
+		t.Fatalf("due %v (queued %v), want a minute from now", due, queued)
+	}
+	// Nothing is fetched before then (the other replica's token would
+	// reach this one through the shared store's feed meanwhile).
+	h.clk.Advance(30 * time.Second)
+	if n := h.sim.Calls(simulator.EndpointStableToken, appB); n != 0 {
+		t.Fatalf("%d token calls before FirstFetchAfter, want 0", n)
+	}
+	// A caller who asks has it fetched at once.
+	g, err := h.eng.Credential(ctx, appB, wxtoken.KindAccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.assertAlive(g)
+	if n := h.sim.Calls(simulator.EndpointStableToken, appB); n != 1 {
+		t.Fatalf("%d token calls after a caller asked, want 1", n)
+	}
+}

@@ -39,7 +39,7 @@ func (s *Server) Registry() *registry.Manager { return s.registry }
 func (s *Server) followEntry(ctx context.Context, id string) {
 	if strings.Contains(id, ":") {
 		if m := s.platforms; m != nil {
-			if err := m.Sync(ctx, id); err != nil {
+			if err := m.Follow(ctx, id); err != nil {
 				s.log.Warn("following an authorizer changed in the store failed", "authorizer", id, "err", err)
 			}
 		}

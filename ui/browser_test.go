@@ -269,11 +269,19 @@ func TestBrowserSignsInSeesEveryFamilyAFaultAndRefreshes(t *testing.T) {
 	}()
 	html := func() string {
 		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
-		if err != nil {
-			t.Fatalf("reading the page: %v", err)
+		// A page that is being replaced (a navigation just answered, or
+		// the page's own reload) has no node to read for a moment: read
+		// again, a bounded number of times.
+		var err error
+		for range 50 {
+			var out string
+			if out, err = chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html"))); err == nil {
+				return out
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		return s
+		t.Fatalf("reading the page: %v", err)
+		return ""
 	}
 
 	// Sign in.
