@@ -311,7 +311,10 @@ func Default() *Config {
 			Early:           0.66,
 			Jitter:          0.1,
 		},
-		Quota: Quota{Poll: true, Interval: Duration(time.Hour)},
+		// Off unless asked for: it is a call per app per interval, which
+		// thousands of apps make into a steady load on WeChat and on an
+		// otherwise idle server.
+		Quota: Quota{Poll: false, Interval: Duration(time.Hour)},
 		Log:   Log{Level: "info", Format: "text"},
 	}
 }

@@ -69,7 +69,7 @@ func TestDefaults(t *testing.T) {
 		{"apps[0].token_api", c.Apps[0].TokenAPI, wxtoken.TokenAPIStable},
 		{"apps[0].tickets", len(c.Apps[0].Tickets), 0},
 		{"compat.enabled", c.Compat.Enabled, false},
-		{"quota.poll", c.Quota.Poll, true},
+		{"quota.poll", c.Quota.Poll, false},
 		{"quota.interval", c.Quota.Interval.Std(), time.Hour},
 		{"clients[0].admin", c.Clients[0].Admin, false},
 		{"log.level", c.Log.Level, "info"},
