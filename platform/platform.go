@@ -51,6 +51,7 @@ type Config struct {
 type Engine interface {
 	Credential(ctx context.Context, appID string, kind wxtoken.Kind) (wxtoken.Grant, error)
 	Status(ctx context.Context) []wxtoken.AppStatus
+	StatusOf(ctx context.Context, id string) (wxtoken.AppStatus, bool)
 	Add(ctx context.Context, c refresh.AppConfig) error
 	Remove(id string) error
 	RetryNow(ctx context.Context, id string) error
@@ -547,12 +548,15 @@ func (m *Manager) ImportAuthorizer(ctx context.Context, componentAppID, authoriz
 	if _, err := m.opts.Engine.Credential(ctx, id, wxtoken.KindAccessToken); err != nil {
 		m.log.Warn("an imported authorizer's first token failed", "authorizer", id, "err", err)
 	}
-	for _, st := range m.statuses(ctx, componentAppID) {
-		if st.AuthorizerAppID == authorizerAppID {
-			return st, nil
-		}
+	// This one authorizer's record and credentials, not the whole list:
+	// an import of thousands asks once for each.
+	e, err := m.opts.Store.GetEntry(ctx, id)
+	if err != nil {
+		return wxtoken.AuthorizerStatus{}, &wxtoken.Error{Code: wxtoken.EInternal,
+			Message: fmt.Sprintf("the imported authorizer %s is not listed", id), Err: err}
 	}
-	return wxtoken.AuthorizerStatus{}, wxtoken.Errorf(wxtoken.EInternal, "the imported authorizer %s is not listed", id)
+	st, _ := m.opts.Engine.StatusOf(ctx, id)
+	return authorizerStatus(e, st.Credentials), nil
 }
 
 // Authorizers implements wxtoken.Platforms.
@@ -577,18 +581,23 @@ func (m *Manager) statuses(ctx context.Context, c string) []wxtoken.AuthorizerSt
 	}
 	out := []wxtoken.AuthorizerStatus{}
 	for _, e := range entries {
-		_, comp, appID := wxtoken.ParseID(e.ID)
-		if e.Family != wxtoken.FamilyAuthorizer || comp != c {
+		if _, comp, _ := wxtoken.ParseID(e.ID); e.Family != wxtoken.FamilyAuthorizer || comp != c {
 			continue
 		}
-		st := wxtoken.AuthorizerStatus{ComponentAppID: c, AuthorizerAppID: appID, State: e.State, Note: e.Note,
-			AuthorizedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, Credentials: creds[e.ID]}
-		if st.Credentials == nil {
-			st.Credentials = []wxtoken.CredentialStatus{}
-		}
-		out = append(out, st)
+		out = append(out, authorizerStatus(e, creds[e.ID]))
 	}
 	return out
+}
+
+// authorizerStatus is the status of the authorizer e, whose credentials'
+// states are creds.
+func authorizerStatus(e wxtoken.Entry, creds []wxtoken.CredentialStatus) wxtoken.AuthorizerStatus {
+	_, comp, appID := wxtoken.ParseID(e.ID)
+	if creds == nil {
+		creds = []wxtoken.CredentialStatus{}
+	}
+	return wxtoken.AuthorizerStatus{ComponentAppID: comp, AuthorizerAppID: appID, State: e.State, Note: e.Note,
+		AuthorizedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, Credentials: creds}
 }
 
 // PreAuthURL implements wxtoken.Platforms.
