@@ -141,7 +141,9 @@ func TestSecretSources(t *testing.T) {
 		{name: "file relative in sub-folder", app: "secret_file: sub/../secret.txt", want: "file-secret-value", wantFile: abs},
 		{name: "file missing", app: "secret_file: nope.txt", err: `apps[0].secret_file: cannot use "nope.txt": no such file or directory`},
 		{name: "file empty", app: "secret_file: empty.txt", err: `apps[0].secret_file: "empty.txt" is empty`},
-		{name: "file is a folder", app: "secret_file: sub", err: `apps[0].secret_file: cannot use "sub"`},
+		{name: "file is a folder", app: "secret_file: sub", err: `apps[0].secret_file: cannot use "sub": is a directory`},
+		{name: "file long", app: "secret_file: long.txt", want: strings.Repeat("L", 3000), wantFile: filepath.Join(dir, "long.txt")},
+		{name: "file too large", app: "secret_file: large.txt", err: `apps[0].secret_file: cannot use "large.txt": file is larger than 64 KiB`},
 		{name: "inline", app: "secret: inline-secret", want: "inline-secret", warn: "apps[0].secret: an inline secret ends up in backups"},
 		{name: "env and inline", app: "{secret_env: S, secret: x}", env: map[string]string{"S": "v"}, err: "apps[0]: set only one of"},
 	}

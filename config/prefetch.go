@@ -1,10 +1,20 @@
 package config
 
 import (
-	"os"
+	"errors"
 	"runtime"
 	"sync"
 )
+
+// maxSecretFileSize bounds a file that holds one secret value: an
+// AppSecret is 32 characters, a key or token a few dozen. A larger file is
+// refused rather than read whole, so that a path mistyped to name a log or
+// a disk image fails at once and clearly.
+const maxSecretFileSize = 64 << 10
+
+// errFileTooLarge is the reason a secret file over maxSecretFileSize is
+// refused.
+var errFileTooLarge = errors.New("file is larger than 64 KiB; it should hold only the value")
 
 // fileRead is one secret file read ahead of the checks.
 type fileRead struct {
@@ -38,7 +48,7 @@ func (ch *checker) prefetch(c *Config) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < len(paths); i += workers {
-				reads[i].data, reads[i].err = os.ReadFile(paths[i])
+				reads[i].data, reads[i].err = readSmall(paths[i])
 			}
 		})
 	}
@@ -55,5 +65,5 @@ func (ch *checker) readFile(path string) ([]byte, error) {
 	if r, ok := ch.files[path]; ok {
 		return r.data, r.err
 	}
-	return os.ReadFile(path)
+	return readSmall(path)
 }

@@ -94,6 +94,10 @@ func testDir(t *testing.T) string {
 		"key.pem":    "key",
 		"secret.txt": "file-secret-value\n",
 		"empty.txt":  " \n",
+		// A value longer than the first read's buffer, and a file over
+		// the size a secret file may have.
+		"long.txt":  strings.Repeat("L", 3000) + "\n",
+		"large.txt": strings.Repeat("x", maxSecretFileSize+1),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -237,9 +238,13 @@ type Engine struct {
 
 // app is one configured app's state.
 type app struct {
-	cfg     AppConfig
-	token   *slot
-	tickets map[wxtoken.Kind]*slot
+	cfg   AppConfig
+	token *slot
+	// tickets are the app's tickets in ticketRank order, a WeCom corp
+	// ticket held by another agent of the corp included. A slice rather
+	// than a map: an app has at most three, and at 100,000 apps a map
+	// each cost 20 MB more.
+	tickets []*slot
 
 	mu     sync.Mutex
 	ledger wxtoken.Ledger
@@ -394,16 +399,44 @@ func runLimit(maxRate float64) int {
 // corp that holds it already. The caller holds regMu, or is New; register
 // keeps the result.
 func (e *Engine) newAppSlots(c AppConfig) *app {
-	a := &app{cfg: c, tickets: map[wxtoken.Kind]*slot{}, ledger: wxtoken.Ledger{AppID: c.AppID}}
+	a := &app{cfg: c, ledger: wxtoken.Ledger{AppID: c.AppID}}
 	a.token = newSlot(a, wxtoken.KindAccessToken)
 	for _, k := range c.Tickets {
-		if held := e.corpTickets[corpTicketKey(c, k)]; held != nil {
-			a.tickets[k] = held
+		if a.ticket(k) != nil {
 			continue
 		}
-		a.tickets[k] = newSlot(a, k)
+		if held := e.corpTickets[corpTicketKey(c, k)]; held != nil {
+			a.tickets = append(a.tickets, held)
+			continue
+		}
+		a.tickets = append(a.tickets, newSlot(a, k))
 	}
+	slices.SortFunc(a.tickets, func(x, y *slot) int { return ticketRank(x.kind) - ticketRank(y.kind) })
 	return a
+}
+
+// ticketRank orders an app's tickets: jsapi_ticket, wx_card, then the
+// WeCom agent_config ticket.
+func ticketRank(k wxtoken.Kind) int {
+	switch k {
+	case wxtoken.KindJSAPITicket:
+		return 0
+	case wxtoken.KindWxCard:
+		return 1
+	case wxtoken.KindAgentConfig:
+		return 2
+	}
+	return 3
+}
+
+// ticket returns the app's ticket of kind k, or nil.
+func (a *app) ticket(k wxtoken.Kind) *slot {
+	for _, s := range a.tickets {
+		if s.kind == k {
+			return s
+		}
+	}
+	return nil
 }
 
 // app returns the app kept under id, or nil.
@@ -427,8 +460,8 @@ func (e *Engine) register(a *app) {
 	order := append(e.all(), a)
 	e.apps.Store(a.cfg.AppID, a)
 	e.order.Store(&order)
-	for k, s := range a.tickets {
-		if key := corpTicketKey(a.cfg, k); key != "" && s.app == a {
+	for _, s := range a.tickets {
+		if key := corpTicketKey(a.cfg, s.kind); key != "" && s.app == a {
 			e.corpTickets[key] = s
 		}
 	}
@@ -555,13 +588,8 @@ func (e *Engine) detached(timeout time.Duration) (context.Context, context.Cance
 // slots are the credentials a serves, a corp ticket held by another agent
 // of its corp included; see ownSlots.
 func (a *app) slots() []*slot {
-	out := []*slot{a.token}
-	for _, k := range [...]wxtoken.Kind{wxtoken.KindJSAPITicket, wxtoken.KindWxCard, wxtoken.KindAgentConfig} {
-		if s, ok := a.tickets[k]; ok {
-			out = append(out, s)
-		}
-	}
-	return out
+	out := make([]*slot, 0, 1+len(a.tickets))
+	return append(append(out, a.token), a.tickets...)
 }
 
 // ownSlots are the credentials a keeps: its slots but a corp ticket that
@@ -599,7 +627,7 @@ func (e *Engine) slotOf(appID string, kind wxtoken.Kind) *slot {
 	if kind == wxtoken.KindAccessToken {
 		return a.token
 	}
-	return a.tickets[kind]
+	return a.ticket(kind)
 }
 
 // lookup resolves appID and kind for a caller.

@@ -215,7 +215,7 @@ func TestClassicRefreshKeepsHandoutsAlive(t *testing.T) {
 	// that once the token it was fetched with is replaced, it is fetched
 	// again with the new one.
 	a := h.eng.app(appA)
-	for a.tickets[wxtoken.KindJSAPITicket].load().TokenVersion != a.token.load().Version {
+	for a.ticket(wxtoken.KindJSAPITicket).load().TokenVersion != a.token.load().Version {
 		h.wait(wxtoken.KindJSAPITicket)
 	}
 	second := h.get(wxtoken.KindAccessToken)

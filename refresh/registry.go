@@ -102,10 +102,10 @@ func (e *Engine) Remove(id string) error {
 		e.regMu.Unlock()
 		return wxtoken.Errorf(wxtoken.ENotFound, "%s is not kept", id)
 	}
-	held := a.tickets[wxtoken.KindJSAPITicket]
+	held := a.ticket(wxtoken.KindJSAPITicket)
 	if held != nil && held.app == a {
 		for _, o := range e.all() {
-			if o != a && o.tickets[wxtoken.KindJSAPITicket] == held {
+			if o != a && o.ticket(wxtoken.KindJSAPITicket) == held {
 				e.regMu.Unlock()
 				return wxtoken.Errorf(wxtoken.EConflict,
 					"%s holds its corp's jsapi ticket for %s, which is kept: remove the corp's other agents first", id, o.cfg.AppID)

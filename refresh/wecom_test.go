@@ -212,7 +212,7 @@ func TestWeComSameValueNeverExtendsExpiry(t *testing.T) {
 	ticket := h.get(eng, agent2, wxtoken.KindJSAPITicket)
 	a := eng.app(agent2)
 	expires := a.token.load().ExpiresAt
-	ticketExpires := a.tickets[wxtoken.KindJSAPITicket].load().ExpiresAt
+	ticketExpires := a.ticket(wxtoken.KindJSAPITicket).load().ExpiresAt
 
 	h.clk.Advance(20 * time.Minute)
 	g, err := eng.Refresh(ctx, agent2, wxtoken.KindAccessToken, first.Value)
@@ -229,10 +229,10 @@ func TestWeComSameValueNeverExtendsExpiry(t *testing.T) {
 		t.Fatalf("gettoken calls = %d, want 2", n)
 	}
 	// The ticket's planned refresh is answered with the same ticket.
-	h.clk.Advance(a.tickets[wxtoken.KindJSAPITicket].load().RefreshAt.Sub(h.clk.Now()))
+	h.clk.Advance(a.ticket(wxtoken.KindJSAPITicket).load().RefreshAt.Sub(h.clk.Now()))
 	for e := h.wait(agent2, wxtoken.KindJSAPITicket); e.result != "unchanged"; e = h.wait(agent2, wxtoken.KindJSAPITicket) {
 	}
-	tc := a.tickets[wxtoken.KindJSAPITicket].load()
+	tc := a.ticket(wxtoken.KindJSAPITicket).load()
 	if tc.Value != ticket.Value || !tc.ExpiresAt.Equal(ticketExpires) {
 		t.Fatalf("ticket answered again: same %v, expiry %v, want %v", tc.Value == ticket.Value, tc.ExpiresAt, ticketExpires)
 	}
@@ -278,7 +278,7 @@ func TestWeComEarlyEndCompareAndRefresh(t *testing.T) {
 	// The tickets follow: fetched again with the new token.
 	a := eng.app(agent2)
 	for _, k := range []wxtoken.Kind{wxtoken.KindJSAPITicket, wxtoken.KindAgentConfig} {
-		for a.tickets[k].load().TokenVersion != a.token.load().Version {
+		for a.ticket(k).load().TokenVersion != a.token.load().Version {
 			h.wait(agent2, k)
 		}
 		h.assertAlive(h.get(eng, agent2, k))
@@ -301,7 +301,7 @@ func TestWeComTicketCallWithAnEndedToken(t *testing.T) {
 	h.get(eng, agent2, wxtoken.KindAgentConfig)
 	a := eng.app(agent2)
 	h.wc.end(agent2)
-	h.clk.Advance(a.tickets[wxtoken.KindAgentConfig].load().RefreshAt.Sub(h.clk.Now()))
+	h.clk.Advance(a.ticket(wxtoken.KindAgentConfig).load().RefreshAt.Sub(h.clk.Now()))
 	// The fake answers the ticket it holds (unchanged) to any live token.
 	for e := h.wait(agent2, wxtoken.KindAgentConfig); e.result == "error"; e = h.wait(agent2, wxtoken.KindAgentConfig) {
 	}
@@ -538,7 +538,7 @@ func TestWeComFrequencyLimitBacksOffGrowing(t *testing.T) {
 	h := newWeComHarness(t)
 	h.wc.inject(wechat.PathWeComJSAPITicket, 45009, "api freq out of limit", 3)
 	eng := h.engine([]AppConfig{weComAgent(agent2, wxtoken.KindJSAPITicket)}, nil, nil)
-	s := eng.app(agent2).tickets[wxtoken.KindJSAPITicket]
+	s := eng.app(agent2).ticket(wxtoken.KindJSAPITicket)
 	if _, err := eng.Credential(context.Background(), agent2, wxtoken.KindJSAPITicket); err == nil {
 		t.Fatal("served through the limit")
 	}

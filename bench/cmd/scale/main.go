@@ -511,6 +511,9 @@ func serve(args []string) error {
 				if err != nil {
 					continue
 				}
+				// A collection first, so that the profile shows what is
+				// live now rather than at the last cycle.
+				runtime.GC()
 				_ = pprof.Lookup("heap").WriteTo(f, 0)
 				f.Close()
 			}
