@@ -13,7 +13,8 @@ import (
 
 // newUI makes the status page over svc (the engine with the apps' quota
 // figures), for the configured admin keys. It clears an app's quota as
-// POST /v1/apps/{appid}/clear_quota does.
+// POST /v1/apps/{appid}/clear_quota does, and lifts the error policy's
+// hold on a credential as the retry routes do.
 func (s *Server) newUI(svc wxtoken.Service) (*ui.Handler, error) {
 	keys, err := clientkey.New(config.Keys(s.cfg.Clients))
 	if err != nil {
@@ -23,7 +24,8 @@ func (s *Server) newUI(svc wxtoken.Service) (*ui.Handler, error) {
 		res, err := quotaClearer{s}.ClearQuota(ctx, appID)
 		return res.ClearRemainingThisMonth, err
 	}
-	return ui.New(ui.Options{Service: svc, Keys: keys, Replica: s.engine.Replica(), Logger: s.log, ClearQuota: clear})
+	return ui.New(ui.Options{Service: svc, Keys: keys, Replica: s.engine.Replica(), Logger: s.log,
+		ClearQuota: clear, RetryNow: s.engine.RetryNow})
 }
 
 // withUI serves the status page's paths (ui.Path and below, and the path

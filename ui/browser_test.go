@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -30,11 +31,14 @@ import (
 	"github.com/wxtoken/wxtoken/simulator"
 )
 
-// The credentials of the browser test's server: one app, one WeCom agent,
-// and one third-party platform that an account authorizes.
+// The credentials of the browser test's server: two apps (the second
+// refused for the server's IP from the start), one WeCom agent, and one
+// third-party platform that an account authorizes.
 const (
 	bApp        = "wx00000000000b0a01"
 	bAppSecret  = "app-secret-0123456789abcdef0123456"
+	bHeld       = "wx00000000000b0a02"
+	bHeldSecret = "held-secret-0123456789abcdef012345"
 	bCorp       = "ww00000000000b0c01"
 	bAgent      = "1000002"
 	bAgentSec   = "agent-secret-0123456789abcdef01234"
@@ -61,7 +65,10 @@ func chromiumPath() (string, bool) {
 }
 
 // browserServer is a wxtoken started in process with the simulator behind
-// it, serving an app, a WeCom agent and a platform with one authorizer.
+// it, serving two apps, a WeCom agent and a platform with one authorizer.
+// The app bHeld is refused by WeChat for the server's IP (40164) from the
+// start, until the test clears the simulator's faults: it is held back by
+// the error policy for 5 minutes.
 type browserServer struct {
 	sim        *simulator.Simulator
 	base       string
@@ -77,7 +84,7 @@ func startBrowserServer(t *testing.T) *browserServer {
 	}
 	base := "http://" + ln.Addr().String()
 	sim, err := simulator.New(simulator.Options{
-		Apps:  map[string]string{bApp: bAppSecret},
+		Apps:  map[string]string{bApp: bAppSecret, bHeld: bHeldSecret},
 		WeCom: []simulator.WeComAgent{{CorpID: bCorp, AgentID: bAgent, Secret: bAgentSec}},
 		Platforms: []simulator.Platform{{ComponentAppID: bComp, Secret: bCompSecret, Token: bCompToken, EncodingAESKey: bCompAESKey,
 			EventURL: base + "/v1/platforms/" + bComp + "/events", PushInterval: 300 * time.Millisecond}},
@@ -87,6 +94,10 @@ func startBrowserServer(t *testing.T) *browserServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
+	if err := sim.Inject(simulator.Fault{Endpoint: simulator.EndpointToken, AppID: bHeld,
+		Kind: simulator.FaultErrCode, ErrCode: 40164}); err != nil {
+		t.Fatal(err)
+	}
 	ts := httptest.NewServer(sim)
 	t.Cleanup(ts.Close)
 	dir := t.TempDir()
@@ -99,6 +110,7 @@ store: {driver: bolt, path: %q, encryption_key_env: STORE_KEY}
 upstream: {base_url: %q, wecom_base_url: %q, fallback_base_urls: [], timeout: 2s, overlap: 5m}
 apps:
   - {appid: %s, name: shop, token_api: classic, secret_env: APP_SECRET}
+  - {appid: %s, name: held, token_api: classic, secret_env: HELD_SECRET}
 wecom:
   - corpid: %s
     name: acme
@@ -108,8 +120,8 @@ platforms:
   - {component_appid: %s, name: saas, secret_env: COMP_SECRET, token_env: COMP_TOKEN, encoding_aes_key_env: COMP_AES}
 clients:
   - {name: %s, key_sha256: %q, apps: ["*"], admin: true}
-`, filepath.Join(dir, "wxtoken.db"), ts.URL, ts.URL, bApp, bCorp, bAgent, bComp, bAdminName, keyHash(bAdminKey))
-	env := map[string]string{"STORE_KEY": storeKey, "APP_SECRET": bAppSecret, "AGENT_SECRET": bAgentSec,
+`, filepath.Join(dir, "wxtoken.db"), ts.URL, ts.URL, bApp, bHeld, bCorp, bAgent, bComp, bAdminName, keyHash(bAdminKey))
+	env := map[string]string{"STORE_KEY": storeKey, "APP_SECRET": bAppSecret, "HELD_SECRET": bHeldSecret, "AGENT_SECRET": bAgentSec,
 		"COMP_SECRET": bCompSecret, "COMP_TOKEN": bCompToken, "COMP_AES": bCompAESKey}
 	cfg, err := config.Parse([]byte(y), dir, func(name string) (string, bool) { v, ok := env[name]; return v, ok })
 	if err != nil {
@@ -217,10 +229,12 @@ func (v *visits) all() []string {
 // page in headless Chromium against a real server: it signs in, sees a
 // credential of each family, sees a fault injected at the simulator
 // appear with its hint when the page refreshes itself, runs a
-// compare-and-refresh from the page behind its confirmation, signs out
+// compare-and-refresh from the page behind its confirmation, sees an app
+// held back for its IP with the hint, and once the cause is gone at the
+// simulator retries it now from the page and sees it fresh, signs out
 // and finds the page refused without a session. The key is in none of
 // the URLs the browser visited, nor in any page or log line.
-func TestBrowserSignsInSeesEveryFamilyAFaultAndRefreshes(t *testing.T) {
+func TestBrowserSignsInSeesEveryFamilyAFaultRefreshesAndRetries(t *testing.T) {
 	integration.Skip(t)
 	chromium, ok := chromiumPath()
 	if !ok {
@@ -389,6 +403,82 @@ func TestBrowserSignsInSeesEveryFamilyAFaultAndRefreshes(t *testing.T) {
 	}
 	if !strings.Contains(b.logs.String(), "client="+bAdminName) || !strings.Contains(b.logs.String(), "ui: compare-and-refresh") {
 		t.Errorf("the action is not logged with the client's name")
+	}
+
+	// The app refused for the server's IP since the start shows on the
+	// failing filter with its hint, and a Retry now (only there: the
+	// apps not held back offer none).
+	heldRow := `tr[data-id="` + bHeld + `"][data-kind="access_token"]`
+	failing := b.base + "/ui/?state=failing"
+	var failingPage string
+	waitUntil(t, 30*time.Second, "the held-back app on the failing filter", func() bool {
+		if err := chromedp.Do(ctx, chromedp.Navigate(failing)); err != nil {
+			t.Fatal(err)
+		}
+		failingPage = html()
+		return strings.Contains(failingPage, `data-id="`+bHeld+`"`) && strings.Contains(failingPage, "40164")
+	})
+	hint, err = chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(heldRow+" .hint")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(hint, "40164") || !strings.Contains(hint, "IP whitelist") {
+		t.Errorf("the held-back app's hint %q does not say what to do", hint)
+	}
+	if !strings.Contains(failingPage, "held back") {
+		t.Error("the page does not show the app held back")
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(b.base+"/ui/?family=app")); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS(`tr form.retry`), chromedp.AtLeast(0))); err != nil || len(rows) != 1 {
+		t.Errorf("%d Retry now forms among the apps (err %v), want 1: the held-back app's", len(rows), err)
+	}
+
+	// The operator puts the IP on the whitelist (the simulator's fault is
+	// cleared) and retries the app now from the filtered page, confirmed.
+	b.sim.ClearFaults()
+	beforeRetry := b.sim.Calls(simulator.EndpointToken, bHeld)
+	retrySel := heldRow + ` form.retry button`
+	if err := chromedp.Do(ctx, chromedp.Navigate(failing), chromedp.WaitVisible(chromedp.CSS(retrySel))); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(retrySel)))
+	if err != nil {
+		t.Fatalf("retry now: %v", err)
+	}
+	if resp.Status != http.StatusOK || !strings.HasSuffix(resp.URL, "/ui/?state=failing") {
+		t.Fatalf("after retry now: HTTP %d at %s, want the failing filter again", resp.Status, resp.URL)
+	}
+	select {
+	case q := <-asked:
+		if !strings.Contains(q, bHeld) || !strings.Contains(q, "Retry") {
+			t.Errorf("the retry's confirmation asked %q", q)
+		}
+	default:
+		t.Error("the retry was not confirmed in a dialog")
+	}
+	flash, err = chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS("#flash")))
+	if err != nil {
+		t.Fatalf("no outcome of the retry on the page: %v", err)
+	}
+	if !strings.Contains(flash, "The hold on "+bHeld+" was lifted") || !strings.Contains(flash, "served") {
+		t.Errorf("the retry's outcome says %q", flash)
+	}
+	if !regexp.MustCompile(`ui: retry now.*client=` + bAdminName + `.*id=` + bHeld).MatchString(b.logs.String()) {
+		t.Error("the retry is not logged with the client's name")
+	}
+	// The app is then fresh, with no error and nothing to retry.
+	freshRow := `<tr data-id="` + bHeld + `" data-family="app" data-kind="access_token" data-state="fresh">`
+	waitUntil(t, 30*time.Second, "the retried app fresh on the page", func() bool {
+		if err := chromedp.Do(ctx, chromedp.Navigate(b.base+"/ui/?family=app")); err != nil {
+			t.Fatal(err)
+		}
+		out := html()
+		return strings.Contains(out, freshRow) && !strings.Contains(out, "40164") && !strings.Contains(out, `class="retry"`)
+	})
+	if after := b.sim.Calls(simulator.EndpointToken, bHeld); after != beforeRetry+1 {
+		t.Errorf("%d token calls for the held-back app on the retry, want 1", after-beforeRetry)
 	}
 
 	// A screenshot of the page as it is now.

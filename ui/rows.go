@@ -44,6 +44,10 @@ type row struct {
 	rank   int
 }
 
+// Held reports whether the error policy holds r back or its last try
+// failed: where lifting the hold and trying once now changes something.
+func (r row) Held() bool { return r.LastError != nil || r.BlockedUntil != nil }
+
 // familyRank is f's place in the order the page shows the families.
 func familyRank(f wxtoken.Family) int {
 	if i := slices.Index(families(), f); i >= 0 {

@@ -27,6 +27,9 @@ type statusData struct {
 	States   []string
 	// ClearQuota offers clearing an app's quota.
 	ClearQuota bool
+	// RetryNow offers lifting the hold on a held-back or failing
+	// credential.
+	RetryNow bool
 }
 
 // Left says how long until t, or how long ago it was.
@@ -72,7 +75,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	d := statusData{
 		Client: s.client, Replica: h.replica, CSRF: s.csrf, Flash: h.sessions.takeFlash(id), Now: h.now(),
 		Q: q, P: paginate(rows, q, h.pageSize), Families: families(), States: states(),
-		ClearQuota: h.clearQuota != nil,
+		ClearQuota: h.clearQuota != nil, RetryNow: h.retryNow != nil,
 	}
 	if h.every > 0 {
 		d.Refresh = max(1, int(h.every/time.Second))
@@ -202,4 +205,87 @@ func (h *Handler) clearAppQuota(w http.ResponseWriter, r *http.Request) {
 		h.sessions.setFlash(sid, fmt.Sprintf("The quota of %s was cleared; %d clears are left this month.", id, left))
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// retry lifts the error policy's hold on the credentials of one id (an
+// app, a WeCom agent, a platform or an authorizer) and has them tried once
+// now, for an operator who fixed the cause: put the server's IP on the
+// whitelist, confirmed the risk message, corrected the secret. It is
+// confirmed first, and logged with the client's name. The outcome of the
+// try, with the error's hint when it failed again, is shown.
+func (h *Handler) retry(w http.ResponseWriter, r *http.Request) {
+	s, sid, ok := h.checkForm(w, r)
+	if !ok {
+		return
+	}
+	id := r.PostForm.Get("id")
+	back := returnURL(r.PostForm.Get("return"))
+	if id == "" || len(id) > 300 {
+		h.message(w, http.StatusBadRequest, "Bad request", "The form names no credential to retry.")
+		return
+	}
+	if r.PostForm.Get("confirm") != "yes" {
+		h.render(w, http.StatusOK, "confirm", confirmData{
+			Action: "retry", Title: "Retry now?",
+			Text: fmt.Sprintf("The error policy's hold on %s is lifted and WeChat is asked once, now, for what it needs. "+
+				"Do this after fixing the cause; if it is not fixed, the error comes back and so does the hold.", id),
+			CSRF: s.csrf, ID: id, Return: r.PostForm.Get("return"), Back: back})
+		return
+	}
+	ctx := r.Context()
+	h.log.Info("ui: retry now", "client", s.client, "id", id)
+	if err := h.retryNow(ctx, id); err != nil {
+		h.log.Warn("ui: retry now failed", "client", s.client, "id", id, "err", err)
+		h.sessions.setFlash(sid, fmt.Sprintf("Retry now of %s failed: %s", id, errorText(err)))
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	// Wait for the try where no valid access_token is held, so that its
+	// outcome can be told; a token still valid is served at once and the
+	// held-back tickets are tried behind it.
+	g, err := h.svc.Credential(ctx, id, wxtoken.KindAccessToken)
+	if err != nil {
+		text := errorText(err)
+		if hint := h.hintOf(ctx, id); hint != "" && !strings.Contains(text, hint) {
+			text += ". " + hint
+		}
+		h.log.Warn("ui: retried, and the try failed", "client", s.client, "id", id, "err", err)
+		h.sessions.setFlash(sid, fmt.Sprintf("The hold on %s was lifted, but the try failed: %s", id, text))
+	} else {
+		h.log.Info("ui: retried", "client", s.client, "id", id, "outcome", "served")
+		h.sessions.setFlash(sid, fmt.Sprintf("The hold on %s was lifted and it was tried again: its access_token is served, valid for %s.",
+			id, shortDuration(g.ExpiresIn)))
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// hintOf is the hint of id's last error, its access_token's first: what
+// the operator is told to do about a try that failed again.
+func (h *Handler) hintOf(ctx context.Context, id string) string {
+	var st wxtoken.AppStatus
+	if one, ok := h.svc.(interface {
+		StatusOf(ctx context.Context, id string) (wxtoken.AppStatus, bool)
+	}); ok {
+		st, _ = one.StatusOf(ctx, id)
+	} else {
+		for _, a := range h.svc.Status(ctx) {
+			if a.AppID == id {
+				st = a
+				break
+			}
+		}
+	}
+	hint := ""
+	for _, c := range st.Credentials {
+		if c.LastError == nil || c.LastError.Hint == "" {
+			continue
+		}
+		if c.Kind == wxtoken.KindAccessToken {
+			return c.LastError.Hint
+		}
+		if hint == "" {
+			hint = c.LastError.Hint
+		}
+	}
+	return hint
 }

@@ -1,8 +1,10 @@
 // Package ui is wxtoken's status page for operators: a server-rendered
 // page under /ui/ that shows every credential the server keeps, of every
 // family, with its state, time left, next refresh, last error and the
-// error's hint, upstream calls today and lease holder, and that runs a
-// compare-and-refresh of one credential behind a confirmation.
+// error's hint, upstream calls today and lease holder, and that runs an
+// operator's actions behind a confirmation: a compare-and-refresh of one
+// credential, clearing an app's quota, and retrying a held-back
+// credential now.
 //
 // It is made to work on an intranet with no internet: the templates, the
 // style sheet and the one small script are embedded in the binary, and
@@ -95,6 +97,12 @@ type Options struct {
 	// returns how many of the month's clears are left; the page then
 	// offers it on every app. Nil offers no such action.
 	ClearQuota func(ctx context.Context, appID string) (clearsLeft int, err error)
+	// RetryNow, when set, lifts the error policy's hold on the credentials
+	// of id (an app, a WeCom agent, a platform or an authorizer, by its id
+	// as the Service knows it) and has them tried once, now; the page then
+	// offers it on every credential that is held back or failing.
+	// *refresh.Engine's RetryNow is one. Nil offers no such action.
+	RetryNow func(ctx context.Context, id string) error
 	// MaxSessions bounds the sessions kept at once; 0 is
 	// DefaultMaxSessions. A sign-in beyond it ends the session closest to
 	// its end.
@@ -118,6 +126,8 @@ type Handler struct {
 	origin   *http.CrossOriginProtection
 	// clearQuota clears an app's quota; nil offers no such action.
 	clearQuota func(ctx context.Context, appID string) (int, error)
+	// retryNow lifts a hold and tries once; nil offers no such action.
+	retryNow func(ctx context.Context, id string) error
 }
 
 // New returns the status page's handler.
@@ -132,6 +142,7 @@ func New(opts Options) (*Handler, error) {
 		svc: opts.Service, replica: opts.Replica, log: opts.Logger, now: opts.Now,
 		ttl: opts.SessionTTL, pageSize: opts.PageSize, every: opts.RefreshEvery,
 		origin: http.NewCrossOriginProtection(), clearQuota: opts.ClearQuota,
+		retryNow: opts.RetryNow,
 	}
 	h.keys.Store(opts.Keys)
 	if h.log == nil {
@@ -211,6 +222,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.onlyMethods(w, r, h.refresh, http.MethodPost)
 	case sub == "clear_quota" && h.clearQuota != nil:
 		h.onlyMethods(w, r, h.clearAppQuota, http.MethodPost)
+	case sub == "retry" && h.retryNow != nil:
+		h.onlyMethods(w, r, h.retry, http.MethodPost)
 	case strings.HasPrefix(sub, "static/"):
 		h.onlyMethods(w, r, h.serveStatic, http.MethodGet, http.MethodHead)
 	default:

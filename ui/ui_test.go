@@ -2,12 +2,14 @@ package ui_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -513,4 +515,166 @@ func newPageDo(t *testing.T) *http.Response {
 		t.Errorf("clear_quota without the action: HTTP %d, want 404", resp.StatusCode)
 	}
 	return p.do(http.MethodGet, "/ui/", nil, c, nil)
+}
+
+// retryPage is the status page of oneOfEach with the WeCom agent held
+// back by the error policy, offering retry now: the retried ids are
+// recorded, and "wxgone" is not kept.
+func retryPage(t *testing.T) (*page, *[]string) {
+	t.Helper()
+	apps := oneOfEach()
+	apps[1].BlockedUntil = at(time.Date(2026, 12, 3, 10, 5, 0, 0, time.UTC))
+	p := newPage(t, apps)
+	var mu sync.Mutex
+	retried := []string{}
+	h, err := ui.New(ui.Options{
+		Service: p.svc, Keys: defaultRing(t), Now: p.clock.Now,
+		Logger: slog.New(slog.NewTextHandler(p.logs, nil)),
+		RetryNow: func(_ context.Context, id string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if id == "wxgone" {
+				return wxtoken.Errorf(wxtoken.ENotFound, "%s is not kept", id)
+			}
+			retried = append(retried, id)
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.h = h
+	return p, &retried
+}
+
+func TestRetryNowIsOfferedWhereAHoldIsConfirmedAndLogged(t *testing.T) {
+	p, retried := retryPage(t)
+	c, token := statusCookie(t, p)
+	body := readBody(t, p.do(http.MethodGet, "/ui/", nil, c, nil))
+	checkPageSafe(t, "status with retry now", body)
+	// Offered on the held-back agent and the failing authorizer only.
+	rowRe := regexp.MustCompile(`(?s)<tr data-id="([^"]+)" data-family="[^"]+" data-kind="([^"]+)".*?</tr>`)
+	offered := map[string]bool{}
+	for _, m := range rowRe.FindAllStringSubmatch(body, -1) {
+		if strings.Contains(m[0], `action="/ui/retry"`) {
+			if !strings.Contains(m[0], `name="id" value="`+m[1]+`"`) {
+				t.Errorf("the retry form of %s names another id", m[1])
+			}
+			offered[m[1]+" "+m[2]] = true
+		}
+	}
+	want := map[string]bool{"wwcorp/1000002 access_token": true, "wxcomp:wxauth access_token": true}
+	if fmt.Sprint(offered) != fmt.Sprint(want) {
+		t.Errorf("retry now offered on %v, want %v", offered, want)
+	}
+
+	form := url.Values{"csrf": {token}, "id": {"wxcomp:wxauth"}, "return": {"state=failing&family=authorizer"}}
+	// Unconfirmed: a page that says what will happen, and nothing done.
+	resp := p.do(http.MethodPost, "/ui/retry", form, c, nil)
+	body = readBody(t, resp)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `action="/ui/retry"`) ||
+		!strings.Contains(body, `name="confirm" value="yes"`) || !strings.Contains(body, "hold on wxcomp:wxauth is lifted") {
+		t.Fatalf("unconfirmed retry: HTTP %d, want 200 and a confirmation\n%s", resp.StatusCode, body)
+	}
+	if !strings.Contains(body, `href="/ui/?family=authorizer&amp;state=failing"`) {
+		t.Errorf("the confirmation's cancel does not lead back to the filtered page\n%s", body)
+	}
+	checkPageSafe(t, "retry confirmation", body)
+	if len(*retried) != 0 {
+		t.Fatalf("an unconfirmed retry ran: %v", *retried)
+	}
+	form.Set("confirm", "yes")
+	// Refused without the session's CSRF token, or from another site.
+	for _, f := range []url.Values{
+		{"id": {"wxcomp:wxauth"}, "confirm": {"yes"}},
+		{"csrf": {"not-the-token"}, "id": {"wxcomp:wxauth"}, "confirm": {"yes"}},
+	} {
+		if resp := p.do(http.MethodPost, "/ui/retry", f, c, nil); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("retry without the CSRF token: HTTP %d, want 403", resp.StatusCode)
+		}
+	}
+	if resp := p.do(http.MethodPost, "/ui/retry", form, c, map[string]string{"Sec-Fetch-Site": "cross-site"}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("retry from another site: HTTP %d, want 403", resp.StatusCode)
+	}
+	if len(*retried) != 0 {
+		t.Fatalf("a refused form retried: %v", *retried)
+	}
+
+	// Confirmed: retried, logged with the client's name, the outcome
+	// told once, and back to the filtered page.
+	resp = p.do(http.MethodPost, "/ui/retry", form, c, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/?family=authorizer&state=failing" {
+		t.Fatalf("confirmed retry: HTTP %d to %q, want 303 back to the filtered page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if fmt.Sprint(*retried) != "[wxcomp:wxauth]" {
+		t.Fatalf("retried %v, want the authorizer", *retried)
+	}
+	logs := p.logs.String()
+	if !regexp.MustCompile(`ui: retry now.*client=` + adminName + `.*id=wxcomp:wxauth`).MatchString(logs) {
+		t.Errorf("the retry is not logged with the client's name:\n%s", logs)
+	}
+	body = readBody(t, p.do(http.MethodGet, "/ui/?family=authorizer&state=failing", nil, c, nil))
+	if !strings.Contains(body, "The hold on wxcomp:wxauth was lifted and it was tried again") || !strings.Contains(body, "valid for 1h0m") {
+		t.Errorf("the page does not tell the outcome:\n%s", body)
+	}
+	if strings.Contains(body, current) || strings.Contains(logs, current) {
+		t.Error("the credential is in the page or the log")
+	}
+	if body := readBody(t, p.do(http.MethodGet, "/ui/", nil, c, nil)); strings.Contains(body, "was lifted") {
+		t.Error("the outcome is shown again")
+	}
+
+	// The try fails again: the page says the error and its hint, not
+	// the cause meant for the log.
+	p.svc.CredentialFn = func(_ context.Context, id string, kind wxtoken.Kind) (wxtoken.Grant, error) {
+		return wxtoken.Grant{}, &wxtoken.Error{Code: wxtoken.EUnavailable, Message: "no valid access_token for app " + id,
+			WeChatErrCode: 61023, Err: errors.New("cause for the log only")}
+	}
+	if resp := p.do(http.MethodPost, "/ui/retry", form, c, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a retry whose try fails: HTTP %d, want 303", resp.StatusCode)
+	}
+	body = readBody(t, p.do(http.MethodGet, "/ui/", nil, c, nil))
+	flash := regexp.MustCompile(`(?s)<p class="flash" id="flash">(.*?)</p>`).FindStringSubmatch(body)
+	if flash == nil {
+		t.Fatalf("no outcome on the page\n%s", body)
+	}
+	for _, want := range []string{"the try failed", "61023", "the account must authorize the platform again"} {
+		if !strings.Contains(flash[1], want) {
+			t.Errorf("the failed try's flash %q lacks %q", flash[1], want)
+		}
+	}
+	if strings.Contains(body, "cause for the log only") {
+		t.Error("the page shows the cause meant for the log")
+	}
+	// RetryNow itself refuses: its error is told.
+	form.Set("id", "wxgone")
+	if resp := p.do(http.MethodPost, "/ui/retry", form, c, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a retry of an id not kept: HTTP %d, want 303", resp.StatusCode)
+	}
+	body = readBody(t, p.do(http.MethodGet, "/ui/", nil, c, nil))
+	if !strings.Contains(body, "Retry now of wxgone failed: not_found") {
+		t.Errorf("the refusal is not told\n%s", body)
+	}
+	if logs := p.logs.String(); !regexp.MustCompile(`retry now failed.*client=` + adminName + `.*id=wxgone`).MatchString(logs) {
+		t.Errorf("the refusal is not logged with the client's name:\n%s", logs)
+	}
+	form.Set("id", "")
+	if resp := p.do(http.MethodPost, "/ui/retry", form, c, nil); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a retry naming no id: HTTP %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestRetryNowIsNotOfferedWithoutTheAction(t *testing.T) {
+	apps := oneOfEach()
+	apps[1].BlockedUntil = at(time.Date(2026, 12, 3, 10, 5, 0, 0, time.UTC))
+	p := newPage(t, apps)
+	c, token := statusCookie(t, p)
+	body := readBody(t, p.do(http.MethodGet, "/ui/", nil, c, nil))
+	if strings.Contains(body, "/ui/retry") || !strings.Contains(body, "held back") {
+		t.Error("a page without the action offers it, or the hold is not shown")
+	}
+	form := url.Values{"csrf": {token}, "id": {"wwcorp/1000002"}, "confirm": {"yes"}}
+	if resp := p.do(http.MethodPost, "/ui/retry", form, c, nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("retry without the action: HTTP %d, want 404", resp.StatusCode)
+	}
 }
