@@ -147,3 +147,18 @@ type Store interface {
 	// Close releases the store.
 	Close() error
 }
+
+// LedgerBatchReader is implemented by a Store that reads the bookkeeping
+// of many apps at once more cheaply than with one GetLedger call each (one
+// transaction, or a few network round trips, instead of one per app): a
+// start with many apps reads them all. Callers check for it with a type
+// assertion and fall back to GetLedger.
+type LedgerBatchReader interface {
+	// GetLedgers returns the bookkeeping of each of appIDs: len(appIDs)
+	// entries, the i-th for appIDs[i], as GetLedger would return it. An
+	// app with no bookkeeping stored gets the zero Ledger (AppID ""), not
+	// an error. The call fails only when the store does, or when a
+	// stored record cannot be read, with an error that names it as
+	// GetLedger's does; it then returns no ledgers.
+	GetLedgers(ctx context.Context, appIDs []string) ([]Ledger, error)
+}

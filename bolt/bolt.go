@@ -84,7 +84,10 @@ type Store struct {
 	closeErr  error
 }
 
-var _ wxtoken.Store = (*Store)(nil)
+var (
+	_ wxtoken.Store             = (*Store)(nil)
+	_ wxtoken.LedgerBatchReader = (*Store)(nil)
+)
 
 // Open opens the store file at path, creating it with mode 0600 if it does
 // not exist. It fails, naming path, if another process holds the file
@@ -321,8 +324,8 @@ func (s *Store) List(ctx context.Context) ([]wxtoken.Credential, error) {
 	return list, nil
 }
 
-// decodeParallelMin is the number of records from which List decodes them
-// on several goroutines.
+// decodeParallelMin is the number of records from which List and
+// GetLedgers decode them on several goroutines.
 const decodeParallelMin = 1024
 
 // decodeAll decodes the records of keys and values, which the caller's
@@ -332,27 +335,52 @@ const decodeParallelMin = 1024
 // record in key order, as decoding them one by one would.
 func decodeAll(keys, values [][]byte) ([]wxtoken.Credential, error) {
 	list := make([]wxtoken.Credential, len(keys))
-	errs := make([]error, len(keys))
-	decode := func(from, step int) {
-		for i := from; i < len(keys); i += step {
-			list[i], errs[i] = decodeCredential(string(keys[i]), values[i])
-		}
-	}
-	if workers := runtime.GOMAXPROCS(0); workers > 1 && len(keys) >= decodeParallelMin {
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Go(func() { decode(w, workers) })
-		}
-		wg.Wait()
-	} else {
-		decode(0, 1)
-	}
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	err := decodeEach(len(keys), func(i int) error {
+		var err error
+		list[i], err = decodeCredential(string(keys[i]), values[i])
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return list, nil
+}
+
+// decodeEach calls decode for 0, 1, ... n-1, on as many goroutines as
+// there are CPUs when n is at least decodeParallelMin, and returns the
+// error of the lowest i for which decode failed, as calling it in order
+// and stopping at the first failure would. decode must only write to the
+// i-th element of what it fills.
+func decodeEach(n int, decode func(i int) error) error {
+	// Each worker takes every step-th index from its own first one and
+	// stops at its first failure, which is then its lowest.
+	run := func(from, step int) (int, error) {
+		for i := from; i < n; i += step {
+			if err := decode(i); err != nil {
+				return i, err
+			}
+		}
+		return n, nil
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if workers <= 1 || n < decodeParallelMin {
+		_, err := run(0, 1)
+		return err
+	}
+	failedAt := make([]int, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() { failedAt[w], errs[w] = run(w, workers) })
+	}
+	wg.Wait()
+	first, err := n, error(nil)
+	for w := range workers {
+		if errs[w] != nil && failedAt[w] < first {
+			first, err = failedAt[w], errs[w]
+		}
+	}
+	return err
 }
 
 // Put stores c unless a record with an equal or higher Version is stored
@@ -429,18 +457,61 @@ func (s *Store) GetLedger(ctx context.Context, appID string) (wxtoken.Ledger, er
 		if data == nil {
 			return wxtoken.ErrNotFound
 		}
-		// Decoding copies out of data, which bbolt reclaims when the
-		// transaction ends.
-		if err := json.Unmarshal(data, &m); err != nil {
-			return fmt.Errorf("decode meta %q: %w", appID, err)
-		}
-		if m.AppID != appID {
-			return fmt.Errorf("decode meta %q: the record is for %q", appID, m.AppID)
-		}
-		return nil
+		m, err = decodeLedger(appID, data)
+		return err
 	})
 	if err != nil {
 		return wxtoken.Ledger{}, s.errorf("get meta %q: %w", appID, err)
+	}
+	return m, nil
+}
+
+// GetLedgers implements wxtoken.LedgerBatchReader: the bookkeeping of
+// every app of appIDs, in order, read in one transaction, so that a start
+// with many apps does not pay for one transaction per app. An app with
+// nothing stored gets the zero Ledger. One undecodable record fails the
+// whole call, naming its key, as GetLedger would.
+func (s *Store) GetLedgers(ctx context.Context, appIDs []string) ([]wxtoken.Ledger, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, s.errorf("get meta of %d apps: %w", len(appIDs), err)
+	}
+	list := make([]wxtoken.Ledger, len(appIDs))
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, metaBucket)
+		if err != nil {
+			return err
+		}
+		values := make([][]byte, len(appIDs))
+		for i, appID := range appIDs {
+			values[i] = b.Get([]byte(appID))
+		}
+		// The values stay valid until the transaction ends, and
+		// decoding copies out of them.
+		return decodeEach(len(appIDs), func(i int) error {
+			if values[i] == nil {
+				return nil
+			}
+			var err error
+			list[i], err = decodeLedger(appIDs[i], values[i])
+			return err
+		})
+	})
+	if err != nil {
+		return nil, s.errorf("get meta of %d apps: %w", len(appIDs), err)
+	}
+	return list, nil
+}
+
+// decodeLedger decodes the bookkeeping stored under appID and checks that
+// it belongs there. Decoding copies out of data, which bbolt reclaims when
+// the transaction ends.
+func decodeLedger(appID string, data []byte) (wxtoken.Ledger, error) {
+	var m wxtoken.Ledger
+	if err := json.Unmarshal(data, &m); err != nil {
+		return wxtoken.Ledger{}, fmt.Errorf("decode meta %q: %w", appID, err)
+	}
+	if m.AppID != appID {
+		return wxtoken.Ledger{}, fmt.Errorf("decode meta %q: the record is for %q", appID, m.AppID)
 	}
 	return m, nil
 }

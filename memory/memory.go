@@ -39,7 +39,10 @@ type key struct {
 	kind  wxtoken.Kind
 }
 
-var _ wxtoken.Store = (*Store)(nil)
+var (
+	_ wxtoken.Store             = (*Store)(nil)
+	_ wxtoken.LedgerBatchReader = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {
@@ -140,6 +143,28 @@ func (s *Store) GetLedger(ctx context.Context, appID string) (wxtoken.Ledger, er
 	// The stored slice must never reach a caller, who could change it.
 	m.ForceRefreshes = slices.Clone(m.ForceRefreshes)
 	return m, nil
+}
+
+// GetLedgers implements wxtoken.LedgerBatchReader: the bookkeeping of
+// every app of appIDs, in order, the zero Ledger for an app with nothing
+// stored.
+func (s *Store) GetLedgers(ctx context.Context, appIDs []string) ([]wxtoken.Ledger, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory store: get meta of %d apps: %w", len(appIDs), err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, fmt.Errorf("memory store: get meta of %d apps: %w", len(appIDs), errClosed())
+	}
+	list := make([]wxtoken.Ledger, len(appIDs))
+	for i, appID := range appIDs {
+		if m, ok := s.meta[appID]; ok {
+			m.ForceRefreshes = slices.Clone(m.ForceRefreshes)
+			list[i] = m
+		}
+	}
+	return list, nil
 }
 
 // PutLedger stores m, replacing what was stored for m.AppID.

@@ -124,8 +124,9 @@ type Replica struct {
 }
 
 var (
-	_ wxtoken.Store       = (*Replica)(nil)
-	_ wxtoken.Coordinator = (*Replica)(nil)
+	_ wxtoken.Store             = (*Replica)(nil)
+	_ wxtoken.Coordinator       = (*Replica)(nil)
+	_ wxtoken.LedgerBatchReader = (*Replica)(nil)
 )
 
 // begin locks the Shared store for an operation op of r, or returns why
@@ -248,6 +249,29 @@ func (r *Replica) GetLedger(ctx context.Context, appID string) (wxtoken.Ledger, 
 		m.ForceRefreshes = nil
 	}
 	return m, nil
+}
+
+// GetLedgers implements wxtoken.LedgerBatchReader.
+func (r *Replica) GetLedgers(ctx context.Context, appIDs []string) ([]wxtoken.Ledger, error) {
+	if err := r.begin(ctx, "get meta of apps"); err != nil {
+		return nil, err
+	}
+	defer r.h.mu.Unlock()
+	list, err := r.h.store.GetLedgers(ctx, appIDs)
+	if err != nil {
+		return nil, err
+	}
+	for i, m := range list {
+		if m.AppID == "" {
+			continue // nothing stored: the zero Ledger stays zero
+		}
+		m = r.metaMap(m, r.out)
+		if len(m.ForceRefreshes) == 0 {
+			m.ForceRefreshes = nil
+		}
+		list[i] = m
+	}
+	return list, nil
 }
 
 // PutLedger implements wxtoken.Store.

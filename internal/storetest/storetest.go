@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) wxtoken.Store) {
 		{"Meta", testMeta},
 		{"MetaIsCopied", testMetaCopied},
 		{"InvalidPutMetaRejected", testInvalidPutMeta},
+		{"LedgerBatch", testLedgerBatch},
 		{"ConcurrentPuts", testConcurrent},
 		{"CancelledContext", testCancelled},
 		{"CompoundIDs", testCompoundIDs},

@@ -56,6 +56,11 @@ func TestSuiteCatchesDefects(t *testing.T) {
 		{"entry-list-skips-removed", "RemovedEntryKept", 1},
 		{"entry-secret-replaced", "EntrySecretExact", 1},
 		{"entry-listed-as-credential", "EntriesApartFromCredentials", 1},
+		{"ledgers-sorted", "LedgerBatch", 1},
+		{"ledgers-skip-missing", "LedgerBatch", 1},
+		{"ledgers-not-found", "LedgerBatch", 1},
+		{"ledgers-shared", "LedgerBatch", 1},
+		{"ledgers-first-chunk", "LedgerBatch", 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.defect, func(t *testing.T) {
@@ -242,6 +247,51 @@ func (s *brokenStore) GetLedger(ctx context.Context, appID string) (wxtoken.Ledg
 		return wxtoken.Ledger{}, wxtoken.ErrNotFound
 	}
 	return m, nil
+}
+
+// GetLedgers reads through the memory store's batch read, with the
+// defects of a batch read planted.
+func (s *brokenStore) GetLedgers(ctx context.Context, appIDs []string) ([]wxtoken.Ledger, error) {
+	switch s.defect {
+	case "ledgers-skip-missing", "ledgers-not-found":
+		// Built from GetLedger, mishandling an app with nothing stored.
+		var list []wxtoken.Ledger
+		for _, id := range appIDs {
+			m, err := s.Store.GetLedger(ctx, id)
+			switch {
+			case errors.Is(err, wxtoken.ErrNotFound) && s.defect == "ledgers-skip-missing":
+				continue
+			case err != nil:
+				return nil, err
+			}
+			list = append(list, m)
+		}
+		return list, nil
+	case "ledgers-first-chunk":
+		// Asks for the first chunk only and leaves the rest zero.
+		list := make([]wxtoken.Ledger, len(appIDs))
+		first, err := s.Store.(wxtoken.LedgerBatchReader).GetLedgers(ctx, appIDs[:min(len(appIDs), 1000)])
+		copy(list, first)
+		return list, err
+	}
+	list, err := s.Store.(wxtoken.LedgerBatchReader).GetLedgers(ctx, appIDs)
+	switch {
+	case err != nil:
+	case s.defect == "ledgers-sorted":
+		// Answers in key order, as a cursor walk would.
+		slices.SortStableFunc(list, func(a, b wxtoken.Ledger) int { return strings.Compare(a.AppID, b.AppID) })
+	case s.defect == "ledgers-shared":
+		// Answers of the same app share one slice.
+		seen := map[string][]time.Time{}
+		for i, m := range list {
+			if prev, ok := seen[m.AppID]; ok {
+				list[i].ForceRefreshes = prev
+			} else {
+				seen[m.AppID] = m.ForceRefreshes
+			}
+		}
+	}
+	return list, err
 }
 
 func (s *brokenStore) PutLedger(ctx context.Context, m wxtoken.Ledger) error {
