@@ -20,16 +20,9 @@ func (e *Engine) load(ctx context.Context) error {
 		return fmt.Errorf("refresh: load credentials: %w", err)
 	}
 	apps := e.all()
-	ledgers := make([]*wxtoken.Ledger, len(apps))
-	for i, a := range apps {
-		m, err := e.opts.Store.GetLedger(ctx, a.cfg.AppID)
-		switch {
-		case err == nil:
-			ledgers[i] = &m
-		case errors.Is(err, wxtoken.ErrNotFound):
-		default:
-			return fmt.Errorf("refresh: load bookkeeping of %s: %w", a.cfg.AppID, err)
-		}
+	ledgers, err := e.loadLedgers(ctx, apps)
+	if err != nil {
+		return err
 	}
 	e.coord.confirmed(loaded)
 	for i := range stored {
@@ -96,4 +89,38 @@ func (s *slot) installNewer(c *wxtoken.Credential) bool {
 			return true
 		}
 	}
+}
+
+// loadLedgers reads the bookkeeping of apps, nil for an app with none
+// stored: at once where the store can (one transaction, or a few round
+// trips, rather than one per app), else app by app.
+func (e *Engine) loadLedgers(ctx context.Context, apps []*app) ([]*wxtoken.Ledger, error) {
+	out := make([]*wxtoken.Ledger, len(apps))
+	if br, ok := e.opts.Store.(wxtoken.LedgerBatchReader); ok {
+		ids := make([]string, len(apps))
+		for i, a := range apps {
+			ids[i] = a.cfg.AppID
+		}
+		all, err := br.GetLedgers(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("refresh: load bookkeeping: %w", err)
+		}
+		for i := range all {
+			if all[i].AppID != "" {
+				out[i] = &all[i]
+			}
+		}
+		return out, nil
+	}
+	for i, a := range apps {
+		m, err := e.opts.Store.GetLedger(ctx, a.cfg.AppID)
+		switch {
+		case err == nil:
+			out[i] = &m
+		case errors.Is(err, wxtoken.ErrNotFound):
+		default:
+			return nil, fmt.Errorf("refresh: load bookkeeping of %s: %w", a.cfg.AppID, err)
+		}
+	}
+	return out, nil
 }
