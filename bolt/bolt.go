@@ -2,8 +2,9 @@
 // local disk, so that a restarted server serves its persisted, still-valid
 // credentials without calling WeChat.
 //
-// Records are JSON values in three buckets: "credentials", keyed
-// "<appid>/<kind>", "meta", keyed by AppID, and "entries" (the Registry),
+// Records are kept in three buckets: "credentials", keyed
+// "<appid>/<kind>", in a compact binary form (record.go), and, as JSON,
+// "meta", keyed by AppID, and "entries" (the Registry),
 // keyed by the entry's ID; a fourth, "schema", records the version of the
 // file format (see SchemaVersion), and Open upgrades a file of an earlier
 // version in place. An id may be a WeComID ("corp/agent") or an
@@ -251,20 +252,6 @@ func bucket(tx *bbolt.Tx, name string) (*bbolt.Bucket, error) {
 	return b, nil
 }
 
-// decodeCredential decodes the record stored under key and checks that it
-// belongs there. json.Unmarshal copies strings out of data, so the result
-// stays valid after the transaction that owns data ends.
-func decodeCredential(key string, data []byte) (wxtoken.Credential, error) {
-	var c wxtoken.Credential
-	if err := json.Unmarshal(data, &c); err != nil {
-		return wxtoken.Credential{}, fmt.Errorf("decode credential %q: %w", key, err)
-	}
-	if got := wxtoken.CredentialKey(c.AppID, c.Kind); got != key {
-		return wxtoken.Credential{}, fmt.Errorf("decode credential %q: the record is for %q", key, got)
-	}
-	return c, nil
-}
-
 func (s *Store) errorf(format string, args ...any) error {
 	return fmt.Errorf("bolt store %s: "+format, append([]any{s.path}, args...)...)
 }
@@ -394,23 +381,15 @@ func (s *Store) Put(ctx context.Context, c wxtoken.Credential) error {
 	if err := ctx.Err(); err != nil {
 		return s.errorf("put %q: %w", key, err)
 	}
-	// UTC drops the monotonic reading and the zone name, which JSON could
-	// not keep anyway, so what Get returns equals what was meant.
-	c.FetchedAt = c.FetchedAt.UTC()
-	c.ExpiresAt = c.ExpiresAt.UTC()
-	c.RefreshAt = c.RefreshAt.UTC()
 	// Encode before the transaction to hold the write lock briefly.
-	data, err := json.Marshal(c)
-	if err != nil {
-		return s.errorf("put %q: encode: %w", key, err)
-	}
+	data := encodeCredential(c)
 	// Batch, not Update: writes that arrive together (a start fetching
 	// thousands of credentials) share one transaction and one fsync
 	// instead of queuing for one each, which at a thousand writes a
 	// second outlasts the callers' deadlines. The function may run more
 	// than once (alone, when another of the batch fails), so it only reads
 	// and writes the transaction.
-	err = s.db.Batch(func(tx *bbolt.Tx) error {
+	err := s.db.Batch(func(tx *bbolt.Tx) error {
 		// Waiting for the write lock may have outlasted the caller.
 		if err := ctx.Err(); err != nil {
 			return err
@@ -423,14 +402,12 @@ func (s *Store) Put(ctx context.Context, c wxtoken.Credential) error {
 			// Refuse to overwrite a record whose version cannot be
 			// read: the compare-and-set cannot be decided, and the
 			// record is evidence an operator needs.
-			var stored struct {
-				Version uint64 `json:"version"`
-			}
-			if err := json.Unmarshal(old, &stored); err != nil {
+			stored, err := recordVersion(old)
+			if err != nil {
 				return fmt.Errorf("decode stored credential %q: %w", key, err)
 			}
-			if stored.Version >= c.Version {
-				return fmt.Errorf("version %d is stored: %w", stored.Version, wxtoken.ErrStale)
+			if stored >= c.Version {
+				return fmt.Errorf("version %d is stored: %w", stored, wxtoken.ErrStale)
 			}
 		}
 		return b.Put([]byte(key), data)

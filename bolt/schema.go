@@ -21,7 +21,9 @@ import (
 //	   "entries", and no recorded version: every file written before
 //	   versions were recorded.
 //	1  the same records, and the version recorded.
-const SchemaVersion = 1
+//	2  credential records in a compact binary form (record.go) instead
+//	   of JSON; the other buckets as before.
+const SchemaVersion = 2
 
 // The schema's bucket and key; part of the file format.
 const (
@@ -38,6 +40,43 @@ type migration func(tx *bbolt.Tx) error
 var migrations = [SchemaVersion]migration{
 	// 0 → 1: the records are unchanged; only the version is recorded.
 	func(*bbolt.Tx) error { return nil },
+	// 1 → 2: every credential record rewritten in the binary form.
+	compactCredentials,
+}
+
+// compactCredentials rewrites the JSON credential records of tx in the
+// binary form. A record that cannot be decoded is left as it is, for
+// List and Get to report with its key: an upgrade loses nothing.
+func compactCredentials(tx *bbolt.Tx) error {
+	b := tx.Bucket([]byte(credentialsBucket))
+	if b == nil {
+		return nil // a new file: Open creates the bucket
+	}
+	type rewrite struct {
+		key  []byte
+		data []byte
+	}
+	var out []rewrite
+	err := b.ForEach(func(k, v []byte) error {
+		if len(v) == 0 || v[0] != '{' {
+			return nil
+		}
+		c, err := decodeJSONCredential(string(k), v)
+		if err != nil {
+			return nil
+		}
+		out = append(out, rewrite{key: append([]byte(nil), k...), data: encodeCredential(c)})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range out {
+		if err := b.Put(r.key, r.data); err != nil {
+			return fmt.Errorf("rewrite credential %q: %w", r.key, err)
+		}
+	}
+	return nil
 }
 
 // storedSchema returns the schema version recorded in tx's file: 0 when

@@ -250,3 +250,79 @@ func TestNewerSchemaIsRefusedAndKept(t *testing.T) {
 		})
 	}
 }
+
+// rawCredentials returns the stored bytes of every credential record of
+// the file at path, by key.
+func rawCredentials(t *testing.T, path string) map[string][]byte {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	out := map[string][]byte{}
+	err = db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("credentials")).ForEach(func(k, v []byte) error {
+			out[string(k)] = append([]byte(nil), v...)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A file of schema 1 (JSON credential records) is upgraded to the compact
+// records with nothing lost, and a record that cannot be read is kept as
+// it was, for Get to report, rather than dropped.
+func TestSchema1RecordsAreCompacted(t *testing.T) {
+	path := copyFixture(t)
+	setRawSchema(t, path, "1")
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const badKey = "wx00000000000000ba/access_token"
+	err = db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("credentials")).Put([]byte(badKey), []byte(`{"appid": "wx00000000000000ba", "version": `))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := rawCredentials(t, path)
+
+	var logs bytes.Buffer
+	s, err := bolt.Open(path, bolt.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatalf("Open of a schema 1 file: %v", err)
+	}
+	if !strings.Contains(logs.String(), "from=1") {
+		t.Errorf("the upgrade from 1 was not logged: %q", logs.String())
+	}
+	creds, _, _ := previousFormatData()
+	for _, c := range creds {
+		got, err := s.Get(t.Context(), c.AppID, c.Kind)
+		if err != nil || got != c {
+			t.Errorf("%s after the upgrade: %+v, %v; want %+v", c.AppID, got, err, c)
+		}
+	}
+	if _, err := s.Get(t.Context(), "wx00000000000000ba", wxtoken.KindAccessToken); err == nil || !strings.Contains(err.Error(), badKey) {
+		t.Errorf("Get of the unreadable record: %v, want an error naming %s", err, badKey)
+	}
+	mustClose(t, s)
+
+	after := rawCredentials(t, path)
+	for _, c := range creds {
+		key := wxtoken.CredentialKey(c.AppID, c.Kind)
+		if raw := after[key]; len(raw) == 0 || raw[0] == '{' || 2*len(raw) > len(before[key])+len(before[key])/4 {
+			t.Errorf("%s after the upgrade: %d bytes starting %q (was %d bytes of JSON)", key, len(raw), raw[:min(len(raw), 1)], len(before[key]))
+		}
+	}
+	if !bytes.Equal(after[badKey], before[badKey]) {
+		t.Errorf("the unreadable record was changed: %q", after[badKey])
+	}
+}
