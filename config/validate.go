@@ -378,7 +378,14 @@ func (ch *checker) quota(c *Config) {
 
 func (ch *checker) apps(c *Config) {
 	if len(c.Apps) == 0 && len(c.WeCom) == 0 && len(c.Platforms) == 0 {
-		ch.errorf("apps", "at least one app is required (or a WeCom agent under wecom, or a third-party platform under platforms)")
+		// A server may keep only what is registered through the admin
+		// API: that takes a key to seal the registered secrets and a
+		// client allowed to register.
+		if c.Store.Encrypted() && slices.ContainsFunc(c.Clients, func(cl Client) bool { return cl.Admin }) {
+			ch.warnf("apps", "no app, WeCom agent or platform in the file: the server keeps only the entries registered through the admin API (POST /v1/apps, /v1/wecom)")
+		} else {
+			ch.errorf("apps", "at least one app is required (or a WeCom agent under wecom, or a third-party platform under platforms); a server that keeps only entries registered through the admin API needs store.encryption_key_env or store.encryption_key_file and a client with admin: true")
+		}
 	}
 	seen := map[string]int{}
 	for i := range c.Apps {

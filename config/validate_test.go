@@ -200,6 +200,9 @@ func TestValidate(t *testing.T) {
 		{name: "early plus jitter under 1", set: map[string]string{"refresh": "refresh: {early: 0.75, jitter: 0.2}"}},
 
 		{name: "no apps", set: map[string]string{"apps": "", "clients": "clients: [{name: m, key_sha256: " + testKeyHex + "}]"}, errs: []string{"apps: at least one app is required"}},
+		{name: "no apps, a store key but no admin", set: map[string]string{"apps": "", "store": "store: {encryption_key_env: STORE_KEY}", "clients": "clients: [{name: m, key_sha256: " + testKeyHex + "}]"}, errs: []string{"needs store.encryption_key_env or store.encryption_key_file and a client with admin: true"}},
+		{name: "no apps, an admin but no store key", set: map[string]string{"apps": "", "clients": "clients: [{name: m, key_sha256: " + testKeyHex + ", admin: true}]"}, errs: []string{"apps: at least one app is required"}},
+		{name: "only registered entries", set: map[string]string{"apps": "", "store": "store: {encryption_key_env: STORE_KEY}", "clients": "clients: [{name: m, key_sha256: " + testKeyHex + ", admin: true}]"}, warn: "the server keeps only the entries registered through the admin API"},
 		{name: "appid empty", set: map[string]string{"apps": "apps: [{secret_env: WX_SECRET}]"}, errs: []string{"apps[0].appid: required"}},
 		{name: "appid with space", set: map[string]string{"apps": "apps: [{appid: 'wx bad', secret_env: WX_SECRET}]"}, errs: []string{`apps[0].appid: "wx bad" is not a valid appid`}},
 		{name: "appid 64 chars", set: map[string]string{"apps": "apps: [{appid: " + long64 + ", secret_env: WX_SECRET}]", "clients": "clients: [{name: m, key_sha256: " + testKeyHex + ", apps: ['*']}]"}, warn: "does not look like a WeChat appid"},

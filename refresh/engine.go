@@ -335,9 +335,6 @@ func New(opts Options) (*Engine, error) {
 	if opts.Store == nil || opts.Upstream == nil {
 		return nil, errors.New("refresh: a Store and an Upstream are required")
 	}
-	if len(opts.Apps) == 0 {
-		return nil, errors.New("refresh: no apps configured")
-	}
 	setDefaults(&opts)
 	e := &Engine{
 		opts: opts,

@@ -148,3 +148,85 @@ func TestRegisterNeedsAStoreKey(t *testing.T) {
 		t.Errorf("the configured app: %d", code)
 	}
 }
+
+// A config with no app at all, but a store key and an admin client, runs
+// a server that keeps only what is registered through the admin API: it
+// is ready at once, serves an app registered over HTTP, and serves it
+// again after a restart without a new upstream call.
+func TestServerWithOnlyRegisteredEntries(t *testing.T) {
+	const regSecret = "registered-secret-0123456789abcdef"
+	sim, err := simulator.New(simulator.Options{Apps: map[string]string{regApp: regSecret}, TTL: time.Hour, Overlap: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(sim)
+	t.Cleanup(ts.Close)
+	storeKey, err := seal.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(adminKey))
+	dir := t.TempDir()
+	y := fmt.Sprintf(`listen: 127.0.0.1:0
+store: {driver: bolt, path: %q, encryption_key_env: STORE_KEY}
+upstream: {base_url: %q, fallback_base_urls: [], timeout: 2s, overlap: 5m}
+clients:
+  - {name: ops, key_sha256: %q, apps: ["*"], admin: true}
+`, filepath.Join(dir, "wxtoken.db"), ts.URL, hex.EncodeToString(sum[:]))
+	cfg, err := config.Parse([]byte(y), dir, func(name string) (string, bool) { return storeKey, name == "STORE_KEY" })
+	if err != nil {
+		t.Fatalf("a config with no app but a store key and an admin: %v", err)
+	}
+	if !strings.Contains(strings.Join(cfg.Warnings, "\n"), "only the entries registered") {
+		t.Errorf("no warning that only registered entries are kept: %q", cfg.Warnings)
+	}
+	start := func() (*server.Server, func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		srv, err := server.New(ctx, cfg, server.Options{})
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ctx) }()
+		return srv, func() { cancel(); <-done }
+	}
+	srv, stop := start()
+	resp, err := http.Get(srv.URL() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("readyz with nothing registered yet: %d", resp.StatusCode)
+	}
+	body := fmt.Sprintf(`{"appid": %q, "secret": %q, "tickets": ["jsapi"]}`, regApp, regSecret)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL()+"/v1/apps", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /v1/apps: %d %s", resp.StatusCode, answer)
+	}
+	code, tok := getToken(t, srv.URL(), regApp, adminKey)
+	if code != http.StatusOK || !sim.Check(tok).Valid {
+		t.Fatalf("the registered app: %d, token valid %v", code, sim.Check(tok).Valid)
+	}
+	stop()
+	calls := sim.Calls(simulator.EndpointStableToken, regApp)
+
+	srv, stop = start()
+	defer stop()
+	code, again := getToken(t, srv.URL(), regApp, adminKey)
+	if code != http.StatusOK || again != tok {
+		t.Fatalf("after the restart: %d, the same token %v", code, again == tok)
+	}
+	if n := sim.Calls(simulator.EndpointStableToken, regApp); n != calls {
+		t.Errorf("%d token calls after the restart, want none", n-calls)
+	}
+}
