@@ -161,25 +161,33 @@ func (e *Engine) RetryNow(ctx context.Context, id string) error {
 	a.mu.Lock()
 	held := a.ledger.TokenFailure != nil
 	a.mu.Unlock()
+	release := func() {}
 	if held {
 		// On a shared store the bookkeeping is written under the token's
 		// lease: without it the write would not be made, and the hold
 		// would come back from the store.
-		release, err := e.ledgerLease(ctx, a)
-		if err != nil {
+		var err error
+		if release, err = e.ledgerLease(ctx, a); err != nil {
 			return err
 		}
 		e.updateLedger(ctx, a, func(m *wxtoken.Ledger) { m.TokenFailure = nil })
-		release()
 	}
 	a.mu.Lock()
 	a.blockedUntil = time.Time{}
 	a.mu.Unlock()
-	now := e.opts.Clock.Now()
-	for _, s := range a.ownSlots() {
+	slots := a.ownSlots()
+	for _, s := range slots {
 		s.mu.Lock()
 		s.failures, s.retryAt = 0, time.Time{}
 		s.mu.Unlock()
+	}
+	// The lease goes only once the hold is lifted here too: a refresh
+	// that waited for it (one begun before the retry) would otherwise
+	// take it in between, still see the hold, and fail the caller who
+	// asked for the retry.
+	release()
+	now := e.opts.Clock.Now()
+	for _, s := range slots {
 		e.queue.set(s, e.nextDue(s, now))
 		s.notify()
 	}
