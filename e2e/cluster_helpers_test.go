@@ -31,6 +31,9 @@ func newClusterEnv(t *testing.T, s setup, redisAddr string) *env {
 	e.cfg.Store.Driver = config.DriverRedis
 	r.Addr, r.Prefix = redisAddr, redistest.Prefix(t, redisAddr)
 	r.LeaseTTL, r.SyncInterval = config.Duration(leaseTTL), config.Duration(syncInterval)
+	if s.lease > 0 {
+		r.LeaseTTL = config.Duration(s.lease)
+	}
 	return e
 }
 

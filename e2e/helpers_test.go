@@ -84,6 +84,8 @@ type setup struct {
 	ttl, overlap, ticketTTL time.Duration
 	// timeout is upstream.timeout; default 2s.
 	timeout time.Duration
+	// lease is store.redis.lease_ttl in cluster mode; 0 is leaseTTL.
+	lease time.Duration
 	// passiveInterval is refresh.passive_interval; default 10s.
 	passiveInterval time.Duration
 	// early is refresh.early; 0 keeps the default (0.66).

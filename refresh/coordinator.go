@@ -322,8 +322,9 @@ func (e *Engine) holdLease(s *slot, l wxtoken.Lease) func() {
 func (e *Engine) renewLease(s *slot, l wxtoken.Lease, done <-chan struct{}, wg *sync.WaitGroup) {
 	defer wg.Done()
 	every := e.opts.LeaseTTL / 3
+	wait := every
 	for {
-		t := e.opts.Clock.NewTimer(every)
+		t := e.opts.Clock.NewTimer(wait)
 		select {
 		case <-done:
 			t.Stop()
@@ -341,7 +342,13 @@ func (e *Engine) renewLease(s *slot, l wxtoken.Lease, done <-chan struct{}, wg *
 			s.lease.CompareAndSwap(&l, nil)
 			return
 		case err != nil:
+			// The lease runs out a TTL after its last renewal: a slow or
+			// failed renewal is tried again soon, not a third of a TTL
+			// later, which after one slow call would leave too little.
 			e.log.Warn("renewing a lease failed", "appid", s.app.cfg.AppID, "kind", s.kind, "err", err)
+			wait = every / 4
+		default:
+			wait = every
 		}
 	}
 }
