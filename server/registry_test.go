@@ -26,17 +26,7 @@ import (
 // simulator knows the configured app and regApp.
 func registryServer(t *testing.T, withKey bool) (*server.Server, *simulator.Simulator, string) {
 	t.Helper()
-	const regSecret = "registered-secret-0123456789abcdef"
-	sim, err := simulator.New(simulator.Options{Apps: map[string]string{appID: secret, regApp: regSecret}, TTL: time.Hour, Overlap: 5 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(sim)
-	t.Cleanup(ts.Close)
-	storeKey, err := seal.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, simURL, storeKey := registrySimulator(t, map[string]string{appID: secret, regApp: regSecret})
 	hash := func(k string) string { s := sha256.Sum256([]byte(k)); return hex.EncodeToString(s[:]) }
 	keyLine := ""
 	if withKey {
@@ -51,11 +41,36 @@ apps:
 clients:
   - {name: ops, key_sha256: %q, apps: [%s], admin: true}
   - {name: shops, key_sha256: %q, apps: ["tag:shops"]}
-`, filepath.Join(dir, "wxtoken.db"), keyLine, ts.URL, appID, secret, hash(adminKey), appID, hash(tagKey))
+`, filepath.Join(dir, "wxtoken.db"), keyLine, simURL, appID, secret, hash(adminKey), appID, hash(tagKey))
 	cfg, err := config.Parse([]byte(y), dir, func(name string) (string, bool) { return storeKey, name == "STORE_KEY" })
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, y)
 	}
+	srv, stop := startServer(t, cfg)
+	t.Cleanup(stop)
+	return srv, sim, regSecret
+}
+
+// registrySimulator runs a simulator that knows apps, and returns it, its
+// URL and a new store key.
+func registrySimulator(t *testing.T, apps map[string]string) (*simulator.Simulator, string, string) {
+	t.Helper()
+	sim, err := simulator.New(simulator.Options{Apps: apps, TTL: time.Hour, Overlap: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(sim)
+	t.Cleanup(ts.Close)
+	storeKey, err := seal.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sim, ts.URL, storeKey
+}
+
+// startServer runs a server for cfg; the function stops it.
+func startServer(t *testing.T, cfg *config.Config) (*server.Server, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, server.Options{})
 	if err != nil {
@@ -64,14 +79,14 @@ clients:
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return srv, sim, regSecret
+	return srv, func() { cancel(); <-done }
 }
 
 const (
-	regApp   = "wx00000000000000b7"
-	adminKey = "wxt_server-registry-admin-key"
-	tagKey   = "wxt_server-registry-tag-key"
+	regApp    = "wx00000000000000b7"
+	regSecret = "registered-secret-0123456789abcdef"
+	adminKey  = "wxt_server-registry-admin-key"
+	tagKey    = "wxt_server-registry-tag-key"
 )
 
 // getToken asks GET /v1/apps/{appid}/access_token with key.
@@ -154,17 +169,7 @@ func TestRegisterNeedsAStoreKey(t *testing.T) {
 // is ready at once, serves an app registered over HTTP, and serves it
 // again after a restart without a new upstream call.
 func TestServerWithOnlyRegisteredEntries(t *testing.T) {
-	const regSecret = "registered-secret-0123456789abcdef"
-	sim, err := simulator.New(simulator.Options{Apps: map[string]string{regApp: regSecret}, TTL: time.Hour, Overlap: 5 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(sim)
-	t.Cleanup(ts.Close)
-	storeKey, err := seal.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, simURL, storeKey := registrySimulator(t, map[string]string{regApp: regSecret})
 	sum := sha256.Sum256([]byte(adminKey))
 	dir := t.TempDir()
 	y := fmt.Sprintf(`listen: 127.0.0.1:0
@@ -172,7 +177,7 @@ store: {driver: bolt, path: %q, encryption_key_env: STORE_KEY}
 upstream: {base_url: %q, fallback_base_urls: [], timeout: 2s, overlap: 5m}
 clients:
   - {name: ops, key_sha256: %q, apps: ["*"], admin: true}
-`, filepath.Join(dir, "wxtoken.db"), ts.URL, hex.EncodeToString(sum[:]))
+`, filepath.Join(dir, "wxtoken.db"), simURL, hex.EncodeToString(sum[:]))
 	cfg, err := config.Parse([]byte(y), dir, func(name string) (string, bool) { return storeKey, name == "STORE_KEY" })
 	if err != nil {
 		t.Fatalf("a config with no app but a store key and an admin: %v", err)
@@ -180,18 +185,7 @@ clients:
 	if !strings.Contains(strings.Join(cfg.Warnings, "\n"), "only the entries registered") {
 		t.Errorf("no warning that only registered entries are kept: %q", cfg.Warnings)
 	}
-	start := func() (*server.Server, func()) {
-		ctx, cancel := context.WithCancel(context.Background())
-		srv, err := server.New(ctx, cfg, server.Options{})
-		if err != nil {
-			cancel()
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(ctx) }()
-		return srv, func() { cancel(); <-done }
-	}
-	srv, stop := start()
+	srv, stop := startServer(t, cfg)
 	resp, err := http.Get(srv.URL() + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +214,7 @@ clients:
 	stop()
 	calls := sim.Calls(simulator.EndpointStableToken, regApp)
 
-	srv, stop = start()
+	srv, stop = startServer(t, cfg)
 	defer stop()
 	code, again := getToken(t, srv.URL(), regApp, adminKey)
 	if code != http.StatusOK || again != tok {
