@@ -49,8 +49,20 @@ const (
 )
 
 // maxAnswerBytes caps what is read from the wxtoken server. Credential
-// answers are a few hundred bytes; the status of many apps is the largest.
+// answers are a few hundred bytes.
 const maxAnswerBytes = 8 << 20
+
+// maxListBytes caps the answers that list every app, registration or
+// authorizer a server keeps: the status of 100,000 apps is about 40 MB.
+const maxListBytes = 256 << 20
+
+// answerLimit is the cap of the answer to method on path.
+func answerLimit(method, path string) int {
+	if method == http.MethodGet && (path == "/v1/apps" || path == "/v1/registrations" || strings.HasSuffix(path, "/authorizers")) {
+		return maxListBytes
+	}
+	return maxAnswerBytes
+}
 
 // Client is a client of one wxtoken server with one client key. It is safe
 // for concurrent use; share one per process so that its cache is shared.
@@ -452,7 +464,8 @@ func (c *Client) doStatus(ctx context.Context, method, path string, q url.Values
 		}
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
+	limit := answerLimit(method, path)
+	b, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	if err != nil {
 		return &wxtoken.Error{
 			Code:    wxtoken.EUnavailable,
@@ -460,8 +473,8 @@ func (c *Client) doStatus(ctx context.Context, method, path string, q url.Values
 			Err:     err,
 		}
 	}
-	if len(b) > maxAnswerBytes {
-		return malformed(path, fmt.Errorf("answer longer than %d bytes", maxAnswerBytes))
+	if len(b) > limit {
+		return malformed(path, fmt.Errorf("answer longer than %d bytes", limit))
 	}
 	if resp.StatusCode != status {
 		return decodeError(resp.StatusCode, b)
