@@ -119,3 +119,21 @@ type ErrorInfo struct {
 	Hint    string    `json:"hint"`
 	At      time.Time `json:"at"`
 }
+
+// StatusOf returns the status of the one app (or WeCom agent, platform or
+// authorizer) id that svc keeps: through svc's own StatusOf when it has
+// one, which does not build every app's status, else from Status. It
+// reports false when svc does not keep id.
+func StatusOf(ctx context.Context, svc Service, id string) (AppStatus, bool) {
+	if one, ok := svc.(interface {
+		StatusOf(ctx context.Context, id string) (AppStatus, bool)
+	}); ok {
+		return one.StatusOf(ctx, id)
+	}
+	for _, st := range svc.Status(ctx) {
+		if st.AppID == id {
+			return st, true
+		}
+	}
+	return AppStatus{}, false
+}

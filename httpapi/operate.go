@@ -130,18 +130,8 @@ func (h *Handler) clearQuota(ex *exchange, r *http.Request, p params) error {
 
 // statusOf returns the status of one id.
 func (h *Handler) statusOf(ctx context.Context, id string) (wxtoken.AppStatus, error) {
-	if one, ok := h.svc.(interface {
-		StatusOf(ctx context.Context, id string) (wxtoken.AppStatus, bool)
-	}); ok {
-		if st, ok := one.StatusOf(ctx, id); ok {
-			return st, nil
-		}
-		return wxtoken.AppStatus{}, wxtoken.Errorf(wxtoken.ENotFound, "%q is not kept by this server", id)
-	}
-	for _, st := range h.svc.Status(ctx) {
-		if st.AppID == id {
-			return st, nil
-		}
+	if st, ok := wxtoken.StatusOf(ctx, h.svc, id); ok {
+		return st, nil
 	}
 	return wxtoken.AppStatus{}, wxtoken.Errorf(wxtoken.ENotFound, "%q is not kept by this server", id)
 }

@@ -262,19 +262,7 @@ func (h *Handler) retry(w http.ResponseWriter, r *http.Request) {
 // hintOf is the hint of id's last error, its access_token's first: what
 // the operator is told to do about a try that failed again.
 func (h *Handler) hintOf(ctx context.Context, id string) string {
-	var st wxtoken.AppStatus
-	if one, ok := h.svc.(interface {
-		StatusOf(ctx context.Context, id string) (wxtoken.AppStatus, bool)
-	}); ok {
-		st, _ = one.StatusOf(ctx, id)
-	} else {
-		for _, a := range h.svc.Status(ctx) {
-			if a.AppID == id {
-				st = a
-				break
-			}
-		}
-	}
+	st, _ := wxtoken.StatusOf(ctx, h.svc, id)
 	hint := ""
 	for _, c := range st.Credentials {
 		if c.LastError == nil || c.LastError.Hint == "" {
